@@ -1,0 +1,62 @@
+"""recallrank: two-stage retrieval for RAG. A bi-encoder recalls top_k candidates from Qdrant, a cross-encoder
+reranks them to the top_n that feed generation.
+
+Example:
+    >>> from recallrank import EdgeStore, TwoStageRetriever
+    >>> retriever = TwoStageRetriever(EdgeStore("./index"), top_k=100, top_n=10)   # doctest: +SKIP
+    >>> retriever.add_texts(["Qdrant is a vector database.", "Apples are fruit."])  # doctest: +SKIP
+    >>> for r in retriever.search("vector search engine"):                           # doctest: +SKIP
+    ...     print(r.relevance_score, r.retrieval_score, r.text)
+"""
+
+from __future__ import annotations
+
+from recallrank.datasets import RetrievalSet, load_beir, load_dataset
+from recallrank.documents import Document, Result
+from recallrank.encoders.bi_encoder import BiEncoder
+from recallrank.encoders.cross_encoder import CrossEncoderReranker
+from recallrank.errors import (
+    CollectionMismatchError,
+    DatasetError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelLoadError,
+    RecallrankError,
+    StoreError,
+    StoreUnavailableError,
+)
+from recallrank.evaluation.metrics import evaluate_run
+from recallrank.index.base import Hit, VectorStore, point_id
+from recallrank.index.edge import EdgeStore
+from recallrank.index.server import QdrantServerStore
+from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BiEncoder",
+    "CollectionMismatchError",
+    "CrossEncoderReranker",
+    "DatasetError",
+    "Document",
+    "EdgeStore",
+    "Hit",
+    "IngestReport",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "QdrantServerStore",
+    "RecallrankError",
+    "Result",
+    "RetrievalSet",
+    "SearchResponse",
+    "StoreError",
+    "StoreUnavailableError",
+    "TwoStageRetriever",
+    "VectorStore",
+    "__version__",
+    "evaluate_run",
+    "load_beir",
+    "load_dataset",
+    "point_id",
+]

@@ -70,7 +70,8 @@ def load_beir(folder: str | Path, split: str = "test", name: str | None = None) 
     Only queries that have judgements in the split are kept.
     """
     root = Path(folder)
-    corpus_path, queries_path, qrels_path = root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    corpus_path, queries_path = root / "corpus.jsonl", root / "queries.jsonl"
+    qrels_path = root / "qrels" / f"{split}.tsv"
     for p in (corpus_path, queries_path, qrels_path):
         if not p.is_file():
             raise DatasetError(f"{p} not found; a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv")
@@ -84,12 +85,12 @@ def load_beir(folder: str | Path, split: str = "test", name: str | None = None) 
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t")
-        for i, row in enumerate(reader):
-            if i == 0 and row and not row[-1].lstrip("-").isdigit():
+        for i, cells in enumerate(reader):
+            if i == 0 and cells and not cells[-1].lstrip("-").isdigit():
                 continue  # header line
-            if len(row) < 3:
+            if len(cells) < 3:
                 continue
-            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+            qrels.setdefault(cells[0], {})[cells[1]] = int(cells[2])
     queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(queries_path) if str(r["_id"]) in qrels}
     return RetrievalSet(corpus=corpus, queries=queries, qrels=qrels, name=name or root.name, titles=titles)
 

@@ -57,14 +57,15 @@ def _clean(text: str) -> str:
 
 def dictionary_pairs(name: str, index: Path, data: Path, min_chars: int = 60, max_chars: int = 1500) -> Iterator[Pair]:
     """One pair per headword: the definition with its headword line removed, so the match is not verbatim."""
-    blob = gzip.open(data).read()
+    with gzip.open(data) as fh:
+        blob = fh.read()
     for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split("\t")
         if len(parts) < 3 or parts[0].startswith("00database"):
             continue
         word = parts[0]
         entry = blob[_b64(parts[1]): _b64(parts[1]) + _b64(parts[2])].decode("utf-8", errors="replace")
-        head, _, definition = entry.strip("\n").partition("\n")
+        _head, _, definition = entry.strip("\n").partition("\n")
         text = _clean(definition)[:max_chars]
         if len(text) < min_chars or len(word) < 2:
             continue

@@ -1,0 +1,51 @@
+# recallrank: `make demo` runs the main job, `make test` installs what is needed and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install test test-integration lint type bench reranker data clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: any other spec pulls a multi-GB CUDA build
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install recallrank with its test extras
+
+test: install  ## run the test suite (unit + integration where a Qdrant server is reachable)
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-integration: install  ## only the tests against a real Qdrant server (QDRANT_URL or testcontainers)
+	$(PY) -m pytest -q -m integration
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check src tests benchmarks
+
+type: install  ## mypy
+	$(VENV)/bin/mypy
+
+bench: install  ## HNSW recall vs exact search on the Debian corpus
+	$(PY) benchmarks/hnsw_recall.py
+
+quality: install  ## bi-encoder vs two-stage per held-out domain (the model card's table)
+	$(PY) benchmarks/reranker_quality.py
+
+data: install  ## rebuild the frozen evaluation splits from apt and the local Python install
+	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
+
+reranker: install  ## retrain the default reranker (about an hour on 2 cores) and export it
+	$(PY) -m recallrank.training.reranker --output runs/reranker
+	$(PY) -m recallrank.training.export runs/reranker/final
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

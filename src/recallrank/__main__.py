@@ -1,0 +1,3 @@
+from recallrank.cli import main
+
+raise SystemExit(main())

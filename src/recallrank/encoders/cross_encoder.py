@@ -1,0 +1,190 @@
+"""The rerank stage's model: a sentence-transformers cross-encoder that reads query and document together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from recallrank.documents import Document, Result, check_text
+from recallrank.encoders._loading import default_reranker_path, load_error
+from recallrank.encoders.bi_encoder import report_truncation
+from recallrank.encoders.fusion import ScoreFusion
+from recallrank.index.base import Hit, point_id
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+log = logging.getLogger(__name__)
+
+Activation = Literal["sigmoid", "raw"]
+Precision = Literal["fp32", "bf16"]
+Candidate = Hit | Result | Document | str
+
+
+class CrossEncoderReranker:
+    """Scores (query, document) pairs jointly and reorders candidates by that score.
+
+    Args:
+        model: a hub id (e.g. ``cross-encoder/ms-marco-MiniLM-L-6-v2``) or local folder; ``None`` is the
+            reranker trained by this project (package ``recallrank-reranker-minilm``).
+        activation: ``"sigmoid"`` (default) turns logits into probabilities in (0, 1), so a threshold means
+            the same for every model; ``"raw"`` returns the logits.
+        batch_size: pairs per forward pass. Pairs are sorted by length first, so batches carry little padding.
+        max_length: tokens per pair (query + document); ``None`` keeps the model's own limit. Longer pairs
+            are truncated and a warning says how many were.
+        device: ``"cpu"``, ``"cuda"``, ...; ``None`` lets sentence-transformers choose.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast; about twice the pairs/s on CPUs with AVX512-BF16/AMX).
+        fusion: ``"auto"`` uses the calibrated rerank + recall interpolation shipped with the model
+            (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`) when candidates carry a recall
+            score; a :class:`ScoreFusion` uses that one; ``None`` ranks by the cross-encoder alone.
+
+    Example:
+        >>> rr = CrossEncoderReranker()                                  # doctest: +SKIP
+        >>> [r.text for r in rr.rerank("apple stock price", ["Apples are fruit.", "Apple Inc. shares rose."])]
+        ['Apple Inc. shares rose.', 'Apples are fruit.']                 # doctest: +SKIP
+    """
+
+    def __init__(self, model: str | None = None, *, activation: Activation = "sigmoid", batch_size: int = 32,
+                 max_length: int | None = None, device: str | None = None, precision: Precision = "fp32",
+                 fusion: Literal["auto"] | ScoreFusion | None = "auto") -> None:
+        if activation not in ("sigmoid", "raw"):
+            raise ValueError(f"activation={activation!r} must be 'sigmoid' or 'raw'")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision={precision!r} must be 'fp32' or 'bf16'")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_name = model if model is not None else default_reranker_path()
+        self.activation: Activation = activation
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self.precision: Precision = precision
+        self.fusion_setting = fusion
+        self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
+        self._model: CrossEncoder | None = None
+        self._lock = threading.Lock()
+        self.last_truncated = 0
+
+    def warm_up(self) -> CrossEncoder:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import CrossEncoder
+
+                try:
+                    import torch
+
+                    # weights ship in fp16; compute in fp32 (bf16 only by autocast, see ``precision``)
+                    model = CrossEncoder(self.model_name, device=self.device, model_kwargs={"dtype": torch.float32})
+                except Exception as exc:
+                    raise load_error(self.model_name, exc) from exc
+                if self.max_length is not None:
+                    model.max_seq_length = self.max_length
+                if self.fusion_setting == "auto":
+                    self.fusion = ScoreFusion.load(self.model_name) if Path(self.model_name).is_dir() else None
+                self._model = model
+        return self._model
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Scores of ``texts`` for ``query`` in input order (probabilities, or logits if ``activation='raw'``)."""
+        query = check_text(query, "query")
+        texts = [check_text(t, f"document {i}") for i, t in enumerate(texts)]
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        return self.score_pairs([(query, t) for t in texts])
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Scores of arbitrary (query, text) pairs, in input order."""
+        logits = self.logits(pairs)
+        return logits if self.activation == "raw" else _sigmoid(logits)
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw model outputs for (query, text) pairs, in input order, batched longest first."""
+        import torch
+
+        model = self.warm_up()
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        self.last_truncated = report_truncation(model.tokenizer, list(pairs), model.max_seq_length,
+                                                "query-document pairs", self.model_name)
+        order = np.argsort([-(len(q) + len(t)) for q, t in pairs], kind="stable")
+        logits = np.empty(len(pairs), dtype=np.float32)
+        with self._autocast():
+            out = model.predict([pairs[i] for i in order], batch_size=self.batch_size, show_progress_bar=False,
+                                activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+        logits[order] = np.asarray(out, dtype=np.float32).reshape(len(pairs), -1)[:, 0]
+        return logits
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        import torch
+
+        device_type = "cuda" if str(self.warm_up().device).startswith("cuda") else "cpu"
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+
+    def rerank(self, query: str, candidates: Sequence[Candidate], top_n: int | None = None,
+               score_threshold: float | None = None, fuse: bool = True) -> list[Result]:
+        """Candidates reordered by relevance, best first, as new :class:`Result` objects.
+
+        Candidates with the same id (the point id, else the document's id, else its text + metadata) are
+        scored once. ``top_n`` keeps the best n; ``score_threshold`` drops results scoring below it.
+        The recall score of a :class:`Hit` or :class:`Result` is kept as ``retrieval_score``; when every
+        candidate has one and the model ships a fusion (``fuse=True``), ``score`` is the calibrated fused
+        probability while ``relevance_score`` stays the cross-encoder's own.
+        """
+        query = check_text(query, "query")
+        unique = list(_dedupe(candidates))
+        logits = self.logits([(query, check_text(r.document.text, f"document {i}")) for i, r in enumerate(unique)])
+        relevance = logits if self.activation == "raw" else _sigmoid(logits)
+        retrieval = [r.retrieval_score for r in unique]
+        if fuse and self.fusion is not None and unique and all(x is not None for x in retrieval):
+            final = self.fusion.apply(logits, np.asarray(retrieval, dtype=np.float32))
+        else:
+            final = relevance
+        ranked = sorted(
+            (Result(document=r.document, score=float(f), retrieval_score=r.retrieval_score,
+                    relevance_score=float(s), point_id=r.point_id)
+             for r, s, f in zip(unique, relevance, final, strict=True)),
+            key=lambda r: r.score, reverse=True)
+        if score_threshold is not None:
+            ranked = [r for r in ranked if r.score >= score_threshold]
+        return ranked if top_n is None else ranked[:top_n]
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
+                "max_length": self.max_length, "device": self.device, "precision": self.precision,
+                "fusion": self.fusion_setting if not isinstance(self.fusion_setting, ScoreFusion)
+                else self.fusion_setting.__dict__}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+
+
+def _as_result(c: Candidate) -> Result:
+    if isinstance(c, Result):
+        return c
+    if isinstance(c, Hit):
+        return Result(document=c.document, score=c.score, retrieval_score=c.score, point_id=c.id)
+    if isinstance(c, Document):
+        return Result(document=c, score=0.0, point_id=point_id(c))
+    if isinstance(c, str):
+        doc = Document(c)
+        return Result(document=doc, score=0.0, point_id=point_id(doc))
+    raise TypeError(f"candidates must be Hit, Result, Document or str, got {type(c).__name__}")
+
+
+def _dedupe(candidates: Sequence[Candidate]) -> Iterator[Result]:
+    seen: set[str] = set()
+    for c in candidates:
+        r = _as_result(c)
+        key = r.point_id if r.point_id is not None else point_id(r.document)
+        if key not in seen:
+            seen.add(key)
+            yield r

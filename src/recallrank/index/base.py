@@ -1,0 +1,126 @@
+"""The vector store contract. The pipeline talks to a store only through this protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from recallrank.documents import Document
+from recallrank.errors import InvalidInputError
+
+#: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
+DISTANCES = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
+_NAMESPACE = uuid.UUID("6f1d3c52-8a3b-5d0e-9a55-7b0c9f2e4a11")
+
+#: metadata filter: ``{"key": value}`` matches equal values, ``{"key": [v1, v2]}`` any of them; all keys must match
+MetadataFilter = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """What a backend writes: id, vector and the payload (text, metadata, content hash, caller's id)."""
+
+    id: str
+    vector: Sequence[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search hit: point id, similarity (higher is better) and the stored document."""
+
+    id: str
+    score: float
+    document: Document
+
+
+def content_hash(doc: Document) -> str:
+    blob = json.dumps([doc.text, dict(doc.metadata)], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def point_id(doc: Document) -> str:
+    """Deterministic point id: from the caller's id when given, else from text + metadata.
+
+    Ingesting the same documents twice therefore writes the same points, and a re-run of an interrupted
+    ingest overwrites nothing it should not.
+    """
+    key = f"id:{doc.id}" if doc.id is not None else f"content:{content_hash(doc)}"
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def to_payload(doc: Document) -> dict[str, Any]:
+    return {"text": doc.text, "metadata": dict(doc.metadata), "doc_id": doc.id, "content_hash": content_hash(doc)}
+
+
+def from_payload(payload: Mapping[str, Any] | None) -> Document:
+    payload = payload or {}
+    return Document(text=str(payload.get("text", "")), metadata=dict(payload.get("metadata") or {}),
+                    id=payload.get("doc_id"))
+
+
+def check_filter(flt: MetadataFilter | None) -> dict[str, list[Any]]:
+    """Normalise a metadata filter to key -> accepted values, rejecting shapes Qdrant cannot match."""
+    if flt is None:
+        return {}
+    if not isinstance(flt, Mapping):
+        raise InvalidInputError(f"filter must be a dict like {{'source': 'faq'}}, got {type(flt).__name__}")
+    out: dict[str, list[Any]] = {}
+    for key, value in flt.items():
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if not values or not all(isinstance(v, (str, int, bool)) and not isinstance(v, float) for v in values):
+            raise InvalidInputError(
+                f"filter[{key!r}] = {value!r}: match values must be str, int or bool (or a non-empty list of them)")
+        out[str(key)] = values
+    return out
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A collection of points in Qdrant, embedded or on a server."""
+
+    name: str
+
+    def ensure_collection(self, dimension: int, similarity: str) -> None:
+        """Create the collection for ``dimension``-d vectors, or check that the existing one matches."""
+
+    def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of those ``ids`` that are stored (id -> hash)."""
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        """Write points; a point with an existing id replaces it."""
+
+    def search(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
+               exact: bool = False) -> list[Hit]:
+        """The ``limit`` nearest points, best first."""
+
+    async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
+                      exact: bool = False) -> list[Hit]:
+        """Async :meth:`search`."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete points by id; unknown ids are ignored."""
+
+    def count(self, flt: MetadataFilter | None = None) -> int:
+        """Number of stored points (matching ``flt``)."""
+
+    def finish_ingest(self) -> None:
+        """Called after a bulk ingest (the embedded store builds its HNSW index here)."""
+
+    def close(self) -> None:
+        """Release files, locks and connections."""
+
+
+class ThreadedAsyncSearch:
+    """Mixin: ``asearch`` runs the blocking ``search`` in a worker thread, keeping the event loop free."""
+
+    async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
+                      exact: bool = False) -> list[Hit]:
+        return await asyncio.to_thread(self.search, vector, limit, flt, exact)  # type: ignore[attr-defined]

@@ -1,0 +1,202 @@
+"""Qdrant server (or cluster) through ``qdrant-client``: URL, API key, HTTPS, sync and async clients.
+
+``QdrantServerStore(location=":memory:")`` uses qdrant-client's local mode, a brute-force test double;
+it is useful in tests, never the default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
+from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_filter, from_payload
+
+log = logging.getLogger(__name__)
+
+
+def _client_module() -> Any:
+    try:
+        import qdrant_client
+    except ImportError as exc:
+        raise MissingDependencyError("the Qdrant server backend needs qdrant-client: "
+                                     "pip install 'recallrank[server]'") from exc
+    return qdrant_client
+
+
+class QdrantServerStore:
+    """A collection on a Qdrant server.
+
+    Args:
+        url: e.g. ``http://localhost:6333`` or ``https://xyz.cloud.qdrant.io``.
+        name: collection name.
+        api_key: sent as the ``api-key`` header; never logged or serialised.
+        https: force HTTPS (``None``: from the URL).
+        timeout: seconds per request; the first request fails fast with the URL in the message.
+        location: ``":memory:"`` or a folder for qdrant-client's local mode (tests only).
+        client, async_client: ready-made ``QdrantClient`` / ``AsyncQdrantClient`` to use instead.
+        hnsw_ef: search-time HNSW breadth, ``None`` for the collection's default.
+
+    Example:
+        >>> store = QdrantServerStore("http://localhost:6333", "docs")  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, name: str = "recallrank", *, api_key: str | None = None,
+                 https: bool | None = None, timeout: float = 10.0, location: str | None = None,
+                 client: Any = None, async_client: Any = None, hnsw_ef: int | None = None) -> None:
+        if url is None and location is None and client is None:
+            raise ValueError("pass url='http://host:6333' (or client=QdrantClient(...), or location=':memory:')")
+        self.url, self.name, self.location = url, name, location
+        self._api_key, self.https, self.timeout, self.hnsw_ef = api_key, https, timeout, hnsw_ef
+        self._client, self._aclient = client, async_client
+        self._similarity: str | None = None
+
+    def __repr__(self) -> str:  # the API key never appears
+        return f"QdrantServerStore(url={self.url!r}, name={self.name!r}, location={self.location!r})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            qc = _client_module()
+            if self.location is not None:
+                self._client = qc.QdrantClient(location=self.location) if self.location == ":memory:" \
+                    else qc.QdrantClient(path=self.location)
+            else:
+                self._client = qc.QdrantClient(url=self.url, api_key=self._api_key, https=self.https,
+                                               timeout=int(self.timeout), check_compatibility=False)
+        return self._client
+
+    @property
+    def async_client(self) -> Any:
+        if self._aclient is None:
+            if self.location is not None:
+                return None  # local mode has no shared async twin of the same data
+            qc = _client_module()
+            self._aclient = qc.AsyncQdrantClient(url=self.url, api_key=self._api_key, https=self.https,
+                                                 timeout=int(self.timeout), check_compatibility=False)
+        return self._aclient
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise _server_error(self.url, what, exc) from exc
+
+    def ensure_collection(self, dimension: int, similarity: str) -> None:
+        from qdrant_client import models
+
+        exists = self._call("check the collection", self.client.collection_exists, self.name)
+        if not exists:
+            distance = getattr(models.Distance, DISTANCES[similarity].upper())
+            self._call("create the collection", self.client.create_collection, self.name,
+                       vectors_config=models.VectorParams(size=dimension, distance=distance))
+        else:
+            info = self._call("read the collection", self.client.get_collection, self.name)
+            params = info.config.params.vectors
+            if isinstance(params, dict):
+                raise CollectionMismatchError(f"collection '{self.name}' uses named vectors {sorted(params)}; "
+                                              "recallrank needs one unnamed vector: pass another collection name")
+            have_dist = str(params.distance.value if hasattr(params.distance, "value") else params.distance)
+            want_dist = DISTANCES[similarity]
+            if params.size != dimension or have_dist.lower() != want_dist.lower():
+                raise CollectionMismatchError(
+                    f"collection '{self.name}' has {params.size}-d {have_dist} vectors but the model makes "
+                    f"{dimension}-d {want_dist} ones; use the model it was built with or another collection name")
+        self._similarity = similarity
+
+    def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        if not ids or not self._call("check the collection", self.client.collection_exists, self.name):
+            return {}
+        records = self._call("retrieve points", self.client.retrieve, self.name, ids=list(ids),
+                             with_payload=["content_hash"], with_vectors=False)
+        return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        from qdrant_client import models
+
+        if points:
+            batch = [models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
+                     for p in points]
+            self._call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
+
+    def finish_ingest(self) -> None:
+        """The server indexes in the background; nothing to do."""
+
+    def _request(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None, exact: bool) -> dict[str, Any]:
+        from qdrant_client import models
+
+        request = {"collection_name": self.name, "query": [float(x) for x in np.asarray(vector).ravel()],
+                   "limit": limit, "query_filter": _server_filter(flt), "with_payload": True}
+        if self.location is None:  # local mode is brute force and warns about search params
+            request["search_params"] = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+        return request
+
+    def _hits(self, response: Any) -> list[Hit]:
+        if self._similarity is None:
+            params = self._call("read the collection", self.client.get_collection, self.name).config.params.vectors
+            distance = str(getattr(params.distance, "value", params.distance)).lower()
+            self._similarity = {"cosine": "cosine", "dot": "dot", "euclid": "euclidean"}.get(distance, distance)
+        sign = -1.0 if self._similarity == "euclidean" else 1.0
+        return [Hit(id=str(p.id), score=sign * float(p.score), document=from_payload(p.payload))
+                for p in response.points]
+
+    def search(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
+               exact: bool = False) -> list[Hit]:
+        return self._hits(self._call("search", self.client.query_points, **self._request(vector, limit, flt, exact)))
+
+    async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
+                      exact: bool = False) -> list[Hit]:
+        aclient = self.async_client
+        if aclient is None:
+            import asyncio
+
+            return await asyncio.to_thread(self.search, vector, limit, flt, exact)
+        try:
+            response = await aclient.query_points(**self._request(vector, limit, flt, exact))
+        except Exception as exc:
+            raise _server_error(self.url, "search", exc) from exc
+        return self._hits(response)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        from qdrant_client import models
+
+        if ids:
+            self._call("delete points", self.client.delete, self.name,
+                       points_selector=models.PointIdsList(points=list(ids)), wait=True)
+
+    def count(self, flt: MetadataFilter | None = None) -> int:
+        if not self._call("check the collection", self.client.collection_exists, self.name):
+            return 0
+        return int(self._call("count", self.client.count, self.name, count_filter=_server_filter(flt),
+                              exact=True).count)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _server_filter(flt: MetadataFilter | None) -> Any:
+    from qdrant_client import models
+
+    norm = check_filter(flt)
+    if not norm:
+        return None
+    return models.Filter(must=[
+        models.FieldCondition(key=f"metadata.{key}",
+                              match=models.MatchValue(value=v[0]) if len(v) == 1 else models.MatchAny(any=v))
+        for key, v in norm.items()
+    ])
+
+
+def _server_error(url: str | None, what: str, exc: Exception) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}"
+    if any(s in text for s in ("Connect", "connect", "Timeout", "timed out", "Name or service", "refused")):
+        return StoreUnavailableError(f"cannot reach the Qdrant server at {url} to {what} ({text[:200]}); "
+                                     "check the URL and that the server is running")
+    return StoreError(f"Qdrant server at {url} failed to {what}: {text[:300]}")

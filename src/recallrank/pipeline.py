@@ -1,0 +1,225 @@
+"""Two-stage retrieval, framework-free: recall top_k from Qdrant with a bi-encoder, rerank, keep top_n."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recallrank.documents import Document, Result, check_metadata, check_text
+from recallrank.encoders._loading import default_bi_encoder_path
+from recallrank.encoders.bi_encoder import BiEncoder
+from recallrank.encoders.cross_encoder import CrossEncoderReranker
+from recallrank.errors import InvalidInputError
+from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id, to_payload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did: new points, replaced points (same id, new content) and unchanged ones skipped."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """Ranked results plus the seconds each stage took (``embed``, ``recall``, ``rerank``, ``total``)."""
+
+    results: list[Result]
+    timings: dict[str, float] = field(default_factory=dict)
+    recalled: int = 0
+
+    def __iter__(self) -> Any:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
+class TwoStageRetriever:
+    """Recall ``top_k`` candidates by vector from a Qdrant store, rerank them with a cross-encoder, keep ``top_n``.
+
+    Args:
+        store: a :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``).
+        encoder: the bi-encoder; ``None`` is :class:`BiEncoder` with its defaults.
+        reranker: the cross-encoder; ``None`` is the shipped default, ``False`` turns reranking off
+            (bi-encoder order and scores are returned).
+        top_k: candidates recalled (50-200 is typical); top_n: results kept after reranking.
+        score_threshold: results whose final score is below it are dropped (``0.0`` is honoured).
+        exact: search Qdrant exactly instead of through HNSW.
+
+    Example:
+        >>> from recallrank import EdgeStore, TwoStageRetriever
+        >>> r = TwoStageRetriever(EdgeStore("./index", "notes"))              # doctest: +SKIP
+        >>> r.add_texts(["Qdrant stores vectors.", "Apples are a fruit."])    # doctest: +SKIP
+        >>> r.search("vector database", top_n=1).results[0].text              # doctest: +SKIP
+        'Qdrant stores vectors.'
+    """
+
+    def __init__(self, store: VectorStore, encoder: BiEncoder | None = None,
+                 reranker: CrossEncoderReranker | bool | None = None, *, top_k: int = 100, top_n: int = 10,
+                 score_threshold: float | None = None, exact: bool = False) -> None:
+        _check_k(top_k, top_n)
+        self.store = store
+        self.encoder = encoder if encoder is not None else BiEncoder()
+        if reranker is False:
+            self.reranker: CrossEncoderReranker | None = None
+        elif reranker is None or reranker is True:
+            self.reranker = CrossEncoderReranker()
+        else:
+            self.reranker = reranker
+        self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
+        # a shipped rerank + recall fusion is calibrated on the default bi-encoder's cosine scores only
+        self.fuse = (self.encoder.model_name == default_bi_encoder_path() and self.encoder.similarity == "cosine"
+                     and self.encoder.pooling in (None, "mean"))
+
+    # -- ingest -----------------------------------------------------------------------------------------------
+    def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
+                  ids: Sequence[str] | None = None, **kwargs: Any) -> IngestReport:
+        texts = list(texts)
+        if metadatas is not None and len(metadatas) != len(texts):
+            raise InvalidInputError(f"got {len(texts)} texts but {len(metadatas)} metadatas; pass one per text")
+        if ids is not None and len(ids) != len(texts):
+            raise InvalidInputError(f"got {len(texts)} texts but {len(ids)} ids; pass one per text")
+        docs = [Document(t, metadata=metadatas[i] if metadatas else {}, id=ids[i] if ids else None)
+                for i, t in enumerate(texts)]
+        return self.add_documents(docs, **kwargs)
+
+    def add_documents(self, documents: Iterable[Document], batch_size: int = 256,
+                      show_progress_bar: bool = False) -> IngestReport:
+        """Embed and store documents; documents already stored with the same content are skipped.
+
+        Every document is validated before anything is written. Points are written batch by batch with
+        deterministic ids, so an interrupted ingest is resumed by running it again.
+        """
+        start = time.perf_counter()
+        docs = _validated(documents)
+        if not docs:
+            return IngestReport()
+        self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
+        added = updated = unchanged = 0
+        for lo in range(0, len(docs), batch_size):
+            batch = docs[lo:lo + batch_size]
+            ids = [point_id(d) for d in batch]
+            stored = self.store.existing_hashes(ids)
+            todo = [(pid, d) for pid, d in zip(ids, batch, strict=True)
+                    if stored.get(pid) != to_payload(d)["content_hash"]]
+            unchanged += len(batch) - len(todo)
+            updated += sum(pid in stored for pid, _ in todo)
+            added += sum(pid not in stored for pid, _ in todo)
+            if todo:
+                vectors = self.encoder.encode_documents([d.text for _, d in todo], show_progress_bar=show_progress_bar)
+                self.store.upsert([StoredPoint(pid, v, to_payload(d))
+                                   for (pid, d), v in zip(todo, vectors, strict=True)])
+        if added or updated:
+            self.store.finish_ingest()
+        return IngestReport(added, updated, unchanged, time.perf_counter() - start)
+
+    def delete(self, documents: Iterable[Document]) -> None:
+        self.store.delete([point_id(d) for d in documents])
+
+    # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
+    def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
+               filter: MetadataFilter | None = None, score_threshold: float | None = None,
+               rerank: bool = True) -> SearchResponse:
+        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
+        vector = self._embed(plan)
+        t = time.perf_counter()
+        hits = self.store.search(vector, plan.top_k, plan.filter, self.exact)
+        plan.timings["recall"] = time.perf_counter() - t
+        return self._finish(plan, hits)
+
+    async def asearch(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
+                      filter: MetadataFilter | None = None, score_threshold: float | None = None,
+                      rerank: bool = True) -> SearchResponse:
+        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
+        vector = await asyncio.to_thread(self._embed, plan)
+        t = time.perf_counter()
+        hits = await self.store.asearch(vector, plan.top_k, plan.filter, self.exact)
+        plan.timings["recall"] = time.perf_counter() - t
+        return await asyncio.to_thread(self._finish, plan, hits)
+
+    def recall(self, query: str, top_k: int | None = None, filter: MetadataFilter | None = None) -> SearchResponse:
+        """The bi-encoder stage alone: ``top_k`` results in vector order."""
+        return self.search(query, top_k=top_k, top_n=top_k if top_k is not None else self.top_k, filter=filter,
+                           rerank=False)
+
+    def _plan(self, query: str, top_k: int | None, top_n: int | None, flt: MetadataFilter | None,
+              score_threshold: float | None, rerank: bool) -> _Plan:
+        query = check_text(query, "query")
+        k = top_k if top_k is not None else self.top_k
+        n = top_n if top_n is not None else self.top_n
+        _check_k(k, n)
+        check_filter(flt)
+        threshold = score_threshold if score_threshold is not None else self.score_threshold
+        return _Plan(query, k, n, flt, threshold, rerank and self.reranker is not None, {}, time.perf_counter())
+
+    def _embed(self, plan: _Plan) -> np.ndarray:
+        t = time.perf_counter()
+        vector = self.encoder.encode_queries([plan.query])[0]
+        plan.timings["embed"] = time.perf_counter() - t
+        return vector
+
+    def _finish(self, plan: _Plan, hits: list[Hit]) -> SearchResponse:
+        t = time.perf_counter()
+        if plan.rerank and self.reranker is not None and hits:
+            results = self.reranker.rerank(plan.query, hits, top_n=plan.top_n, score_threshold=plan.threshold,
+                                           fuse=self.fuse)
+        else:
+            results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id)
+                       for h in hits if plan.threshold is None or h.score >= plan.threshold][:plan.top_n]
+        plan.timings["rerank"] = time.perf_counter() - t
+        plan.timings["total"] = time.perf_counter() - plan.started
+        return SearchResponse(results, dict(plan.timings), recalled=len(hits))
+
+    def config(self) -> dict[str, Any]:
+        """The retriever's settings as plain data (no secrets)."""
+        return {"top_k": self.top_k, "top_n": self.top_n, "score_threshold": self.score_threshold,
+                "exact": self.exact, "encoder": self.encoder.config(),
+                "reranker": self.reranker.config() if self.reranker is not None else None}
+
+
+@dataclass
+class _Plan:
+    query: str
+    top_k: int
+    top_n: int
+    filter: MetadataFilter | None
+    threshold: float | None
+    rerank: bool
+    timings: dict[str, float]
+    started: float
+
+
+def _check_k(top_k: int, top_n: int) -> None:
+    if not isinstance(top_k, int) or top_k < 1:
+        raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
+    if not isinstance(top_n, int) or top_n < 1:
+        raise InvalidInputError(f"top_n must be a positive int, got {top_n!r}")
+
+
+def _validated(documents: Iterable[Document]) -> list[Document]:
+    if isinstance(documents, (str, Document)):
+        raise InvalidInputError("pass a list of documents, not a single one")
+    out: dict[str, Document] = {}
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str):
+            doc = Document(doc)
+        if not isinstance(doc, Document):
+            raise InvalidInputError(f"document {i} is a {type(doc).__name__}; pass recallrank.Document or str")
+        check_text(doc.text, f"document {i} text")
+        check_metadata(doc.metadata, f"document {i}")
+        if doc.id is not None and not isinstance(doc.id, str):
+            raise InvalidInputError(f"document {i} id must be a str, got {type(doc.id).__name__}")
+        out.setdefault(point_id(doc), doc)  # the same document twice in one call is stored once
+    return list(out.values())

@@ -1,0 +1,137 @@
+"""Bad input: a clear error (or a defined result) and nothing already stored is lost."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recallrank import (
+    BiEncoder,
+    CollectionMismatchError,
+    CrossEncoderReranker,
+    Document,
+    EdgeStore,
+    InvalidInputError,
+    ModelLoadError,
+    QdrantServerStore,
+    TwoStageRetriever,
+)
+from recallrank.index.base import StoredPoint
+
+
+@pytest.fixture
+def bi_only(tmp_path: Path, encoder: BiEncoder) -> TwoStageRetriever:
+    r = TwoStageRetriever(EdgeStore(tmp_path, "bad"), encoder, False)
+    r.add_texts(["first stored text", "second stored text"])
+    return r
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query(bi_only: TwoStageRetriever, query: str) -> None:
+    with pytest.raises(InvalidInputError, match="empty"):
+        bi_only.search(query)
+
+
+@pytest.mark.parametrize("query", [None, 42, b"bytes"])
+def test_non_string_query(bi_only: TwoStageRetriever, query: object) -> None:
+    with pytest.raises(InvalidInputError, match="must be a str"):
+        bi_only.search(query)  # type: ignore[arg-type]
+
+
+def test_empty_document_list_is_a_noop(bi_only: TwoStageRetriever) -> None:
+    report = bi_only.add_documents([])
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 0)
+    assert bi_only.store.count() == 2
+
+
+@pytest.mark.parametrize("text", [None, 3.5, "", "  "])
+def test_bad_document_text_stores_nothing(bi_only: TwoStageRetriever, text: object) -> None:
+    with pytest.raises(InvalidInputError, match="document 1 text"):
+        bi_only.add_documents([Document("fine text"), Document(text)])  # type: ignore[arg-type]
+    assert bi_only.store.count() == 2  # the valid first document was not written either
+
+
+@pytest.mark.parametrize("meta", [{"when": datetime(2024, 1, 1)}, {"x": math.nan}, {"s": {1, 2}}])
+def test_non_json_metadata_names_the_key(bi_only: TwoStageRetriever, meta: dict) -> None:
+    with pytest.raises(InvalidInputError, match=r"not JSON-serialisable.*offending keys: \['\w+'\]"):
+        bi_only.add_documents([Document("text with bad metadata", metadata=meta)])
+    assert bi_only.store.count() == 2
+
+
+def test_single_document_instead_of_list(bi_only: TwoStageRetriever) -> None:
+    with pytest.raises(InvalidInputError, match="list of documents"):
+        bi_only.add_documents(Document("one"))  # type: ignore[arg-type]
+
+
+def test_mismatched_lengths(bi_only: TwoStageRetriever) -> None:
+    with pytest.raises(InvalidInputError, match="2 texts but 1 metadatas"):
+        bi_only.add_texts(["a", "b"], metadatas=[{}])
+
+
+def test_very_long_document_is_stored_whole_and_truncation_reported(
+        bi_only: TwoStageRetriever, caplog: pytest.LogCaptureFixture) -> None:
+    long_text = "recall and rerank " * 3000
+    with caplog.at_level(logging.WARNING):
+        report = bi_only.add_texts([long_text])
+    assert report.added == 1
+    assert "1 of 1 documents are longer than 256 tokens" in caplog.text
+    hit = bi_only.search("recall and rerank", top_n=1).results[0]
+    assert hit.text == long_text
+
+
+def test_reranker_reports_truncated_pairs(reranker: CrossEncoderReranker, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        reranker.rerank("query", ["short text", "long text " * 2000])
+    assert "1 of 2 query-document pairs are longer than" in caplog.text
+    assert reranker.last_truncated == 1
+
+
+@pytest.mark.parametrize("top_k,top_n", [(0, 10), (10, 0), (-1, 5)])
+def test_bad_k(bi_only: TwoStageRetriever, top_k: int, top_n: int) -> None:
+    with pytest.raises(InvalidInputError, match="must be a positive int"):
+        bi_only.search("query", top_k=top_k, top_n=top_n)
+
+
+def test_dimension_mismatch_with_another_model(tmp_path: Path, encoder: BiEncoder) -> None:
+    store = EdgeStore(tmp_path, "dim")
+    store.ensure_collection(8, "cosine")
+    store.upsert([StoredPoint("00000000-0000-0000-0000-000000000001", np.ones(8), {"text": "old"})])
+    r = TwoStageRetriever(store, encoder, False)
+    with pytest.raises(CollectionMismatchError, match=r"8-d cosine vectors but the model makes 384-d cosine"):
+        r.add_texts(["new text"])
+    assert store.count() == 1
+
+
+def test_unknown_model_path_fails_on_first_use_not_in_constructor(tmp_path: Path) -> None:
+    enc = BiEncoder(str(tmp_path / "no-such-model"))  # no I/O here
+    rr = CrossEncoderReranker(str(tmp_path / "no-such-reranker"))
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        enc.encode_queries(["x"])
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        rr.score("q", ["d"])
+
+
+def test_unknown_hub_id_offline_says_so() -> None:
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE=1"):
+        BiEncoder("no-such-org/no-such-model").warm_up()
+
+
+def test_bad_constructor_values() -> None:
+    with pytest.raises(ValueError, match="pooling"):
+        BiEncoder(pooling="median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="similarity"):
+        BiEncoder(similarity="hamming")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="activation"):
+        CrossEncoderReranker(activation="softmax")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="url"):
+        QdrantServerStore()
+
+
+def test_bad_filter(bi_only: TwoStageRetriever) -> None:
+    with pytest.raises(InvalidInputError, match="filter must be a dict"):
+        bi_only.search("query", filter=["topic"])  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+from pathlib import Path
+
+import pytest
+
+from recallrank import DatasetError, load_beir, load_dataset
+from recallrank.datasets import available, save_beir
+from recallrank.datasets.debian import debian_pairs
+from recallrank.datasets.dictd import _B64, dictionary_pairs
+from recallrank.datasets.pairs import Pair, deduplicate, split_of, split_pairs
+
+TRANSLATION = """Package: 0ad
+Description-md5: d943033bedada21853d2ae54a2578a7b
+Description-en: Real-time strategy game of ancient warfare
+ 0 A.D. is a free, open-source, cross-platform
+ real-time strategy game of ancient warfare.
+ .
+ This package contains the game.
+
+Package: 0ad-data
+Description-md5: 26581e685027d5ae84824362a4ba59ee
+Description-en: Real-time strategy game of ancient warfare (data files)
+ 0 A.D. is a free, open-source, cross-platform
+ real-time strategy game of ancient warfare.
+ .
+ This package contains the data files.
+
+Package: tiny
+Description-md5: 0
+Description-en: too short
+ x
+"""
+
+
+def test_debian_parser_keeps_paragraphs_and_groups_families(tmp_path: Path) -> None:
+    f = tmp_path / "Translation-en"
+    f.write_text(TRANSLATION)
+    pairs = list(debian_pairs(f, "en"))
+    assert [p.key for p in pairs] == ["en:0ad", "en:0ad-data"]
+    assert pairs[0].query == "Real-time strategy game of ancient warfare"
+    assert pairs[0].text.split("\n") == ["0 A.D. is a free, open-source, cross-platform real-time strategy game of "
+                                         "ancient warfare.", "This package contains the game."]
+    assert pairs[0].group == pairs[1].group  # same source family -> same split
+    assert split_of(pairs[0].group) == split_of(pairs[1].group)
+
+
+def _encode(n: int) -> str:
+    out = ""
+    while True:
+        out = _B64[n % 64] + out
+        n //= 64
+        if n == 0:
+            return out
+
+
+def test_dictd_reader(tmp_path: Path) -> None:
+    import gzip
+
+    entries = [("latency", "latency\n\n   <performance> The time between a request and its {response "
+                "(response.html)} being received by the client.\n\n   (2003-01-01)\n"),
+               ("x", "x\n  too short\n")]
+    blob, index = b"", []
+    for word, text in entries:
+        data = text.encode()
+        index.append(f"{word}\t{_encode(len(blob))}\t{_encode(len(data))}")
+        blob += data
+    (tmp_path / "t.dict.dz").write_bytes(gzip.compress(blob))
+    (tmp_path / "t.index").write_text("\n".join(index) + "\n")
+    pairs = list(dictionary_pairs("t", tmp_path / "t.index", tmp_path / "t.dict.dz", min_chars=30))
+    assert len(pairs) == 1
+    assert pairs[0].query == "latency"
+    assert pairs[0].text == ("<performance> The time between a request and its response being received by the client.")
+
+
+def test_dedup_drops_repeated_texts_and_queries() -> None:
+    pairs = [Pair("a", "q one", "text", "g"), Pair("b", "q two", "text", "g"), Pair("c", "Q  ONE", "other", "g"),
+             Pair("d", "q three", "third", "g")]
+    assert [p.key for p in deduplicate(pairs)] == ["a", "d"]
+
+
+def test_split_is_deterministic_and_covers_all() -> None:
+    pairs = [Pair(str(i), f"query {i}", f"text {i}", f"group {i % 50}") for i in range(1000)]
+    a, b = split_pairs(pairs), split_pairs(list(pairs))
+    assert {k: [p.key for p in v] for k, v in a.items()} == {k: [p.key for p in v] for k, v in b.items()}
+    assert sum(len(v) for v in a.values()) == 1000
+    assert all(a[s] for s in ("train", "dev", "test"))
+
+
+def test_frozen_splits_ship_and_are_disjoint_from_each_other() -> None:
+    names = available()
+    assert {"debian-en", "debian-zh", "python-docs", "foldoc", "wordnet"} <= set(names)
+    test, dev = load_dataset("debian-en", "test"), load_dataset("debian-en", "dev")
+    assert test.stats() == {"documents": 5000, "queries": 500, "judgements": 500}
+    assert not set(test.corpus) & set(dev.corpus)
+    zh = load_dataset("debian-zh", "test")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in next(iter(zh.queries.values())))
+
+
+def test_beir_roundtrip_and_errors(tmp_path: Path) -> None:
+    ds = load_dataset("foldoc", "dev").subset(5)
+    save_beir(ds, tmp_path / "beir", split="test")
+    again = load_beir(tmp_path / "beir", split="test")
+    assert again.queries == ds.queries and again.qrels == ds.qrels and again.corpus == ds.corpus
+    assert load_dataset(str(tmp_path / "beir")).queries == ds.queries
+    with pytest.raises(DatasetError, match=r"qrels/dev.tsv"):
+        load_beir(tmp_path / "beir", split="dev")
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_dataset("no-such-set")
+    with pytest.raises(DatasetError, match="no 'dev' split"):
+        load_dataset("wordnet", "dev")
