@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-integration lint type bench reranker data clean
+.PHONY: help install test test-integration lint type bench quality reranker data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,8 +43,11 @@ quality: install  ## bi-encoder vs two-stage per held-out domain (the model card
 data: install  ## rebuild the frozen evaluation splits from apt and the local Python install
 	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
 
-reranker: install  ## retrain the default reranker (about an hour on 2 cores) and export it
+reranker: install  ## rebuild the default reranker: data, training (~1 h on 2 cores), fusion, held-out eval, export
+	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
 	$(PY) -m recallrank.training.reranker --output runs/reranker
+	$(PY) -m recallrank.training.calibrate runs/reranker/final
+	$(PY) benchmarks/reranker_quality.py --model runs/reranker/final --json benchmarks/results/reranker_quality.json
 	$(PY) -m recallrank.training.export runs/reranker/final
 
 clean:  ## remove the virtualenv and caches

@@ -21,7 +21,27 @@ from recallrank.index.base import StoredPoint
 from recallrank.index.edge import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M, EdgeStore
 
 
-def embeddings(dataset: str, split: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+def _stored_vectors(index_dir: Path, name: str) -> np.ndarray | None:
+    """Document vectors from an index that benchmarks/reranker_quality.py already built, if any."""
+    import qdrant_edge as qe
+
+    found = sorted(index_dir.glob(f"{name}-*"))
+    if not found:
+        return None
+    shard = qe.EdgeShard.load(str(found[0]))
+    vectors, offset = [], None
+    while True:
+        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_vector=True,
+                                                        with_payload=False))
+        vectors += [r.vector for r in records]
+        if offset is None:
+            break
+    shard.close()
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def embeddings(dataset: str, split: str, cache: Path, index_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(document vectors, query vectors) of all-MiniLM-L6-v2, cached as .npz."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{dataset}-{split}-minilm.npz"
     if path.exists():
@@ -29,7 +49,9 @@ def embeddings(dataset: str, split: str, cache: Path) -> tuple[np.ndarray, np.nd
         return data["docs"], data["queries"]
     ds = load_dataset(dataset, split)
     enc = BiEncoder(batch_size=64)
-    docs = enc.encode_documents(list(ds.corpus.values()))
+    docs = _stored_vectors(index_dir, f"{dataset}-{split}")
+    if docs is None or len(docs) != len(ds.corpus):
+        docs = enc.encode_documents(list(ds.corpus.values()))
     queries = enc.encode_queries(list(ds.queries.values()))
     np.savez(path, docs=docs, queries=queries)
     return docs, queries
@@ -42,8 +64,9 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--cache", type=Path, default=Path(".recallrank/bench"))
+    p.add_argument("--index-dir", type=Path, default=Path(".recallrank/eval-index"))
     args = p.parse_args()
-    docs, queries = embeddings(args.dataset, args.split, args.cache)
+    docs, queries = embeddings(args.dataset, args.split, args.cache, args.index_dir)
     queries = queries[: args.queries]
     print(f"{args.dataset}/{args.split}: {len(docs)} documents, {len(queries)} queries, {docs.shape[1]}-d cosine,"
           f" recall@{args.k} of HNSW vs exact search (Qdrant Edge)")
@@ -55,7 +78,8 @@ def main() -> None:
             store.upsert([StoredPoint(f"00000000-0000-0000-0000-{i:012d}", v, {"text": ""})
                           for i, v in enumerate(docs)])
             store.finish_ingest()
-            assert store._shard.info().indexed_vectors_count == len(docs), "HNSW index was not built"
+            if store._shard.info().indexed_vectors_count != len(docs):
+                raise SystemExit("the HNSW index was not built; nothing to measure")
             t = time.perf_counter()
             exact = [{h.id for h in store.search(q, args.k, exact=True)} for q in queries]
             exact_ms = 1000 * (time.perf_counter() - t) / len(queries)

@@ -40,21 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     role = dict(DOMAINS)
     rows = []
     k = args.top_k
-    print(f"{'domain':12} {'role':22} {'stage':10} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>6} {'R@' + str(k):>6}"
+    print(f"{'domain':12} {'role':22} {'stage':17} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>6} {'R@' + str(k):>6}"
           f" {'rerank ms/q':>11}")
     for name in args.domains:
         t = time.perf_counter()
         res = compare(load_dataset(name, args.split), encoder, reranker, top_k=k, n_queries=args.queries,
                       index_dir=args.index_dir)
         for stage, m in res.metrics.items():
-            ms = res.latency["rerank"] * 1000 if stage == "two_stage" else 0.0
-            print(f"{name:12} {role.get(name, 'BEIR'):22} {stage:10} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f}"
+            ms = res.latency["rerank"] * 1000 if stage != "bi" else 0.0
+            print(f"{name:12} {role.get(name, 'BEIR'):22} {stage:17} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f}"
                   f" {m['recall@10']:6.3f} {m[f'recall@{k}']:6.3f} {ms:11.1f}", flush=True)
         if "two_stage" in res.metrics:
             delta = 100 * (res.metrics["two_stage"]["ndcg@10"] - res.metrics["bi"]["ndcg@10"])
-            print(f"{'':12} {'':22} {'delta':10} {delta:+8.2f} points nDCG@10 ({res.queries} queries,"
+            print(f"{'':12} {'':22} {'delta':17} {delta:+8.2f} points nDCG@10, two_stage - bi ({res.queries} queries,"
                   f" {res.documents} docs, {time.perf_counter() - t:.0f}s)", flush=True)
-        rows.append(res.as_dict())
+        rows.append({**res.as_dict(), "role": role.get(name, "BEIR")})
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"model": args.model or "shipped", "precision": args.precision,

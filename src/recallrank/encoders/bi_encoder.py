@@ -81,7 +81,7 @@ class BiEncoder:
 
     def _load(self) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
-        from sentence_transformers.models import Pooling as PoolingModule
+        from sentence_transformers.sentence_transformer.modules import Pooling as PoolingModule
 
         try:
             model = SentenceTransformer(self.model_name, device=self.device)

@@ -21,7 +21,7 @@ def export(run_final: Path, dest: Path = PACKAGE_MODEL_DIR) -> Path:
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(str(run_final), model_kwargs={"dtype": torch.float32})
-    model[0].model.to(torch.float16)
+    model[0].model.to(torch.float16)  # the transformer; the 385-parameter head stays fp32
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
