@@ -74,21 +74,26 @@ def test_mismatched_lengths(bi_only: TwoStageRetriever) -> None:
 
 
 def test_very_long_document_is_stored_whole_and_truncation_reported(
-        bi_only: TwoStageRetriever, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bi_only = TwoStageRetriever(EdgeStore(tmp_path, "long"), BiEncoder(), False)
     long_text = "recall and rerank " * 3000
     with caplog.at_level(logging.WARNING):
         report = bi_only.add_texts([long_text])
     assert report.added == 1
     assert "1 of 1 documents are longer than 256 tokens" in caplog.text
+    assert bi_only.encoder.truncated >= 1
     hit = bi_only.search("recall and rerank", top_n=1).results[0]
     assert hit.text == long_text
 
 
-def test_reranker_reports_truncated_pairs(reranker: CrossEncoderReranker, caplog: pytest.LogCaptureFixture) -> None:
+def test_reranker_reports_truncated_pairs_once(caplog: pytest.LogCaptureFixture) -> None:
+    rr = CrossEncoderReranker()
     with caplog.at_level(logging.WARNING):
-        reranker.rerank("query", ["short text", "long text " * 2000])
+        rr.rerank("query", ["short text", "long text " * 2000])
+        rr.rerank("query", ["long text " * 2000, "another long text " * 2000])
+    assert caplog.text.count("query-document pairs are longer than") == 1  # said once, not per call
     assert "1 of 2 query-document pairs are longer than" in caplog.text
-    assert reranker.last_truncated == 1
+    assert (rr.last_truncated, rr.truncated) == (2, 3)
 
 
 @pytest.mark.parametrize("top_k,top_n", [(0, 10), (10, 0), (-1, 5)])

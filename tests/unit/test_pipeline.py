@@ -26,7 +26,9 @@ def test_two_stage_returns_both_scores_and_timings(retriever: TwoStageRetriever)
         assert isinstance(r, Result)
         assert r.retrieval_score is not None and -1.0 <= r.retrieval_score <= 1.0
         assert r.relevance_score is not None and 0.0 < r.relevance_score < 1.0
-        assert r.score == r.relevance_score
+        assert 0.0 <= r.score <= 1.0  # a probability, fused with the recall score or not
+        if not (retriever.fuse and retriever.reranker is not None and retriever.reranker.fusion is not None):
+            assert r.score == r.relevance_score
     assert [r.score for r in resp.results] == sorted((r.score for r in resp.results), reverse=True)
     assert set(resp.timings) == {"embed", "recall", "rerank", "total"}
     assert resp.timings["total"] >= resp.timings["rerank"] > 0
@@ -45,7 +47,8 @@ def test_filters_threshold_and_overrides(retriever: TwoStageRetriever) -> None:
     assert len(retriever.search("fruit", top_n=1)) == 1
     high = retriever.search("vector database in Rust", score_threshold=0.5, top_n=5)
     assert all(r.score >= 0.5 for r in high.results)
-    none = retriever.search("vector database in Rust", score_threshold=1.0)
+    top = retriever.search("vector database in Rust", top_n=1).results[0].score
+    none = retriever.search("vector database in Rust", score_threshold=top + 1e-6)
     assert none.results == []
     everything = retriever.search("vector database in Rust", score_threshold=0.0, top_n=5)
     assert len(everything) == 5  # 0.0 is honoured as a threshold, not read as "unset"
@@ -116,3 +119,10 @@ def test_config_round_trips_without_secrets(retriever: TwoStageRetriever) -> Non
     cfg = retriever.config()
     assert cfg["top_k"] == 5 and cfg["top_n"] == 3 and cfg["reranker"]["activation"] == "sigmoid"
     assert "api_key" not in str(cfg)
+
+
+def test_fusion_only_with_the_recall_model_it_was_calibrated_for(tmp_path: Path,
+                                                                 reranker: CrossEncoderReranker) -> None:
+    assert TwoStageRetriever(EdgeStore(tmp_path, "a"), BiEncoder(), reranker).fuse
+    assert not TwoStageRetriever(EdgeStore(tmp_path, "b"), BiEncoder(similarity="dot"), reranker).fuse
+    assert not TwoStageRetriever(EdgeStore(tmp_path, "c"), BiEncoder(pooling="cls"), reranker).fuse

@@ -71,6 +71,8 @@ class BiEncoder:
         self.max_length = max_length
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        #: how many inputs were truncated to ``max_length`` so far
+        self.truncated = 0
 
     def warm_up(self) -> SentenceTransformer:
         """Load the model now (thread-safe); later calls return the loaded one."""
@@ -118,7 +120,8 @@ class BiEncoder:
         model = self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        report_truncation(model.tokenizer, texts, model.max_seq_length, f"{what}s", self.model_name)
+        self.truncated += report_truncation(model.tokenizer, texts, model.max_seq_length, f"{what}s",
+                                            self.model_name, first=self.truncated == 0)
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -134,8 +137,9 @@ class BiEncoder:
 
 
 def report_truncation(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]], max_length: int | None,
-                      what: str, model_name: str) -> int:
-    """Warn once per call with how many inputs exceed ``max_length`` tokens; returns that count."""
+                      what: str, model_name: str, first: bool = True) -> int:
+    """Count the inputs longer than ``max_length`` tokens; log it as a warning when ``first`` (the first
+    truncating call of a model object), else at debug level, so a long job says so once, not per batch."""
     if not max_length or tokenizer is None:
         return 0
     if texts and isinstance(texts[0], tuple):
@@ -146,6 +150,7 @@ def report_truncation(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str,
         enc = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
     n = sum(len(ids) > max_length for ids in enc["input_ids"])
     if n:
-        log.warning("%d of %d %s are longer than %d tokens and were truncated by %s",
-                    n, len(texts), what, max_length, model_name)
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "%d of %d %s are longer than %d tokens and were truncated by %s%s", n, len(texts), what, max_length,
+                model_name, "" if not first else " (later truncations are counted in .truncated, logged at DEBUG)")
     return n

@@ -69,7 +69,9 @@ class CrossEncoderReranker:
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         self._model: CrossEncoder | None = None
         self._lock = threading.Lock()
+        #: pairs truncated to ``max_length``: in the last call, and in all calls so far
         self.last_truncated = 0
+        self.truncated = 0
 
     def warm_up(self) -> CrossEncoder:
         with self._lock:
@@ -111,7 +113,8 @@ class CrossEncoderReranker:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         self.last_truncated = report_truncation(model.tokenizer, list(pairs), model.max_seq_length,
-                                                "query-document pairs", self.model_name)
+                                                "query-document pairs", self.model_name, first=self.truncated == 0)
+        self.truncated += self.last_truncated
         order = np.argsort([-(len(q) + len(t)) for q, t in pairs], kind="stable")
         logits = np.empty(len(pairs), dtype=np.float32)
         with self._autocast():

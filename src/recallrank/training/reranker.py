@@ -36,7 +36,12 @@ def build_training_rows(pairs_dir: Path, domains: tuple[str, ...], queries_per_d
         chosen, corpus = train[:queries_per_domain], train[:max(corpus_per_domain, queries_per_domain)]
         hard = mine_hard_negatives(chosen, corpus, encoder, n_hard=n_hard, seed=seed)
         for p in chosen:
-            negatives = hard[p.key] + [q.text for q in rng.sample(train, n_random) if q.key != p.key]
+            randoms = [q.text for q in rng.sample(train, n_random) if q.key != p.key]
+            while len(randoms) < n_random:  # drew the query's own positive: draw again (rare on real data)
+                q = rng.choice(train)
+                if q.key != p.key:
+                    randoms.append(q.text)
+            negatives = hard[p.key] + randoms
             for text, label in [(p.text, 1.0)] + [(t, 0.0) for t in negatives]:
                 rows["query"].append(p.query)
                 rows["text"].append(text)
