@@ -110,17 +110,16 @@ class TwoStageRetriever:
         added = updated = unchanged = 0
         for lo in range(0, len(docs), batch_size):
             batch = docs[lo:lo + batch_size]
-            ids = [point_id(d) for d in batch]
-            stored = self.store.existing_hashes(ids)
-            todo = [(pid, d) for pid, d in zip(ids, batch, strict=True)
-                    if stored.get(pid) != to_payload(d)["content_hash"]]
+            stored = self.store.existing_hashes([pid for pid, _ in batch])
+            todo = [(pid, payload) for pid, payload in batch if stored.get(pid) != payload["content_hash"]]
             unchanged += len(batch) - len(todo)
             updated += sum(pid in stored for pid, _ in todo)
             added += sum(pid not in stored for pid, _ in todo)
             if todo:
-                vectors = self.encoder.encode_documents([d.text for _, d in todo], show_progress_bar=show_progress_bar)
-                self.store.upsert([StoredPoint(pid, v, to_payload(d))
-                                   for (pid, d), v in zip(todo, vectors, strict=True)])
+                vectors = self.encoder.encode_documents([p["text"] for _, p in todo],
+                                                        show_progress_bar=show_progress_bar)
+                self.store.upsert([StoredPoint(pid, v, payload)
+                                   for (pid, payload), v in zip(todo, vectors, strict=True)])
         if added or updated:
             self.store.finish_ingest()
         return IngestReport(added, updated, unchanged, time.perf_counter() - start)
@@ -208,10 +207,11 @@ def _check_k(top_k: int, top_n: int) -> None:
         raise InvalidInputError(f"top_n must be a positive int, got {top_n!r}")
 
 
-def _validated(documents: Iterable[Document]) -> list[Document]:
+def _validated(documents: Iterable[Document]) -> list[tuple[str, dict[str, Any]]]:
+    """(point id, payload) of every document, validated before anything is written."""
     if isinstance(documents, (str, Document)):
         raise InvalidInputError("pass a list of documents, not a single one")
-    out: dict[str, Document] = {}
+    out: dict[str, dict[str, Any]] = {}
     for i, doc in enumerate(documents):
         if isinstance(doc, str):
             doc = Document(doc)
@@ -221,5 +221,5 @@ def _validated(documents: Iterable[Document]) -> list[Document]:
         check_metadata(doc.metadata, f"document {i}")
         if doc.id is not None and not isinstance(doc.id, str):
             raise InvalidInputError(f"document {i} id must be a str, got {type(doc.id).__name__}")
-        out.setdefault(point_id(doc), doc)  # the same document twice in one call is stored once
-    return list(out.values())
+        out.setdefault(point_id(doc), to_payload(doc))  # the same document twice in one call is stored once
+    return list(out.items())
