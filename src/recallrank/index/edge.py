@@ -86,6 +86,9 @@ class EdgeStore(ThreadedAsyncSearch):
         meta_path.write_text(json.dumps({"dimension": dimension, "similarity": similarity}))
         return self._shard
 
+    def _exists(self) -> bool:
+        return self._shard is not None or (self.location / _META_FILE).exists()
+
     def ensure_collection(self, dimension: int, similarity: str) -> None:
         meta_path = self.location / _META_FILE
         if meta_path.exists():
@@ -98,7 +101,7 @@ class EdgeStore(ThreadedAsyncSearch):
         self._open(dimension, similarity)
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        if not ids or not (self._shard is not None or (self.location / _META_FILE).exists()):
+        if not ids or not self._exists():
             return {}
         records = self._open().retrieve(list(ids), ["content_hash"], False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
@@ -150,7 +153,7 @@ class EdgeStore(ThreadedAsyncSearch):
     def count(self, flt: MetadataFilter | None = None) -> int:
         import qdrant_edge as qe
 
-        if self._shard is None and not (self.location / _META_FILE).exists():
+        if not self._exists():
             return 0
         return int(self._open().count(qe.CountRequest(exact=True, filter=_edge_filter(flt))))
 
