@@ -102,7 +102,9 @@ class CrossEncoderReranker:
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Scores of arbitrary (query, text) pairs, in input order."""
-        logits = self.logits(pairs)
+        return self._activate(self.logits(pairs))
+
+    def _activate(self, logits: np.ndarray) -> np.ndarray:
         return logits if self.activation == "raw" else _sigmoid(logits)
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -144,7 +146,7 @@ class CrossEncoderReranker:
         query = check_text(query, "query")
         unique = list(_dedupe(candidates))
         logits = self.logits([(query, check_text(r.document.text, f"document {i}")) for i, r in enumerate(unique)])
-        relevance = logits if self.activation == "raw" else _sigmoid(logits)
+        relevance = self._activate(logits)
         retrieval = [r.retrieval_score for r in unique]
         if fuse and self.fusion is not None and unique and all(x is not None for x in retrieval):
             final = self.fusion.apply(logits, np.asarray(retrieval, dtype=np.float32))
