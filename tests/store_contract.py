@@ -34,6 +34,7 @@ class StoreContract:
 
     def test_upsert_count_and_idempotent_reupsert(self, store: VectorStore) -> None:
         fill(store)
+        assert store.exists()
         assert store.count() == 20
         store.upsert(_points())
         assert store.count() == 20
@@ -81,5 +82,6 @@ class StoreContract:
         assert [h.id for h in got] == [h.id for h in sync]
 
     def test_empty_collection_counts_zero(self, store: VectorStore) -> None:
+        assert not store.exists()
         assert store.count() == 0
         assert store.existing_hashes(["00000000-0000-0000-0000-000000000000"]) == {}

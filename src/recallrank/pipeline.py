@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +96,13 @@ class TwoStageRetriever:
         return self.add_documents(docs, **kwargs)
 
     def add_documents(self, documents: Iterable[Document], batch_size: int = 256,
-                      show_progress_bar: bool = False) -> IngestReport:
+                      show_progress_bar: bool = False, progress: Callable[[int], object] | None = None,
+                      ) -> IngestReport:
         """Embed and store documents; documents already stored with the same content are skipped.
 
         Every document is validated before anything is written. Points are written batch by batch with
-        deterministic ids, so an interrupted ingest is resumed by running it again.
+        deterministic ids, so an interrupted ingest is resumed by running it again. ``progress`` is called
+        with the number of documents done after each batch (e.g. ``tqdm.update``).
         """
         start = time.perf_counter()
         docs = _validated(documents)
@@ -120,6 +122,8 @@ class TwoStageRetriever:
                                                         show_progress_bar=show_progress_bar)
                 self.store.upsert([StoredPoint(pid, v, payload)
                                    for (pid, payload), v in zip(todo, vectors, strict=True)])
+            if progress is not None:
+                progress(len(batch))
         if added or updated:
             self.store.finish_ingest()
         return IngestReport(added, updated, unchanged, time.perf_counter() - start)

@@ -88,6 +88,9 @@ class VectorStore(Protocol):
 
     name: str
 
+    def exists(self) -> bool:
+        """Whether the collection exists yet."""
+
     def ensure_collection(self, dimension: int, similarity: str) -> None:
         """Create the collection for ``dimension``-d vectors, or check that the existing one matches."""
 

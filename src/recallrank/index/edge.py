@@ -86,7 +86,8 @@ class EdgeStore(ThreadedAsyncSearch):
         meta_path.write_text(json.dumps({"dimension": dimension, "similarity": similarity}))
         return self._shard
 
-    def _exists(self) -> bool:
+    def exists(self) -> bool:
+        """Whether the collection has been created at this path."""
         return self._shard is not None or (self.location / _META_FILE).exists()
 
     def ensure_collection(self, dimension: int, similarity: str) -> None:
@@ -101,7 +102,7 @@ class EdgeStore(ThreadedAsyncSearch):
         self._open(dimension, similarity)
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        if not ids or not self._exists():
+        if not ids or not self.exists():
             return {}
         records = self._open().retrieve(list(ids), ["content_hash"], False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
@@ -153,7 +154,7 @@ class EdgeStore(ThreadedAsyncSearch):
     def count(self, flt: MetadataFilter | None = None) -> int:
         import qdrant_edge as qe
 
-        if not self._exists():
+        if not self.exists():
             return 0
         return int(self._open().count(qe.CountRequest(exact=True, filter=_edge_filter(flt))))
 

@@ -53,7 +53,7 @@ class QdrantServerStore:
         self._api_key, self.https, self.timeout, self.hnsw_ef = api_key, https, timeout, hnsw_ef
         self._client, self._aclient = client, async_client
         self._similarity: str | None = None
-        self._exists = False
+        self._known = False
 
     def __repr__(self) -> str:  # the API key never appears
         return f"QdrantServerStore(url={self.url!r}, name={self.name!r}, location={self.location!r})"
@@ -89,7 +89,7 @@ class QdrantServerStore:
     def ensure_collection(self, dimension: int, similarity: str) -> None:
         from qdrant_client import models
 
-        if not self._collection_exists():
+        if not self.exists():
             distance = getattr(models.Distance, DISTANCES[similarity].upper())
             self._call("create the collection", self.client.create_collection, self.name,
                        vectors_config=models.VectorParams(size=dimension, distance=distance))
@@ -106,17 +106,17 @@ class QdrantServerStore:
                     f"collection '{self.name}' has {params.size}-d {have_dist} vectors but the model makes "
                     f"{dimension}-d {want_dist} ones; use the model it was built with or another collection name")
         self._similarity = similarity
-        self._exists = True
+        self._known = True
 
-    def _collection_exists(self) -> bool:
-        """Asks the server until the collection is known to exist, then remembers it (one request per
-        ingest batch saved); a collection deleted behind our back surfaces as an error of the next call."""
-        if not self._exists:
-            self._exists = bool(self._call("check the collection", self.client.collection_exists, self.name))
-        return self._exists
+    def exists(self) -> bool:
+        """Whether the collection exists. Asks the server until it is known to, then remembers it (one request
+        per ingest batch saved); a collection deleted behind our back surfaces as an error of the next call."""
+        if not self._known:
+            self._known = bool(self._call("check the collection", self.client.collection_exists, self.name))
+        return self._known
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        if not ids or not self._collection_exists():
+        if not ids or not self.exists():
             return {}
         records = self._call("retrieve points", self.client.retrieve, self.name, ids=list(ids),
                              with_payload=["content_hash"], with_vectors=False)
@@ -176,7 +176,7 @@ class QdrantServerStore:
                        points_selector=models.PointIdsList(points=list(ids)), wait=True)
 
     def count(self, flt: MetadataFilter | None = None) -> int:
-        if not self._collection_exists():
+        if not self.exists():
             return 0
         return int(self._call("count", self.client.count, self.name, count_filter=_server_filter(flt),
                               exact=True).count)

@@ -1,0 +1,306 @@
+"""LangChain adapters over the framework-free core (``langchain-core`` only): retrievers, a compressor, a cross-encoder.
+
+* :class:`BiEncoderRetriever`: a ``BaseRetriever`` recalling ``k`` documents by vector from Qdrant.
+* :class:`CrossEncoderCompressor`: a ``BaseDocumentCompressor`` reranking any documents with the cross-encoder
+  (drop it into ``ContextualCompressionRetriever``).
+* :class:`RecallrankRetriever`: both stages in one ``BaseRetriever`` (recall ``top_k``, rerank, keep ``k``).
+* :class:`RecallrankCrossEncoder`: ``langchain_core.cross_encoders.BaseCrossEncoder``, so LangChain's own
+  rerankers (e.g. langchain-classic's ``CrossEncoderReranker``) can use our model.
+
+Returned documents are new objects whose metadata carries ``retrieval_score`` (recall similarity) and
+``relevance_score`` (cross-encoder); the caller's documents are never mutated. Per-stage timings are sent to
+callbacks as the custom event ``recallrank_timings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from recallrank.documents import Document, Result
+from recallrank.encoders.bi_encoder import BiEncoder
+from recallrank.encoders.cross_encoder import CrossEncoderReranker
+from recallrank.errors import InvalidInputError, MissingDependencyError, StoreError
+from recallrank.index.base import VectorStore, point_id
+from recallrank.index.open import DEFAULT_COLLECTION, open_store
+from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
+
+try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+        Callbacks,
+    )
+    from langchain_core.cross_encoders import BaseCrossEncoder
+    from langchain_core.documents import BaseDocumentCompressor
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.retrievers import BaseRetriever
+    from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+    from typing_extensions import Self
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("recallrank.langchain needs langchain-core: pip install 'recallrank[langchain]'") \
+        from exc
+
+__all__ = ["BiEncoderRetriever", "CrossEncoderCompressor", "RecallrankCrossEncoder", "RecallrankRetriever"]
+
+TIMINGS_EVENT = "recallrank_timings"
+
+
+def to_core(doc: LCDocument) -> Document:
+    """A LangChain document as a recallrank one (its ``id`` is kept, so re-ingest replaces rather than adds)."""
+    if not isinstance(doc, LCDocument):
+        raise InvalidInputError(f"expected langchain_core.documents.Document, got {type(doc).__name__}")
+    return Document(doc.page_content, metadata=dict(doc.metadata), id=doc.id)
+
+
+def to_langchain(result: Result) -> LCDocument:
+    """A ranked result as a new LangChain document with both scores in its metadata."""
+    doc = result.document
+    metadata = {**doc.metadata, "retrieval_score": result.retrieval_score, "relevance_score": result.relevance_score}
+    return LCDocument(page_content=doc.text, metadata=metadata,
+                      id=doc.id if doc.id is not None else result.point_id)
+
+
+class _StoreRetriever(BaseRetriever):
+    """What both retrievers share: the store, the bi-encoder, ``k``, filters, threshold and the factories."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any
+    """A :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``)."""
+    encoder: BiEncoder | None = None
+    """The bi-encoder; ``None`` is all-MiniLM-L6-v2."""
+    k: int = Field(default=4, gt=0)
+    """Documents returned; also settable per call: ``invoke(query, k=3)``."""
+    filter: dict[str, Any] | None = None
+    """Metadata filter, e.g. ``{"source": "faq"}`` or ``{"lang": ["en", "zh"]}``; per call too."""
+    score_threshold: float | None = None
+    """Drop documents scoring below it (``0.0`` is honoured); per call too."""
+    exact: bool = False
+    """Search Qdrant exactly instead of through HNSW."""
+
+    _pipeline: TwoStageRetriever | None = PrivateAttr(default=None)
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, store: Any) -> Any:
+        if not isinstance(store, VectorStore):
+            raise ValueError(f"store must be a recallrank VectorStore (EdgeStore, QdrantServerStore), got "
+                             f"{type(store).__name__}; build one with recallrank.index.open.open_store(path or url)")
+        return store
+
+    def _reranker(self) -> CrossEncoderReranker | bool:
+        return False
+
+    @property
+    def pipeline(self) -> TwoStageRetriever:
+        """The framework-free retriever doing the work (built on first use; models load lazily)."""
+        if self._pipeline is None:
+            self._pipeline = TwoStageRetriever(self.store, self.encoder, self._reranker(), top_n=self.k,
+                                               score_threshold=self.score_threshold, exact=self.exact)
+        return self._pipeline
+
+    def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
+                     kwargs: dict[str, Any]) -> dict[str, Any]:
+        if kwargs:
+            raise InvalidInputError(f"{type(self).__name__} got unexpected search arguments {sorted(kwargs)}; "
+                                    "it accepts k, filter and score_threshold")
+        n = k if k is not None else self.k
+        return {"top_k": n, "top_n": n, "filter": filter if filter is not None else self.filter,
+                "score_threshold": score_threshold if score_threshold is not None else self.score_threshold,
+                "rerank": False}
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None, filter: dict[str, Any] | None = None,
+                                score_threshold: float | None = None, **kwargs: Any) -> list[LCDocument]:
+        response = self.pipeline.search(query, **self._search_args(k, filter, score_threshold, kwargs))
+        run_manager.get_child().on_custom_event(TIMINGS_EVENT, _event(response), run_id=run_manager.run_id)
+        return [to_langchain(r) for r in response.results]
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None, filter: dict[str, Any] | None = None,
+                                       score_threshold: float | None = None, **kwargs: Any) -> list[LCDocument]:
+        response = await self.pipeline.asearch(query, **self._search_args(k, filter, score_threshold, kwargs))
+        await run_manager.get_child().on_custom_event(TIMINGS_EVENT, _event(response), run_id=run_manager.run_id)
+        return [to_langchain(r) for r in response.results]
+
+    # -- ingest and factories ------------------------------------------------------------------------------------
+    def add_documents(self, documents: Iterable[LCDocument], **kwargs: Any) -> IngestReport:
+        """Embed and store LangChain documents; unchanged ones already stored are skipped."""
+        return self.pipeline.add_documents([to_core(d) for d in documents], **kwargs)
+
+    def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
+                  ids: Sequence[str] | None = None, **kwargs: Any) -> IngestReport:
+        return self.pipeline.add_texts(texts, metadatas, ids, **kwargs)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
+                   ids: Sequence[str] | None = None, *, path: str | Path | None = None, url: str | None = None,
+                   api_key: str | None = None, collection_name: str = DEFAULT_COLLECTION,
+                   store_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Self:
+        """Index ``texts`` into an embedded store at ``path`` (default ``.recallrank/index``) or a server at ``url``
+        and return a retriever over them. Running it again with the same texts embeds nothing."""
+        retriever = cls(store=open_store(path, url, collection_name, api_key=api_key, **(store_kwargs or {})),
+                        **kwargs)
+        retriever.add_texts(texts, metadatas, ids)
+        return retriever
+
+    @classmethod
+    def from_documents(cls, documents: Iterable[LCDocument], **kwargs: Any) -> Self:
+        """:meth:`from_texts` for LangChain documents (``page_content``, ``metadata``, ``id``)."""
+        docs = list(documents)
+        ids = [d.id for d in docs if d.id is not None]
+        return cls.from_texts([d.page_content for d in docs], [dict(d.metadata) for d in docs],
+                              ids if len(ids) == len(docs) else None, **kwargs)
+
+    @classmethod
+    def from_existing_collection(cls, collection_name: str = DEFAULT_COLLECTION, *, path: str | Path | None = None,
+                                 url: str | None = None, api_key: str | None = None,
+                                 store_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Self:
+        """A retriever over a collection built before (by :meth:`from_texts`, ``recallrank index``, ...)."""
+        store = open_store(path, url, collection_name, api_key=api_key, **(store_kwargs or {}))
+        if not store.exists():
+            where = url if url is not None else Path(path if path is not None else ".recallrank/index").resolve()
+            raise StoreError(f"no collection '{collection_name}' at {where}; build it first with from_texts(), "
+                             "from_documents() or `recallrank index`")
+        return cls(store=store, **kwargs)
+
+    @classmethod
+    def from_url(cls, url: str, collection_name: str = DEFAULT_COLLECTION, *, api_key: str | None = None,
+                 **kwargs: Any) -> Self:
+        """A retriever over an existing collection on a Qdrant server or cluster."""
+        return cls.from_existing_collection(collection_name, url=url, api_key=api_key, **kwargs)
+
+
+class BiEncoderRetriever(_StoreRetriever):
+    """Recall by vector from Qdrant: the bi-encoder stage alone, ``k`` documents in similarity order.
+
+    Example:
+        >>> from recallrank.langchain import BiEncoderRetriever
+        >>> retriever = BiEncoderRetriever.from_texts(["Qdrant stores vectors.", "Apples are fruit."],
+        ...                                           path="./index", k=1)       # doctest: +SKIP
+        >>> retriever.invoke("vector database")[0].metadata["retrieval_score"]    # doctest: +SKIP
+        0.47...
+    """
+
+
+class RecallrankRetriever(_StoreRetriever):
+    """Two-stage retrieval: recall ``top_k`` by vector from Qdrant, rerank with the cross-encoder, return ``k``.
+
+    Example:
+        >>> from recallrank.langchain import RecallrankRetriever
+        >>> retriever = RecallrankRetriever.from_texts(
+        ...     ["Apple Inc. is worth $3 trillion.", "Apples are a fruit sold at market."],
+        ...     path="./index", top_k=100, k=1)                                    # doctest: +SKIP
+        >>> retriever.invoke("Apple company market value")[0].page_content      # doctest: +SKIP
+        'Apple Inc. is worth $3 trillion.'
+    """
+
+    reranker: CrossEncoderReranker | None = None
+    """The cross-encoder; ``None`` is the reranker shipped with recallrank."""
+    top_k: int = Field(default=100, gt=0)
+    """Candidates recalled before reranking (50-200 is typical); per call too."""
+    k: int = Field(default=10, gt=0)
+    """Documents kept after reranking."""
+
+    def _reranker(self) -> CrossEncoderReranker | bool:
+        return self.reranker if self.reranker is not None else True
+
+    def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
+                     kwargs: dict[str, Any]) -> dict[str, Any]:
+        top_k = kwargs.pop("top_k", None)
+        args = super()._search_args(k, filter, score_threshold, kwargs)
+        return {**args, "top_k": max(top_k if top_k is not None else self.top_k, args["top_n"]), "rerank": True}
+
+    @classmethod
+    def from_components(cls, retriever: BiEncoderRetriever, compressor: CrossEncoderCompressor,
+                        **kwargs: Any) -> RecallrankRetriever:
+        """Compose a bi-encoder retriever (its ``k`` becomes ``top_k``) and a compressor (its ``top_n`` becomes ``k``)
+        into one retriever that shares the store, the models and their settings."""
+        return cls(store=retriever.store, encoder=retriever.encoder, filter=retriever.filter, exact=retriever.exact,
+                   reranker=compressor.reranker, top_k=retriever.k, k=compressor.top_n,
+                   score_threshold=compressor.score_threshold, **kwargs)
+
+
+class CrossEncoderCompressor(BaseDocumentCompressor):
+    """Rerank documents with the cross-encoder and keep the best ``top_n``: a LangChain document compressor.
+
+    Input documents are never changed; each output is a new document whose metadata adds ``relevance_score``
+    (and keeps a ``retrieval_score`` the recall stage put there). Duplicates (same id, or same text and
+    metadata) are scored once.
+
+    Example:
+        >>> from langchain_classic.retrievers import ContextualCompressionRetriever
+        >>> from recallrank.langchain import BiEncoderRetriever, CrossEncoderCompressor
+        >>> base = BiEncoderRetriever.from_existing_collection(path="./index", k=100)            # doctest: +SKIP
+        >>> retriever = ContextualCompressionRetriever(base_compressor=CrossEncoderCompressor(top_n=5),
+        ...                                            base_retriever=base)                      # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    reranker: CrossEncoderReranker | None = None
+    """The cross-encoder; ``None`` is the reranker shipped with recallrank (loaded on first use)."""
+    top_n: int = Field(default=10, gt=0)
+    score_threshold: float | None = None
+    fuse: bool = False
+    """Rank by the model's calibrated fusion with the documents' ``retrieval_score`` (only meaningful when
+    that score is the default all-MiniLM-L6-v2 cosine, as :class:`BiEncoderRetriever` gives by default)."""
+
+    _default: CrossEncoderReranker | None = PrivateAttr(default=None)
+
+    @property
+    def model(self) -> CrossEncoderReranker:
+        if self.reranker is not None:
+            return self.reranker
+        if self._default is None:
+            self._default = CrossEncoderReranker()
+        return self._default
+
+    def compress_documents(self, documents: Sequence[LCDocument], query: str,
+                           callbacks: Callbacks | None = None) -> Sequence[LCDocument]:
+        originals: dict[str, LCDocument] = {}
+        candidates = []
+        for doc in documents:
+            if not isinstance(doc, LCDocument):
+                raise InvalidInputError(f"expected langchain_core.documents.Document, got {type(doc).__name__}")
+            metadata = dict(doc.metadata)
+            retrieval = metadata.pop("retrieval_score", None)
+            metadata.pop("relevance_score", None)  # a score from an earlier rerank is not part of the identity
+            core = Document(doc.page_content, metadata=metadata, id=doc.id)
+            pid = point_id(core)
+            originals.setdefault(pid, doc)
+            candidates.append(Result(document=core, score=0.0, retrieval_score=retrieval, point_id=pid))
+        ranked = self.model.rerank(query, candidates, top_n=self.top_n, score_threshold=self.score_threshold,
+                                   fuse=self.fuse)
+        out = []
+        for r in ranked:
+            doc = originals[r.point_id or ""]
+            out.append(doc.model_copy(update={"metadata": {**doc.metadata, "relevance_score": r.relevance_score}}))
+        return out
+
+    async def acompress_documents(self, documents: Sequence[LCDocument], query: str,
+                                  callbacks: Callbacks | None = None) -> Sequence[LCDocument]:
+        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
+
+
+class RecallrankCrossEncoder(BaseCrossEncoder):
+    """Our cross-encoder behind LangChain's ``BaseCrossEncoder`` interface.
+
+    Example:
+        >>> from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
+        >>> compressor = CrossEncoderReranker(model=RecallrankCrossEncoder(), top_n=3)   # doctest: +SKIP
+    """
+
+    def __init__(self, reranker: CrossEncoderReranker | None = None) -> None:
+        self.reranker = reranker if reranker is not None else CrossEncoderReranker()
+
+    def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
+        """Scores of (query, text) pairs in input order (probabilities unless the reranker is ``raw``)."""
+        return [float(s) for s in self.reranker.score_pairs([(str(q), str(t)) for q, t in text_pairs])]
+
+
+def _event(response: SearchResponse) -> dict[str, Any]:
+    return {"timings": dict(response.timings), "recalled": response.recalled, "returned": len(response.results)}
