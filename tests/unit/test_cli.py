@@ -1,18 +1,115 @@
+"""The ``recallrank`` console script, run as a user runs it: a subprocess on a small temp corpus."""
+
+from __future__ import annotations
+
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recallrank.datasets import load_dataset, save_beir
+from tests.conftest import CORPUS
+
+SCRIPT = shutil.which("recallrank", path=str(Path(sys.executable).parent)) or shutil.which("recallrank")
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recallrank", *args], capture_output=True, text=True, timeout=300)
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT is not None, "the recallrank console script is not installed (pip install -e .)"
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if not k.startswith("RECALLRANK_") or k in (env or {})}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=full_env)
 
 
-def test_train_reranker_help() -> None:
-    out = _run("train", "reranker", "--help")
-    assert out.returncode == 0 and "--queries-per-domain" in out.stdout and "--layers" in out.stdout
+def one_line_error(out: subprocess.CompletedProcess[str], contains: str) -> None:
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("recallrank") and "error:" in lines[0], out.stderr
+    assert contains in lines[0] and "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "notes").mkdir()
+    (root / "notes" / "qdrant.md").write_text("# Qdrant\n\n" + CORPUS[2][1] + "\n\n" + "Payload filters narrow a "
+                                              "search to points whose metadata matches. " * 30)
+    (root / "notes" / "tea.txt").write_text(CORPUS[4][1])
+    (root / "notes" / ".cache").mkdir()
+    (root / "notes" / ".cache" / "skip.txt").write_text("hidden files are not indexed")
+    with (root / "records.jsonl").open("w") as f:
+        for doc_id, text, meta in CORPUS[:2]:
+            f.write(json.dumps({"id": doc_id, "text": text, **meta}) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def index(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("index")
+    out = run("index", str(corpus / "notes"), str(corpus / "records.jsonl"), "--path", str(path), "--json",
+              "--chunk-size", "400", "--chunk-overlap", "50")
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout)
+    assert first["sources"] == 4 and first["chunks"] > 4  # the long Markdown file is chunked
+    assert first["added"] == first["chunks"] == first["stored"] and first["docs_per_s"] > 0
+    assert "doc/s" in out.stderr  # the progress bar shows the rate
+    return path
+
+
+def test_index_twice_is_a_no_op_and_a_shrunk_file_leaves_no_stale_chunks(corpus: Path, index: Path,
+                                                                         tmp_path: Path) -> None:
+    args = ["--path", str(index), "--json", "--chunk-size", "400", "--chunk-overlap", "50", "--no-progress"]
+    again = json.loads(run("index", str(corpus / "notes"), str(corpus / "records.jsonl"), *args).stdout)
+    assert again["added"] == again["updated"] == again["removed"] == 0
+    assert again["unchanged"] == again["chunks"] == again["stored"]
+    # a copy of the corpus in which the long file shrank to one chunk
+    copy = tmp_path / "notes"
+    shutil.copytree(corpus / "notes", copy)
+    other = tmp_path / "idx"
+    json.loads(run("index", str(copy), *args[2:], "--path", str(other)).stdout)
+    (copy / "qdrant.md").write_text("# Qdrant\n\n" + CORPUS[2][1])
+    shrunk = json.loads(run("index", str(copy), *args[2:], "--path", str(other)).stdout)
+    assert shrunk["updated"] == 1 and shrunk["removed"] > 0 and shrunk["stored"] == 2
+
+
+def test_search_json_has_both_scores_and_timings(index: Path) -> None:
+    out = run("search", "Apple company market value", "--path", str(index), "--top-k", "20", "--top-n", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [r["rank"] for r in data["results"]] == [1, 2, 3]
+    top = data["results"][0]
+    assert top["metadata"]["doc_id"] == "apple-inc" and top["id"] == "apple-inc#0"
+    assert 0 < top["relevance_score"] < 1 and -1 <= top["retrieval_score"] <= 1
+    assert set(data["timings_ms"]) == {"embed", "recall", "rerank", "total"}
+
+
+def test_search_text_filters_and_config_precedence(index: Path, tmp_path: Path) -> None:
+    (tmp_path / "recallrank.toml").write_text(f'path = "{index}"\ntop_n = 1\n')
+    out = run("search", "fruit", "--no-rerank", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(re.findall(r"^ *\d+\. ", out.stdout, re.M)) == 1  # top_n from the TOML file
+    assert "apple orchards" in out.stdout and "recalled; embed" in out.stdout
+    filtered = run("search", "technology company", "--filter", "topic=food", "--top-n", "5", "--json", cwd=tmp_path)
+    assert [r["metadata"]["doc_id"] for r in json.loads(filtered.stdout)["results"]] == ["apple-fruit"]
+    env_wins = run("search", "fruit", "--no-rerank", "--json", cwd=tmp_path, env={"RECALLRANK_TOP_N": "2"})
+    assert len(json.loads(env_wins.stdout)["results"]) == 2
+    flag_wins = run("search", "fruit", "--no-rerank", "--json", "--top-n", "3", cwd=tmp_path,
+                    env={"RECALLRANK_TOP_N": "2"})
+    assert len(json.loads(flag_wins.stdout)["results"]) == 3
+
+
+def test_config_never_prints_or_writes_secrets(tmp_path: Path) -> None:
+    out = run("config", "--write", str(tmp_path / "rr.toml"), "--top-k", "50", cwd=tmp_path,
+              env={"RECALLRANK_API_KEY": "s3cr3t-key"})
+    assert out.returncode == 0, out.stderr
+    written = (tmp_path / "rr.toml").read_text()
+    assert "s3cr3t" not in out.stdout + written and "api_key" not in written and "top_k = 50" in written
+    (tmp_path / "bad.toml").write_text('api_key = "s3cr3t-key"\n')
+    one_line_error(run("config", "--config", str(tmp_path / "bad.toml")), "RECALLRANK_API_KEY")
 
 
 def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
@@ -21,14 +118,33 @@ def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
     small = type(ds)(corpus=dict(list(ds.corpus.items())[:40]) | judged, queries=ds.queries, qrels=ds.qrels,
                      name="tiny")
     save_beir(small, tmp_path / "tiny")
-    out = _run("eval", "--dataset", str(tmp_path / "tiny"), "--top-k", "10", "--json")
+    out = run("eval", "--dataset", str(tmp_path / "tiny"), "--top-k", "10", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert set(data["bi"]) >= {"ndcg@10", "mrr@10", "recall@10"} and "two_stage" in data
-    assert data["queries"] == 3
+    for stage in ("bi", "two_stage"):
+        assert {"ndcg@10", "mrr@10", "recall@10"} <= set(data[stage])
+        assert all(0.0 <= v <= 1.0 for v in data[stage].values())
+    assert data["queries"] == 3 and data["top_k"] == 10
 
 
-def test_eval_unknown_dataset_is_one_line_error() -> None:
-    out = _run("eval", "--dataset", "no-such-set")
-    assert out.returncode == 2
-    assert out.stderr.strip().startswith("recallrank: error: unknown dataset") and "Traceback" not in out.stderr
+@pytest.mark.parametrize(("args", "message"), [
+    (["search"], "required: QUERY"),
+    (["index", "--chunk-size", "ten", "x.txt"], "invalid int value"),
+    (["frobnicate"], "invalid choice"),
+    (["index", "/no/such/file.md"], "no such file or folder: /no/such/file.md"),
+    (["index", "pyproject.toml"], "unsupported file type '.toml'"),
+    (["index", "README.md", "--chunk-size", "100", "--chunk-overlap", "100"], "chunk overlap"),
+    (["search", "anything", "--path", "/tmp/recallrank-no-index-here"], "run `recallrank index FILES` first"),
+    (["search", "anything", "--filter", "oops"], "write KEY=VALUE"),
+    (["eval", "--dataset", "no-such-set"], "unknown dataset"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    one_line_error(run(*args, cwd=Path(__file__).parents[2]), message)
+
+
+def test_help_everywhere() -> None:
+    for cmd in ([], ["index"], ["search"], ["eval"], ["demo"], ["config"]):
+        out = run(*cmd, "--help")
+        assert out.returncode == 0 and "usage: recallrank" in out.stdout
+    train = run("train", "reranker", "--help")
+    assert train.returncode == 0 and "--queries-per-domain" in train.stdout

@@ -1,0 +1,130 @@
+"""The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``config`` and ``train reranker``.
+
+Options come from flags, ``RECALLRANK_*`` environment variables or a TOML file, in that order
+(:mod:`recallrank.cli.config`). Errors are one line on stderr with exit status 2; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import NoReturn
+
+from recallrank.cli.config import DEFAULT_CONFIG, ENV_PREFIX, OPTIONS, add_options
+from recallrank.errors import RecallrankError
+
+STORE = ["path", "url", "api_key", "collection"]
+INDEX = [*STORE, "bi_encoder", "chunk_size", "chunk_overlap", "batch_size", "text_field"]
+SEARCH = [*STORE, "bi_encoder", "reranker", "precision", "top_k", "top_n"]
+EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
+DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and logs")
+    common.add_argument("--config", default=argparse.SUPPRESS, metavar="TOML",
+                        help=f"settings file (default ${ENV_PREFIX}CONFIG, else ./{DEFAULT_CONFIG} if present)")
+    parser = _Parser(prog="recallrank", parents=[common], description=(
+        "Two-stage retrieval: a bi-encoder recalls top_k candidates from Qdrant, a cross-encoder reranks them to "
+        f"the top_n. Every option is also read from {ENV_PREFIX}<OPTION> or a TOML file (flag > env > TOML)."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = sub.add_parser("index", parents=[common], help="chunk, embed and store files, folders or JSONL",
+                           description="Index text/Markdown files, folders of them and JSONL records. Unchanged "
+                           "chunks are skipped, so re-running is a no-op and an interrupted run resumes.")
+    index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or .jsonl")
+    add_options(index, *INDEX)
+    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
+                            description="Recall top_k by vector, rerank, print the top_n with both scores and "
+                            "the seconds each stage took.")
+    search.add_argument("query", metavar="QUERY")
+    add_options(search, *SEARCH)
+    search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata filter; repeat a key to accept any of its values")
+    search.add_argument("--threshold", type=float, default=None, help="drop results scoring below it")
+    search.add_argument("--no-rerank", action="store_true", help="bi-encoder order only")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ev = sub.add_parser("eval", parents=[common], help="bi-encoder alone vs two-stage on a dataset",
+                        description="nDCG@10, MRR@10, Recall@10 and Recall@top_k of the bi-encoder alone, the "
+                        "cross-encoder's order and two-stage retrieval, with mean seconds per stage.")
+    add_options(ev, *EVAL)
+    ev.add_argument("--json", action="store_true", help='print one JSON object: {"bi": {"ndcg@10": ...}, ...}')
+
+    demo = sub.add_parser("demo", parents=[common], help="watch two-stage retrieval on the Debian corpus",
+                          description="Build (once, cached) an embedded index of 5,000 English Debian package "
+                          "descriptions, then show the bi-encoder order, the reranked order, both scores and "
+                          "stage timings for a few queries.")
+    demo.add_argument("extra", nargs="*", metavar="QUERY", help="your own queries, after the built-in ones")
+    add_options(demo, *DEMO)
+    demo.add_argument("--cache", default=None, help="index folder (default ~/.cache/recallrank/demo)")
+    demo.add_argument("--show", type=int, default=5, help="rows per order")
+
+    cfg = sub.add_parser("config", parents=[common], help="show the effective settings and where each comes from")
+    cfg.add_argument("--write", metavar="TOML", default=None, help="write the non-secret settings to this file")
+    add_options(cfg, *OPTIONS)
+
+    train = sub.add_parser("train", parents=[common], help="train a model")
+    train.add_subparsers(dest="what", required=True, metavar="WHAT").add_parser(
+        "reranker", help="train the default cross-encoder reranker (see: recallrank train reranker --help)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if argv[:2] == ["train", "reranker"]:
+        from recallrank.training.reranker import main as train_main
+
+        return train_main(argv[2:])
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(message)s")
+    if not debug:
+        _quiet_libraries()
+    from recallrank.cli import commands
+
+    try:
+        return int(getattr(commands, f"cmd_{args.command}")(args))
+    except KeyboardInterrupt:
+        print("recallrank: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (RecallrankError, ValueError, OSError) as exc:
+        if debug:
+            raise
+        print(f"recallrank: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"recallrank: error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _quiet_libraries() -> None:
+    """Model-loading progress bars and advisory warnings are noise on a command line (read at import time)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""What each ``recallrank`` command does; the parser and error handling are in :mod:`recallrank.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from recallrank.cli import DEMO, EVAL, INDEX, SEARCH
+from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
+from recallrank.errors import InvalidInputError, StoreError
+from recallrank.index.base import VectorStore
+from recallrank.pipeline import SearchResponse, TwoStageRetriever
+
+
+def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
+    """The pipeline the settings describe (models load on first use)."""
+    from recallrank import BiEncoder, CrossEncoderReranker
+    from recallrank.index.open import open_store
+
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    reranker = CrossEncoderReranker(s.get("reranker"), precision=s.get("precision", "bf16")) if rerank else False
+    return TwoStageRetriever(store, BiEncoder(s["bi_encoder"]), reranker, top_k=s.get("top_k", 100),
+                             top_n=s.get("top_n", 10))
+
+
+def warm_up(retriever: TwoStageRetriever) -> None:
+    """Load the models now, so that the timings printed are the stages', not the loading."""
+    retriever.encoder.warm_up()
+    if retriever.reranker is not None:
+        retriever.reranker.warm_up()
+
+
+def where(s: dict[str, Any]) -> str:
+    return f"{s['url']} (collection {s['collection']})" if s["url"] else f"{s['path']}/{s['collection']}"
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from recallrank.loaders import chunk_documents, iter_sources, stale_chunk_ids
+
+    resolve(args, INDEX)
+    s = args.settings
+    sources = list(iter_sources(args.sources, s["text_field"]))
+    docs, counts = chunk_documents(sources, s["chunk_size"], s["chunk_overlap"])
+    if not docs:
+        raise InvalidInputError("the sources hold no text to index")
+    retriever = open_retriever(s, rerank=False)
+    warm_up(retriever)
+    with tqdm(total=len(docs), unit="doc", desc="indexing", disable=args.no_progress, file=sys.stderr) as bar:
+        report = retriever.add_documents(docs, batch_size=s["batch_size"], progress=bar.update)
+    stale = stale_chunk_ids(retriever.store, counts)
+    retriever.store.delete(stale)
+    total = retriever.store.count()
+    retriever.store.close()
+    embedded = report.added + report.updated
+    out = {"sources": len(sources), "chunks": len(docs), "added": report.added, "updated": report.updated,
+           "unchanged": report.unchanged, "removed": len(stale), "stored": total, "seconds": round(report.seconds, 3),
+           "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        rate = f" ({out['docs_per_s']} docs/s embedded and written)" if out["docs_per_s"] else ""
+        print(f"{len(docs)} chunks from {len(sources)} sources -> {where(s)}: {report.added} added, "
+              f"{report.updated} updated, {report.unchanged} unchanged, {len(stale)} stale removed; "
+              f"{total} stored; {report.seconds:.1f} s{rate}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    resolve(args, SEARCH)
+    s = args.settings
+    filters = parse_filters(args.filter)
+    retriever = open_retriever(s, rerank=not args.no_rerank)
+    require_collection(retriever.store, s)
+    warm_up(retriever)
+    response = retriever.search(args.query, filter=filters, score_threshold=args.threshold)
+    if args.json:
+        print(json.dumps(response_json(args.query, response), ensure_ascii=False))
+    else:
+        print_results(response)
+    return 0
+
+
+def require_collection(store: VectorStore, s: dict[str, Any]) -> None:
+    if not store.exists():
+        raise StoreError(f"no collection '{s['collection']}' at {where(s)}; run `recallrank index FILES` first, or "
+                         "pass the --path/--url and --collection it was built with")
+
+
+def parse_filters(items: list[str]) -> dict[str, Any] | None:
+    """``["lang=en", "lang=zh", "year=2023"]`` -> ``{"lang": ["en", "zh"], "year": 2023}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--filter {item!r}: write KEY=VALUE, e.g. --filter source=faq")
+        value: Any = int(raw) if raw.lstrip("-").isdigit() else {"true": True, "false": False}.get(raw, raw)
+        key = key.strip()
+        out[key] = [*out[key], value] if isinstance(out.get(key), list) else \
+            [out[key], value] if key in out else value
+    return out or None
+
+
+def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
+    return {"query": query, "recalled": response.recalled,
+            "timings_ms": {k: round(v * 1000, 2) for k, v in response.timings.items()},
+            "results": [{"rank": i, "id": r.document.id, "point_id": r.point_id, "score": r.score,
+                         "relevance_score": r.relevance_score, "retrieval_score": r.retrieval_score,
+                         "text": r.text, "metadata": dict(r.document.metadata)}
+                        for i, r in enumerate(response.results, 1)]}
+
+
+def print_results(response: SearchResponse) -> None:
+    if not response.results:
+        print("no results")
+    for i, r in enumerate(response.results, 1):
+        relevance = f"{r.relevance_score:.3f}" if r.relevance_score is not None else "  -  "
+        source = r.document.metadata.get("source", r.document.id or "")
+        print(f"{i:2}. {r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
+        print(f"    {snippet(r.text, 160)}")
+    print(timing_line(response))
+
+
+def timing_line(response: SearchResponse) -> str:
+    t = response.timings
+    return (f"{response.recalled} recalled; embed {t.get('embed', 0) * 1000:.0f} ms, recall "
+            f"{t.get('recall', 0) * 1000:.0f} ms, rerank {t.get('rerank', 0) * 1000:.0f} ms, total "
+            f"{t.get('total', 0) * 1000:.0f} ms")
+
+
+def snippet(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from recallrank import BiEncoder, CrossEncoderReranker, load_dataset
+    from recallrank.evaluation.harness import compare
+
+    resolve(args, EVAL)
+    s = args.settings
+    ds = load_dataset(s["dataset"], s["split"])
+    reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
+    res = compare(ds, BiEncoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"])
+    if args.json:
+        print(json.dumps(res.as_dict()))
+        return 0
+    k = res.top_k
+    print(f"{ds.name}: {res.queries} queries over {res.documents} documents, top_k={k}")
+    print(f"{'stage':18} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>7} {'R@' + str(k):>7}")
+    for stage, m in res.metrics.items():
+        print(f"{stage:18} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} {m['recall@10']:7.3f} {m[f'recall@{k}']:7.3f}")
+    print("mean seconds per query: " + ", ".join(f"{st} {v:.4f}" for st, v in res.latency.items()))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from recallrank.cli.demo import run_demo
+
+    resolve(args, DEMO)
+    return run_demo(args.settings, args.extra, Path(args.cache) if args.cache else None, args.show)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    resolved = resolve(args, list(OPTIONS))
+    width = max(map(len, OPTIONS))
+    for name, (value, source) in resolved.items():
+        print(f"{name:{width}} = {shown(name, value):40} ({source}; env {OPTIONS[name].env})")
+    if args.write:
+        target = Path(args.write)
+        target.write_text(to_toml({n: v for n, (v, _) in resolved.items()}), encoding="utf-8")
+        print(f"wrote {target} (secrets left out)")
+    return 0

@@ -1,0 +1,150 @@
+"""Command-line settings: every option comes from a flag, else ``RECALLRANK_<NAME>``, else a TOML file, else its
+default. The TOML file is ``--config PATH``, else ``$RECALLRANK_CONFIG``, else ``./recallrank.toml`` if present.
+
+Secrets (the API key) are read from flags and the environment only: never printed, never written to a TOML file,
+and refused in one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recallrank.errors import InvalidInputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "RECALLRANK_"
+DEFAULT_CONFIG = "recallrank.toml"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+#: every configurable option, by name; a command picks the ones it uses
+OPTIONS = {o.name: o for o in [
+    Option("path", str, ".recallrank/index", "folder of the embedded Qdrant store"),
+    Option("url", str, None, "Qdrant server URL (instead of the embedded store), e.g. http://localhost:6333"),
+    Option("api_key", str, None, "Qdrant server API key (flag or environment only; never stored)", secret=True),
+    Option("collection", str, "recallrank", "collection name"),
+    Option("bi_encoder", str, None, "bi-encoder model id or folder (default all-MiniLM-L6-v2)"),
+    Option("reranker", str, None, "cross-encoder model id or folder (default: the shipped recallrank reranker)"),
+    Option("precision", str, "bf16", "reranker precision", choices=("fp32", "bf16")),
+    Option("top_k", int, 100, "candidates recalled by the bi-encoder"),
+    Option("top_n", int, 10, "results kept after reranking"),
+    Option("chunk_size", int, 800, "characters per chunk"),
+    Option("chunk_overlap", int, 120, "characters shared by consecutive chunks"),
+    Option("batch_size", int, 256, "documents embedded and written per batch"),
+    Option("text_field", str, "text", "JSONL field holding the text"),
+    Option("dataset", str, "debian-en", "debian-en, debian-zh, python-docs, foldoc, wordnet or a BEIR folder"),
+    Option("split", str, "test", "dataset split"),
+    Option("queries", int, None, "evaluate only the first N queries"),
+]}
+
+
+def add_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Flags for these options; their defaults are resolved later (flag > env > TOML > default)."""
+    for name in names:
+        opt = OPTIONS[name]
+        default = "unset" if opt.default is None else opt.default
+        parser.add_argument(opt.flag, dest=name, type=opt.type, default=None, choices=opt.choices,
+                            metavar=name.upper(), help=f"{opt.help} (env {opt.env}; default {default})")
+
+
+def resolve(args: argparse.Namespace, names: list[str]) -> dict[str, tuple[Any, str]]:
+    """Each option's value and where it came from: ``flag``, ``env``, ``toml:<file>`` or ``default``."""
+    toml_path, toml = load_toml(getattr(args, "config", None))
+    out: dict[str, tuple[Any, str]] = {}
+    for name in names:
+        opt = OPTIONS[name]
+        if getattr(args, name, None) is not None:
+            out[name] = (getattr(args, name), "flag")
+        elif os.environ.get(opt.env, "") != "":
+            out[name] = (_convert(opt, os.environ[opt.env], opt.env), "env")
+        elif name in toml:
+            out[name] = (_convert(opt, toml[name], f"{toml_path}: {name}"), f"toml:{toml_path}")
+        else:
+            out[name] = (opt.default, "default")
+    for name, (value, _) in out.items():
+        if OPTIONS[name].type is int and value is not None and value < (0 if name == "chunk_overlap" else 1):
+            raise InvalidInputError(f"{OPTIONS[name].flag} must be a positive number, got {value}")
+    args.settings = {name: value for name, (value, _) in out.items()}
+    return out
+
+
+def load_toml(path: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The TOML settings and the file they came from; unknown keys and secrets are refused with the reason."""
+    explicit = path if path is not None else os.environ.get(ENV_PREFIX + "CONFIG") or None
+    candidate = Path(explicit) if explicit is not None else Path(DEFAULT_CONFIG)
+    if not candidate.exists():
+        if explicit is not None:
+            raise InvalidInputError(f"config file {explicit} does not exist; pass an existing TOML file")
+        return None, {}
+    try:
+        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"config file {candidate} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(OPTIONS))
+    if unknown:
+        raise InvalidInputError(f"config file {candidate}: unknown keys {unknown}; known keys: {sorted(OPTIONS)}")
+    secrets = [k for k in data if OPTIONS[k].secret]
+    if secrets:
+        raise InvalidInputError(f"config file {candidate} holds {secrets}: secrets are not read from files; "
+                                f"remove them and set {OPTIONS[secrets[0]].env} instead")
+    return str(candidate), data
+
+
+def _convert(opt: Option, value: Any, where: str) -> Any:
+    try:
+        converted = opt.type(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        converted = None
+    if converted is None:
+        raise InvalidInputError(f"{where} = {value!r}: expected {opt.type.__name__}")
+    if opt.choices is not None and converted not in opt.choices:
+        raise InvalidInputError(f"{where} = {value!r}: choose one of {', '.join(opt.choices)}")
+    return converted
+
+
+def shown(name: str, value: Any) -> str:
+    """A value as it may be printed: secrets only say whether they are set."""
+    if OPTIONS[name].secret:
+        return "(set, hidden)" if value else "(unset)"
+    return "(unset)" if value is None else str(value)
+
+
+def to_toml(settings: dict[str, Any]) -> str:
+    """TOML text of the non-secret settings that have a value."""
+    lines = ["# recallrank settings (flags and RECALLRANK_* variables override them; secrets go in the environment)"]
+    for name, value in settings.items():
+        if OPTIONS[name].secret or value is None:
+            continue
+        lines.append(f"{name} = {value}" if isinstance(value, int) else f"{name} = {_toml_str(str(value))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

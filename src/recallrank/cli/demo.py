@@ -1,0 +1,95 @@
+"""``recallrank demo``: two-stage retrieval on 5,000 English Debian package descriptions, stage by stage.
+
+The index is built once (embedded Qdrant Edge under ``~/.cache/recallrank/demo``) and reused. Each query shows the
+bi-encoder's order, the reranked order (with the rank each result had before), both scores and the time each
+stage took. Results known to be relevant are marked with ``*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from recallrank.cli.commands import open_retriever, snippet, warm_up
+from recallrank.documents import Document
+from recallrank.pipeline import SearchResponse
+
+#: the design document's ambiguity example in English: the fruit text shares "apple", "company" and
+#: "market value" with the query, so word overlap and a small bi-encoder favour it; the reranker should not
+AMBIGUITY_QUERY = "Apple company market value"
+DEMO_DOCS = [
+    Document("Apple Inc. is an American technology company that designs the iPhone and the Mac; its market value "
+             "passed three trillion dollars in 2023.", metadata={"source": "demo"}, id="demo:apple-inc"),
+    Document("The apple is a sweet fruit; apple orchards have a high market value for farmers.",
+             metadata={"source": "demo"}, id="demo:apple-fruit"),
+]
+#: test-split queries (Debian short descriptions, unseen in training) whose relevant package the reranker lifts
+DEBIAN_QUERIES = ["q-en:geary", "q-en:python3-portend", "q-en:librust-sequoia-ipc-dev"]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "recallrank" / "demo"
+
+
+def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, show: int) -> int:
+    from tqdm import tqdm
+
+    from recallrank.datasets import load_dataset
+
+    ds = load_dataset("debian-en", "test")
+    model_tag = hashlib.sha1(str(settings["bi_encoder"]).encode()).hexdigest()[:8]
+    s = {**settings, "path": str(cache if cache is not None else cache_dir()), "url": None, "api_key": None,
+         "collection": f"debian-en-{model_tag}"}
+    retriever = open_retriever(s)
+    warm_up(retriever)
+    docs = [Document(text, metadata={"source": "debian", "package": doc_id.split(":", 1)[-1]}, id=doc_id)
+            for doc_id, text in ds.corpus.items()] + DEMO_DOCS
+    have = retriever.store.count()
+    print(f"Index: {len(docs)} documents (English Debian package descriptions + 2 demo texts) in the embedded "
+          f"Qdrant Edge store at {s['path']}")
+    if have < len(docs):
+        print("Building it once (embedding with the bi-encoder on CPU takes a few minutes on 2 cores) ...")
+    with tqdm(total=len(docs), unit="doc", desc="indexing", file=sys.stderr, disable=have >= len(docs)) as bar:
+        report = retriever.add_documents(docs, progress=bar.update)
+    if report.added or report.updated:
+        print(f"  {report.added + report.updated} embedded and stored in {report.seconds:.0f} s "
+              f"({(report.added + report.updated) / report.seconds:.0f} docs/s)")
+
+    queries: list[tuple[str, set[str]]] = [(AMBIGUITY_QUERY, {"demo:apple-inc"})]
+    queries += [(ds.queries[q], set(ds.qrels[q])) for q in DEBIAN_QUERIES if q in ds.queries]
+    queries += [(q, set()) for q in extra]
+    print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with the cross-encoder, keep "
+          f"top_n={retriever.top_n}.\n  recall = bi-encoder cosine; rerank = cross-encoder probability; score = what "
+          "the reranked order is sorted by (the model's calibrated fusion of both when it ships one);\n  was = rank "
+          "in the bi-encoder order; * = known relevant\n")
+    for query, relevant in queries:
+        bi = retriever.recall(query)
+        two = retriever.search(query)
+        show_query(query, bi, two, relevant, show)
+    retriever.store.close()
+    return 0
+
+
+def show_query(query: str, bi: SearchResponse, two: SearchResponse, relevant: set[str], show: int) -> None:
+    bi_rank = {r.point_id: i for i, r in enumerate(bi.results, 1)}
+    print(f"=== {query}")
+    print(f"    bi-encoder: embed {bi.timings['embed'] * 1000:.0f} ms + Qdrant recall {bi.timings['recall'] * 1000:.0f}"
+          f" ms -> {bi.recalled} candidates;  cross-encoder rerank {two.timings['rerank'] * 1000:.0f} ms;  "
+          f"two-stage total {two.timings['total'] * 1000:.0f} ms")
+    print("    bi-encoder order        recall")
+    for i, r in enumerate(bi.results[:show], 1):
+        print(f"     {i:3}. {_mark(r.document.id, relevant)} {r.retrieval_score:.3f}  {snippet(r.text, 88)}")
+    print("    reranked order   score  rerank  recall  was")
+    for i, r in enumerate(two.results[:show], 1):
+        was = bi_rank.get(r.point_id)
+        print(f"     {i:3}. {_mark(r.document.id, relevant)} {r.score:.3f}  {r.relevance_score:.3f}  "
+              f"{r.retrieval_score:.3f}  {'#' + str(was) if was else '-':>4}  {snippet(r.text, 64)}")
+    print()
+
+
+def _mark(doc_id: str | None, relevant: set[str]) -> str:
+    return "*" if doc_id in relevant else " "
