@@ -29,7 +29,7 @@ test-integration: install  ## only the tests against a real Qdrant server (QDRAN
 	$(PY) -m pytest -q -m integration
 
 lint: install  ## ruff
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
 
 type: install  ## mypy
 	$(VENV)/bin/mypy
