@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-integration lint type bench quality reranker data clean
+.PHONY: help demo install test test-integration lint type bench quality reranker data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.t
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install recallrank with its test extras
+
+demo: install  ## index the English Debian corpus once (embedded Qdrant) and watch two-stage retrieval
+	$(VENV)/bin/recallrank demo
 
 test: install  ## run the test suite (unit + integration where a Qdrant server is reachable)
 	@$(PY) -m pytest -q; rc=$$?; \

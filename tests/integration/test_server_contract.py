@@ -14,31 +14,6 @@ from tests.store_contract import StoreContract
 
 pytestmark = pytest.mark.integration
 
-QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.15.4")
-
-
-@pytest.fixture(scope="module")
-def qdrant_url() -> Iterator[str]:
-    url = os.environ.get("QDRANT_URL")
-    if url:
-        yield url
-        return
-    try:
-        from testcontainers.community.qdrant import QdrantContainer
-    except ImportError:
-        pytest.skip("no QDRANT_URL and testcontainers[qdrant] is not installed")
-    try:
-        container = QdrantContainer(QDRANT_IMAGE)
-        container.start()
-    except Exception as exc:  # no Docker engine, or the image cannot be pulled
-        pytest.skip(f"no QDRANT_URL and testcontainers could not start {QDRANT_IMAGE}: {type(exc).__name__}: "
-                    f"{str(exc)[:160]}")
-    try:
-        yield f"http://{container.get_container_host_ip()}:{container.exposed_rest_port}"
-    finally:
-        container.stop()
-
-
 class TestServerStore(StoreContract):
     @pytest.fixture
     def store(self, qdrant_url: str) -> Iterator[VectorStore]:

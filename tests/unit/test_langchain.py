@@ -16,7 +16,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 from pydantic import ValidationError
 
-from recallrank import BiEncoder, CrossEncoderReranker, EdgeStore, InvalidInputError, StoreError
+from recallrank import BiEncoder, CrossEncoderReranker, EdgeStore, InvalidInputError, QdrantServerStore, StoreError
 from recallrank.errors import StoreUnavailableError
 from recallrank.langchain import (
     BiEncoderRetriever,
@@ -63,6 +63,16 @@ class TestRecallrankRetrieverStandard(TestBiEncoderRetrieverStandard):
     @property
     def retriever_constructor(self) -> type[RecallrankRetriever]:  # type: ignore[override]
         return RecallrankRetriever
+
+
+class TestRecallrankRetrieverOnQdrantClientLocalMode(TestRecallrankRetrieverStandard):
+    """The same suite on the server backend's code path (qdrant-client local mode stands in for a server)."""
+
+    @pytest.fixture(autouse=True)
+    def _params(self, encoder: BiEncoder, reranker: CrossEncoderReranker) -> None:
+        store = QdrantServerStore(location=":memory:", name="docs")
+        BiEncoderRetriever(store=store, encoder=encoder).add_documents(LC_DOCS)
+        self._constructor_params = {"store": store, "encoder": encoder, "reranker": reranker, "top_k": 5, "k": 4}
 
 
 @pytest.fixture
