@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ from recallrank.datasets import load_dataset, save_beir
 from tests.conftest import CORPUS
 
 SCRIPT = shutil.which("recallrank", path=str(Path(sys.executable).parent)) or shutil.which("recallrank")
+CACHE = tempfile.mkdtemp(prefix="recallrank-cli-cache-")  # eval and demo caches stay out of the user's home
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert SCRIPT is not None, "the recallrank console script is not installed (pip install -e .)"
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": CACHE, **(env or {})}
     full_env = {k: v for k, v in full_env.items() if not k.startswith("RECALLRANK_") or k in (env or {})}
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=full_env)
 
@@ -88,18 +90,22 @@ def test_search_json_has_both_scores_and_timings(index: Path) -> None:
 
 
 def test_search_text_filters_and_config_precedence(index: Path, tmp_path: Path) -> None:
-    (tmp_path / "recallrank.toml").write_text(f'path = "{index}"\ntop_n = 1\n')
-    out = run("search", "fruit", "--no-rerank", cwd=tmp_path)
+    (tmp_path / "recallrank.toml").write_text(f'path = "{index}"\ntop_n = 1\nrerank = false\n')
+    out = run("search", "fruit", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert len(re.findall(r"^ *\d+\. ", out.stdout, re.M)) == 1  # top_n from the TOML file
     assert "apple orchards" in out.stdout and "recalled; embed" in out.stdout
     filtered = run("search", "technology company", "--filter", "topic=food", "--top-n", "5", "--json", cwd=tmp_path)
-    assert [r["metadata"]["doc_id"] for r in json.loads(filtered.stdout)["results"]] == ["apple-fruit"]
-    env_wins = run("search", "fruit", "--no-rerank", "--json", cwd=tmp_path, env={"RECALLRANK_TOP_N": "2"})
+    [only] = json.loads(filtered.stdout)["results"]
+    assert only["metadata"]["doc_id"] == "apple-fruit" and only["relevance_score"] is None  # rerank off in TOML
+    env_wins = run("search", "fruit", "--json", cwd=tmp_path, env={"RECALLRANK_TOP_N": "2"})
     assert len(json.loads(env_wins.stdout)["results"]) == 2
-    flag_wins = run("search", "fruit", "--no-rerank", "--json", "--top-n", "3", cwd=tmp_path,
-                    env={"RECALLRANK_TOP_N": "2"})
-    assert len(json.loads(flag_wins.stdout)["results"]) == 3
+    flag_wins = run("search", "fruit", "--json", "--top-n", "3", "--rerank", "--score-threshold", "0.0", cwd=tmp_path,
+                    env={"RECALLRANK_TOP_N": "2", "RECALLRANK_RERANK": "no"})
+    results = json.loads(flag_wins.stdout)["results"]
+    assert len(results) == 3 and all(r["relevance_score"] is not None for r in results)
+    bad = run("search", "fruit", cwd=tmp_path, env={"RECALLRANK_RERANK": "maybe"})
+    one_line_error(bad, "RECALLRANK_RERANK = 'maybe': expected boolean")
 
 
 def test_config_never_prints_or_writes_secrets(tmp_path: Path) -> None:

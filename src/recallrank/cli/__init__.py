@@ -16,8 +16,8 @@ from recallrank.cli.config import DEFAULT_CONFIG, ENV_PREFIX, OPTIONS, add_optio
 from recallrank.errors import RecallrankError
 
 STORE = ["path", "url", "api_key", "collection"]
-INDEX = [*STORE, "bi_encoder", "chunk_size", "chunk_overlap", "batch_size", "text_field"]
-SEARCH = [*STORE, "bi_encoder", "reranker", "precision", "top_k", "top_n"]
+INDEX = [*STORE, "bi_encoder", "chunk_size", "chunk_overlap", "batch_size", "text_field", "progress"]
+SEARCH = [*STORE, "bi_encoder", "reranker", "precision", "top_k", "top_n", "score_threshold", "rerank"]
 EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
 
@@ -45,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
                            "chunks are skipped, so re-running is a no-op and an interrupted run resumes.")
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or .jsonl")
     add_options(index, *INDEX)
-    index.add_argument("--no-progress", action="store_true", help="no progress bar")
     index.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
@@ -55,8 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(search, *SEARCH)
     search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata filter; repeat a key to accept any of its values")
-    search.add_argument("--threshold", type=float, default=None, help="drop results scoring below it")
-    search.add_argument("--no-rerank", action="store_true", help="bi-encoder order only")
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser("eval", parents=[common], help="bi-encoder alone vs two-stage on a dataset",
@@ -73,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(demo, *DEMO)
     demo.add_argument("--cache", default=None, help="index folder (default ~/.cache/recallrank/demo)")
     demo.add_argument("--show", type=int, default=5, help="rows per order")
+    demo.add_argument("--docs", type=int, default=None, help="index only the first N descriptions (a quick look)")
 
     cfg = sub.add_parser("config", parents=[common], help="show the effective settings and where each comes from")
     cfg.add_argument("--write", metavar="TOML", default=None, help="write the non-secret settings to this file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     reranker = CrossEncoderReranker(s.get("reranker"), precision=s.get("precision", "bf16")) if rerank else False
     return TwoStageRetriever(store, BiEncoder(s["bi_encoder"]), reranker, top_k=s.get("top_k", 100),
                              top_n=s.get("top_n", 10))
+
+
+def cache_dir(what: str) -> Path:
+    """``$XDG_CACHE_HOME/recallrank/<what>`` (default ``~/.cache/recallrank/<what>``): indexes built for you."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "recallrank" / what
 
 
 def warm_up(retriever: TwoStageRetriever) -> None:
@@ -50,7 +57,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InvalidInputError("the sources hold no text to index")
     retriever = open_retriever(s, rerank=False)
     warm_up(retriever)
-    with tqdm(total=len(docs), unit="doc", desc="indexing", disable=args.no_progress, file=sys.stderr) as bar:
+    with tqdm(total=len(docs), unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
         report = retriever.add_documents(docs, batch_size=s["batch_size"], progress=bar.update)
     stale = stale_chunk_ids(retriever.store, counts)
     retriever.store.delete(stale)
@@ -74,10 +81,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     resolve(args, SEARCH)
     s = args.settings
     filters = parse_filters(args.filter)
-    retriever = open_retriever(s, rerank=not args.no_rerank)
+    retriever = open_retriever(s, rerank=s["rerank"])
     require_collection(retriever.store, s)
     warm_up(retriever)
-    response = retriever.search(args.query, filter=filters, score_threshold=args.threshold)
+    response = retriever.search(args.query, filter=filters, score_threshold=s["score_threshold"])
     if args.json:
         print(json.dumps(response_json(args.query, response), ensure_ascii=False))
     else:
@@ -145,7 +152,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     s = args.settings
     ds = load_dataset(s["dataset"], s["split"])
     reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
-    res = compare(ds, BiEncoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"])
+    res = compare(ds, BiEncoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"],
+                  index_dir=cache_dir("eval"))
     if args.json:
         print(json.dumps(res.as_dict()))
         return 0
@@ -162,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from recallrank.cli.demo import run_demo
 
     resolve(args, DEMO)
-    return run_demo(args.settings, args.extra, Path(args.cache) if args.cache else None, args.show)
+    return run_demo(args.settings, args.extra, Path(args.cache) if args.cache else None, args.show, args.docs)
 
 
 def cmd_config(args: argparse.Namespace) -> int:

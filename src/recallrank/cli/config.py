@@ -26,6 +26,20 @@ ENV_PREFIX = "RECALLRANK_"
 DEFAULT_CONFIG = "recallrank.toml"
 
 
+def _boolean(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+_boolean.__name__ = "boolean (true/false)"
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -34,6 +48,7 @@ class Option:
     help: str
     secret: bool = False
     choices: tuple[str, ...] | None = None
+    default_text: str | None = None  # how --help shows a default of None
 
     @property
     def env(self) -> str:
@@ -50,11 +65,14 @@ OPTIONS = {o.name: o for o in [
     Option("url", str, None, "Qdrant server URL (instead of the embedded store), e.g. http://localhost:6333"),
     Option("api_key", str, None, "Qdrant server API key (flag or environment only; never stored)", secret=True),
     Option("collection", str, "recallrank", "collection name"),
-    Option("bi_encoder", str, None, "bi-encoder model id or folder (default all-MiniLM-L6-v2)"),
-    Option("reranker", str, None, "cross-encoder model id or folder (default: the shipped recallrank reranker)"),
-    Option("precision", str, "bf16", "reranker precision", choices=("fp32", "bf16")),
+    Option("bi_encoder", str, None, "bi-encoder model id or folder", default_text="all-MiniLM-L6-v2"),
+    Option("reranker", str, None, "cross-encoder model id or folder", default_text="the shipped recallrank reranker"),
+    Option("precision", str, "bf16", "reranker precision: fp32 or bf16", choices=("fp32", "bf16")),
     Option("top_k", int, 100, "candidates recalled by the bi-encoder"),
     Option("top_n", int, 10, "results kept after reranking"),
+    Option("score_threshold", float, None, "drop results whose final score is below it"),
+    Option("rerank", _boolean, True, "rerank with the cross-encoder; --no-rerank keeps the bi-encoder order"),
+    Option("progress", _boolean, True, "show a progress bar"),
     Option("chunk_size", int, 800, "characters per chunk"),
     Option("chunk_overlap", int, 120, "characters shared by consecutive chunks"),
     Option("batch_size", int, 256, "documents embedded and written per batch"),
@@ -69,9 +87,13 @@ def add_options(parser: argparse.ArgumentParser, *names: str) -> None:
     """Flags for these options; their defaults are resolved later (flag > env > TOML > default)."""
     for name in names:
         opt = OPTIONS[name]
-        default = "unset" if opt.default is None else opt.default
-        parser.add_argument(opt.flag, dest=name, type=opt.type, default=None, choices=opt.choices,
-                            metavar=name.upper(), help=f"{opt.help} (env {opt.env}; default {default})")
+        default = opt.default_text or "unset" if opt.default is None else opt.default
+        helptext = f"{opt.help} (env {opt.env}; default {default})"
+        if opt.type is _boolean:
+            parser.add_argument(opt.flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+        else:
+            parser.add_argument(opt.flag, dest=name, type=opt.type, default=None, choices=opt.choices,
+                                metavar=name.upper(), help=helptext)
 
 
 def resolve(args: argparse.Namespace, names: list[str]) -> dict[str, tuple[Any, str]]:
@@ -119,7 +141,7 @@ def load_toml(path: str | None) -> tuple[str | None, dict[str, Any]]:
 
 def _convert(opt: Option, value: Any, where: str) -> Any:
     try:
-        converted = opt.type(value) if not isinstance(value, bool) else None
+        converted = opt.type(value) if opt.type is _boolean or not isinstance(value, bool) else None
     except (TypeError, ValueError):
         converted = None
     if converted is None:
@@ -142,7 +164,12 @@ def to_toml(settings: dict[str, Any]) -> str:
     for name, value in settings.items():
         if OPTIONS[name].secret or value is None:
             continue
-        lines.append(f"{name} = {value}" if isinstance(value, int) else f"{name} = {_toml_str(str(value))}")
+        if isinstance(value, bool):
+            lines.append(f"{name} = {str(value).lower()}")
+        elif isinstance(value, (int, float)):
+            lines.append(f"{name} = {value}")
+        else:
+            lines.append(f"{name} = {_toml_str(str(value))}")
     return "\n".join(lines) + "\n"
 
 

@@ -8,12 +8,11 @@ stage took. Results known to be relevant are marked with ``*``.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cli.commands import open_retriever, snippet, warm_up
+from recallrank.cli.commands import cache_dir, open_retriever, snippet, warm_up
 from recallrank.documents import Document
 from recallrank.pipeline import SearchResponse
 
@@ -30,27 +29,27 @@ DEMO_DOCS = [
 DEBIAN_QUERIES = ["q-en:geary", "q-en:python3-portend", "q-en:librust-sequoia-ipc-dev"]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "recallrank" / "demo"
-
-
-def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, show: int) -> int:
+def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, show: int,
+             limit: int | None = None) -> int:
+    """Index the corpus once (``limit``: only the first ``limit`` descriptions plus those the demo queries are
+    judged against), then show both orders for each query."""
     from tqdm import tqdm
 
     from recallrank.datasets import load_dataset
 
     ds = load_dataset("debian-en", "test")
     model_tag = hashlib.sha1(str(settings["bi_encoder"]).encode()).hexdigest()[:8]
-    s = {**settings, "path": str(cache if cache is not None else cache_dir()), "url": None, "api_key": None,
-         "collection": f"debian-en-{model_tag}"}
+    s = {**settings, "path": str(cache if cache is not None else cache_dir("demo")), "url": None, "api_key": None,
+         "collection": f"debian-en-{limit or 'all'}-{model_tag}"}
     retriever = open_retriever(s)
     warm_up(retriever)
-    docs = [Document(text, metadata={"source": "debian", "package": doc_id.split(":", 1)[-1]}, id=doc_id)
-            for doc_id, text in ds.corpus.items()] + DEMO_DOCS
+    judged = {d for q in DEBIAN_QUERIES for d in ds.qrels.get(q, {})}
+    ids = [d for i, d in enumerate(ds.corpus) if limit is None or i < limit or d in judged]
+    docs = [Document(ds.corpus[d], metadata={"source": "debian", "package": d.split(":", 1)[-1]}, id=d)
+            for d in ids] + DEMO_DOCS
     have = retriever.store.count()
-    print(f"Index: {len(docs)} documents (English Debian package descriptions + 2 demo texts) in the embedded "
-          f"Qdrant Edge store at {s['path']}")
+    print(f"Index: {len(docs) - len(DEMO_DOCS)} English Debian package descriptions + {len(DEMO_DOCS)} demo texts "
+          f"in the embedded Qdrant Edge store at {s['path']}")
     if have < len(docs):
         print("Building it once (embedding with the bi-encoder on CPU takes a few minutes on 2 cores) ...")
     with tqdm(total=len(docs), unit="doc", desc="indexing", file=sys.stderr, disable=have >= len(docs)) as bar:
