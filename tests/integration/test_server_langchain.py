@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document as LCDocument
-from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from recallrank import BiEncoder, CrossEncoderReranker, QdrantServerStore
 from recallrank.langchain import RecallrankRetriever
 from tests.conftest import CORPUS
+from tests.langchain_suite import QUERY, RetrieverSuite
 from tests.unit.test_cli import run
 
 pytestmark = pytest.mark.integration
-QUERY = "Apple company market value"
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +31,13 @@ def server_retriever(qdrant_url: str, encoder: BiEncoder,
     retriever.store.client.delete_collection(retriever.store.name)
 
 
-class TestServerRetrieverStandard(RetrieversIntegrationTests):
+class TestServerRetrieverStandard(RetrieverSuite):
+    constructor = RecallrankRetriever
+
     @pytest.fixture(autouse=True)
     def _params(self, server_retriever: RecallrankRetriever) -> None:
         r = server_retriever
         self._constructor_params = {"store": r.store, "encoder": r.encoder, "reranker": r.reranker, "top_k": 5}
-
-    @property
-    def retriever_constructor(self) -> type[RecallrankRetriever]:
-        return RecallrankRetriever
-
-    @property
-    def retriever_constructor_params(self) -> dict[str, Any]:
-        return self._constructor_params
-
-    @property
-    def retriever_query_example(self) -> str:
-        return QUERY
 
 
 async def test_ainvoke_uses_the_async_client(server_retriever: RecallrankRetriever) -> None:

@@ -13,7 +13,6 @@ from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_classic.retrievers.document_compressors import CrossEncoderReranker as LCCrossEncoderReranker
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document as LCDocument
-from langchain_tests.integration_tests import RetrieversIntegrationTests
 from pydantic import ValidationError
 
 from recallrank import BiEncoder, CrossEncoderReranker, EdgeStore, InvalidInputError, QdrantServerStore, StoreError
@@ -25,8 +24,8 @@ from recallrank.langchain import (
     RecallrankRetriever,
 )
 from tests.conftest import CORPUS
+from tests.langchain_suite import QUERY, RetrieverSuite
 
-QUERY = "Apple company market value"
 LC_DOCS = [LCDocument(page_content=text, metadata=meta, id=doc_id) for doc_id, text, meta in CORPUS]
 
 
@@ -37,36 +36,26 @@ def store(tmp_path_factory: pytest.TempPathFactory, encoder: BiEncoder) -> EdgeS
     return retriever.store
 
 
-class TestBiEncoderRetrieverStandard(RetrieversIntegrationTests):
+class TestBiEncoderRetrieverStandard(RetrieverSuite):
+    constructor = BiEncoderRetriever
+
     @pytest.fixture(autouse=True)
     def _params(self, store: EdgeStore, encoder: BiEncoder) -> None:
         self._constructor_params = {"store": store, "encoder": encoder, "k": 4}
 
-    @property
-    def retriever_constructor(self) -> type[BiEncoderRetriever]:
-        return BiEncoderRetriever
 
-    @property
-    def retriever_constructor_params(self) -> dict[str, Any]:
-        return self._constructor_params
+class TestRecallrankRetrieverStandard(RetrieverSuite):
+    constructor = RecallrankRetriever
 
-    @property
-    def retriever_query_example(self) -> str:
-        return QUERY
-
-
-class TestRecallrankRetrieverStandard(TestBiEncoderRetrieverStandard):
     @pytest.fixture(autouse=True)
     def _params(self, store: EdgeStore, encoder: BiEncoder, reranker: CrossEncoderReranker) -> None:
         self._constructor_params = {"store": store, "encoder": encoder, "reranker": reranker, "top_k": 5, "k": 4}
 
-    @property
-    def retriever_constructor(self) -> type[RecallrankRetriever]:  # type: ignore[override]
-        return RecallrankRetriever
 
-
-class TestRecallrankRetrieverOnQdrantClientLocalMode(TestRecallrankRetrieverStandard):
+class TestRecallrankRetrieverOnQdrantClientLocalMode(RetrieverSuite):
     """The same suite on the server backend's code path (qdrant-client local mode stands in for a server)."""
+
+    constructor = RecallrankRetriever
 
     @pytest.fixture(autouse=True)
     def _params(self, encoder: BiEncoder, reranker: CrossEncoderReranker) -> None:
