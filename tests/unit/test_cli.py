@@ -154,3 +154,18 @@ def test_help_everywhere() -> None:
         assert out.returncode == 0 and "usage: recallrank" in out.stdout
     train = run("train", "reranker", "--help")
     assert train.returncode == 0 and "--queries-per-domain" in train.stdout
+
+
+def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path: Path) -> None:
+    args = ["demo", "--docs", "150", "--cache", str(tmp_path), "--top-k", "20", "--show", "3", "vector database"]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    assert "Building it once" in first.stdout and "doc/s" in first.stderr
+    for text in ("=== Apple company market value", "=== vector database", "bi-encoder order", "reranked order",
+                 "cross-encoder rerank", "Qdrant recall"):
+        assert text in first.stdout
+    apple = first.stdout.split("=== Apple company market value")[1].split("===")[0]
+    reranked = apple.split("reranked order")[1].splitlines()[1]
+    assert reranked.strip().startswith("1. *") and "Apple Inc." in reranked  # the company, marked relevant, first
+    second = run(*args)
+    assert second.returncode == 0 and "Building it once" not in second.stdout

@@ -62,9 +62,10 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
     queries += [(ds.queries[q], set(ds.qrels[q])) for q in DEBIAN_QUERIES if q in ds.queries]
     queries += [(q, set()) for q in extra]
     print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with the cross-encoder, keep "
-          f"top_n={retriever.top_n}.\n  recall = bi-encoder cosine; rerank = cross-encoder probability; score = what "
-          "the reranked order is sorted by (the model's calibrated fusion of both when it ships one);\n  was = rank "
-          "in the bi-encoder order; * = known relevant\n")
+          f"top_n={retriever.top_n}.")
+    print("  recall  bi-encoder cosine similarity\n  rerank  cross-encoder probability\n  score   what the reranked "
+          "order is sorted by: the model's calibrated fusion of rerank and recall when it ships one\n  was     rank "
+          "in the bi-encoder order;  * known relevant\n")
     for query, relevant in queries:
         bi = retriever.recall(query)
         two = retriever.search(query)
