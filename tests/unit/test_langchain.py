@@ -4,6 +4,8 @@ ContextualCompressionRetriever, BaseCrossEncoder inside langchain-classic's rera
 from __future__ import annotations
 
 import copy
+import importlib
+import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,7 +18,7 @@ from langchain_core.documents import Document as LCDocument
 from pydantic import ValidationError
 
 from recallrank import BiEncoder, CrossEncoderReranker, EdgeStore, InvalidInputError, QdrantServerStore, StoreError
-from recallrank.errors import StoreUnavailableError
+from recallrank.errors import MissingDependencyError, StoreUnavailableError
 from recallrank.langchain import (
     BiEncoderRetriever,
     CrossEncoderCompressor,
@@ -176,3 +178,11 @@ def test_constructor_does_no_io_and_rejects_a_non_store(tmp_path: Path) -> None:
     assert retriever.pipeline.encoder._model is None  # models load on first use
     with pytest.raises(ValidationError, match="VectorStore"):
         BiEncoderRetriever(store="http://localhost:6333")
+
+
+def test_without_langchain_core_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("langchain_core", "langchain_core.callbacks", "recallrank.langchain"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "langchain_core", None)  # makes `import langchain_core...` fail
+    with pytest.raises(MissingDependencyError, match=r"pip install 'recallrank\[langchain\]'"):
+        importlib.import_module("recallrank.langchain")
