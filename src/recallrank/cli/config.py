@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recallrank.errors import InvalidInputError
+from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,10 +62,10 @@ class Option:
 
 #: every configurable option, by name; a command picks the ones it uses
 OPTIONS = {o.name: o for o in [
-    Option("path", str, ".recallrank/index", "folder of the embedded Qdrant store"),
+    Option("path", str, DEFAULT_PATH, "folder of the embedded Qdrant store"),
     Option("url", str, None, "Qdrant server URL (instead of the embedded store), e.g. http://localhost:6333"),
     Option("api_key", str, None, "Qdrant server API key (flag or environment only; never stored)", secret=True),
-    Option("collection", str, "recallrank", "collection name"),
+    Option("collection", str, DEFAULT_COLLECTION, "collection name"),
     Option("bi_encoder", str, None, "bi-encoder model id or folder", default_text="all-MiniLM-L6-v2"),
     Option("reranker", str, None, "cross-encoder model id or folder", default_text="the shipped recallrank reranker"),
     Option("precision", str, "bf16", "reranker precision: fp32 or bf16", choices=("fp32", "bf16")),
