@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recallrank import BiEncoder, Document, EdgeStore, TwoStageRetriever
+from recallrank import BiEncoder, CrossEncoderReranker, Document, EdgeStore, TwoStageRetriever
+from tests.conftest import CORPUS
 
 TEXTS = ["Qdrant is a vector database.", "A cat sat on the mat, purring loudly."]
 
@@ -52,3 +53,21 @@ def test_documents_keep_metadata_and_id(tmp_path: Path, encoder: BiEncoder) -> N
     r.add_documents([Document("Vector search", metadata={"src": "a", "n": [1, 2]}, id="doc-1")])
     doc = r.search("vector").results[0].document
     assert (doc.id, dict(doc.metadata)) == ("doc-1", {"src": "a", "n": [1, 2]})
+
+
+def test_lower_precisions_stay_close_to_fp32(encoder: BiEncoder, reranker: CrossEncoderReranker) -> None:
+    texts = [text for _, text, _ in CORPUS]
+    ref = encoder.encode_documents(texts)
+    bf16 = BiEncoder(precision="bf16").encode_documents(texts)
+    assert bf16.dtype == np.float32 and float((bf16 * ref).sum(1).min()) > 0.999
+    int8 = BiEncoder(precision="int8").encode_documents(texts)
+    assert float((int8 * ref).sum(1).min()) > 0.8  # looser: benchmarks/precision.py measures what it costs
+    query = "Apple company market value"
+    ref_logits = reranker.logits([(query, t) for t in texts])
+    bf16_logits = CrossEncoderReranker(precision="bf16").logits([(query, t) for t in texts])
+    assert np.abs(bf16_logits - ref_logits).max() < 0.25
+    # int8 dynamic quantisation drifts by up to ~2 logits on this 3-layer model: it keeps only the sign here
+    int8_logits = CrossEncoderReranker(precision="int8").logits([(query, t) for t in texts])
+    assert (np.sign(int8_logits) == np.sign(ref_logits)).all()
+    with pytest.raises(ValueError, match="precision='fp8' must be one of fp32, bf16, int8"):
+        BiEncoder(precision="fp8")  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import numpy as np
 
 from recallrank.documents import check_text
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
+from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -38,6 +39,8 @@ class BiEncoder:
         batch_size: texts per forward pass.
         device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"int8"`` (dynamic quantisation, CPU only). Index and
+            query with the same precision; ``benchmarks/precision.py`` measures what each keeps.
 
     The model loads on first use (or :meth:`warm_up`), never in the constructor.
 
@@ -56,6 +59,7 @@ class BiEncoder:
         batch_size: int = 32,
         device: str | None = None,
         max_length: int | None = None,
+        precision: Precision = "fp32",
     ) -> None:
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
@@ -69,6 +73,7 @@ class BiEncoder:
         self.batch_size = batch_size
         self.device = device
         self.max_length = max_length
+        self.precision: Precision = check_precision(precision)
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         #: how many inputs were truncated to ``max_length`` so far
@@ -96,6 +101,8 @@ class BiEncoder:
                 if isinstance(module, PoolingModule):
                     model[i] = PoolingModule(module.get_config_dict()["embedding_dimension"],
                                              pooling_mode=_ST_POOLING[self.pooling])
+        if self.precision == "int8":
+            quantize_int8(model, model.device)
         return model
 
     @property
@@ -122,18 +129,20 @@ class BiEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self.truncated += report_truncation(model.tokenizer, texts, model.max_seq_length, f"{what}s",
                                             self.model_name, first=self.truncated == 0)
-        vectors = model.encode(
-            texts,
-            batch_size=self.batch_size,
-            show_progress_bar=show_progress_bar,
-            convert_to_numpy=True,
-            normalize_embeddings=self.similarity == "cosine",
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        with autocast(self.precision, model.device):
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                show_progress_bar=show_progress_bar,
+                convert_to_tensor=True,
+                normalize_embeddings=self.similarity == "cosine",
+            )
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,
-                "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length}
+                "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length,
+                "precision": self.precision}
 
 
 def report_truncation(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]], max_length: int | None,
