@@ -124,13 +124,20 @@ def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
     small = type(ds)(corpus=dict(list(ds.corpus.items())[:40]) | judged, queries=ds.queries, qrels=ds.qrels,
                      name="tiny")
     save_beir(small, tmp_path / "tiny")
-    out = run("eval", "--dataset", str(tmp_path / "tiny"), "--top-k", "10", "--json")
+    out = run("eval", "--dataset", str(tmp_path / "tiny"), "--top-k", "10", "--json", "--sweep", "5,20",
+              "--latency-queries", "1", "--cross-only", "1", "--per-query", str(tmp_path / "pq.jsonl"),
+              "--plot", str(tmp_path / "sweep.png"))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    for stage in ("bi", "two_stage"):
-        assert {"ndcg@10", "mrr@10", "recall@10"} <= set(data[stage])
+    for stage in ("bi", "two_stage", "cross_only", "two_stage@cross_only_queries"):
+        assert {"ndcg@10", "mrr@10", "map@100", "recall@10"} <= set(data[stage])
         assert all(0.0 <= v <= 1.0 for v in data[stage].values())
-    assert data["queries"] == 3 and data["top_k"] == 10
+    assert data["queries"] == 3 and data["top_k"] == 10 and data["cross_only_setup"]["queries"] == 1
+    assert [row["top_k"] for row in data["sweep"]] == [5, 20] and data["sweep"][1]["rerank_ms"] > 0
+    assert set(data["latency_s"]) == {"embed", "recall", "rerank", "cross_only"}
+    rows = [json.loads(line) for line in (tmp_path / "pq.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in rows} == {"bi", "rerank_only_order", "two_stage", "cross_only"}
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -143,6 +150,8 @@ def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
     (["search", "anything", "--path", "/tmp/recallrank-no-index-here"], "run `recallrank index FILES` first"),
     (["search", "anything", "--filter", "oops"], "write KEY=VALUE"),
     (["eval", "--dataset", "no-such-set"], "unknown dataset"),
+    (["eval", "--sweep", "10,x"], "--sweep '10,x'"),
+    (["eval", "--plot", "x.png"], "pass --sweep too"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     one_line_error(run(*args, cwd=Path(__file__).parents[2]), message)

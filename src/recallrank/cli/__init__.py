@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "cross-encoder's order and two-stage retrieval, with mean seconds per stage.")
     add_options(ev, *EVAL)
     ev.add_argument("--json", action="store_true", help='print one JSON object: {"bi": {"ndcg@10": ...}, ...}')
+    ev.add_argument("--sweep", default=None, metavar="K,K,...",
+                    help="also compare these top_k values, e.g. 10,20,50,100,200 (quality and rerank latency)")
+    ev.add_argument("--plot", default=None, metavar="PNG", help="draw the sweep to this PNG file")
+    ev.add_argument("--per-query", default=None, metavar="JSONL", help="write each query's metrics per stage here")
+    ev.add_argument("--cross-only", type=int, default=0, metavar="N",
+                    help="also rank the whole corpus with the cross-encoder alone on the first N queries (slow)")
+    ev.add_argument("--latency-queries", type=int, default=20, metavar="N",
+                    help="queries on which the sweep's rerank latency is measured")
 
     demo = sub.add_parser("demo", parents=[common], help="watch two-stage retrieval on the Debian corpus",
                           description="Build (once, cached) an embedded index of 5,000 English Debian package "

@@ -146,24 +146,56 @@ def snippet(text: str, width: int) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from recallrank import BiEncoder, CrossEncoderReranker, load_dataset
-    from recallrank.evaluation.harness import compare
+    from recallrank.evaluation.harness import compare, plot_sweep
 
     resolve(args, EVAL)
     s = args.settings
+    sweep = parse_ints(args.sweep, "--sweep") if args.sweep else []
+    if args.plot and not sweep:
+        raise InvalidInputError("--plot draws the top_k sweep: pass --sweep too, e.g. --sweep 10,20,50,100,200")
     ds = load_dataset(s["dataset"], s["split"])
     reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
     res = compare(ds, BiEncoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"],
-                  index_dir=cache_dir("eval"))
+                  index_dir=cache_dir("eval"), sweep=sweep, latency_queries=args.latency_queries,
+                  cross_only_queries=args.cross_only)
+    if args.per_query:
+        res.write_per_query(args.per_query)
+    if args.plot:
+        plot_sweep(res, args.plot)
     if args.json:
         print(json.dumps(res.as_dict()))
         return 0
-    k = res.top_k
-    print(f"{ds.name}: {res.queries} queries over {res.documents} documents, top_k={k}")
-    print(f"{'stage':18} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>7} {'R@' + str(k):>7}")
-    for stage, m in res.metrics.items():
-        print(f"{stage:18} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} {m['recall@10']:7.3f} {m[f'recall@{k}']:7.3f}")
-    print("mean seconds per query: " + ", ".join(f"{st} {v:.4f}" for st, v in res.latency.items()))
+    print_comparison(res)
     return 0
+
+
+def print_comparison(res: Any) -> None:
+    k = res.top_k
+    print(f"{res.dataset}: {res.queries} queries over {res.documents} documents, top_k={k}")
+    print(f"{'stage':36} {'nDCG@10':>8} {'MRR@10':>8} {'MAP':>7} {'R@10':>7} {'R@' + str(k):>7}")
+    for stage, m in res.metrics.items():
+        print(f"{stage:36} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} {m['map@100']:7.4f} {m['recall@10']:7.3f} "
+              f"{m.get(f'recall@{k}', float('nan')):7.3f}")
+    print("mean seconds per query: " + ", ".join(f"{st} {v:.4f}" for st, v in res.latency.items()))
+    if res.cross_only:
+        print(res.cross_only["note"])
+    if res.sweep:
+        print(f"\n{'top_k':>6} {'R@top_k':>8} {'bi nDCG@10':>11} {'two-stage nDCG@10':>18} {'rerank ms':>10} "
+              f"{'total ms':>9}")
+        for r in res.sweep:
+            print(f"{r['top_k']:6d} {r['recall@k']:8.3f} {r['bi_ndcg@10']:11.4f} {r['two_stage_ndcg@10']:18.4f} "
+                  f"{r['rerank_ms']:10.1f} {r['total_ms']:9.1f}")
+
+
+def parse_ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise InvalidInputError(f"{flag} {text!r}: write positive integers separated by commas, e.g. 10,50,100") \
+            from exc
+    if not values or min(values) < 1:
+        raise InvalidInputError(f"{flag} {text!r}: write positive integers separated by commas, e.g. 10,50,100")
+    return values
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Sequence[str]]  # query id -> ranked document ids, best first
@@ -41,28 +41,37 @@ def average_precision(ranked: Sequence[str], rels: Mapping[str, int], k: int | N
     return total / len(relevant)
 
 
-def evaluate_run(run: Run, qrels: Qrels, ks: Sequence[int] = (10, 100)) -> dict[str, float]:
+def query_metrics(ranked: Sequence[str], rels: Mapping[str, int], ks: Sequence[int] = (10, 100),
+                  at: Sequence[int] = (10,)) -> dict[str, float]:
+    """One query's ``ndcg@a``, ``mrr@a`` (for each a in ``at``), ``map@100`` and ``recall@k`` (each k in ``ks``)."""
+    out: dict[str, float] = {}
+    for a in at:
+        out[f"ndcg@{a}"] = ndcg_at_k(ranked, rels, a)
+        out[f"mrr@{a}"] = mrr_at_k(ranked, rels, a)
+    out["map@100"] = average_precision(ranked, rels, 100)
+    for k in ks:
+        out[f"recall@{k}"] = recall_at_k(ranked, rels, k)
+    return out
+
+
+def per_query(run: Run, qrels: Qrels, ks: Sequence[int] = (10, 100), at: Sequence[int] = (10,),
+              ) -> dict[str, dict[str, float]]:
+    """:func:`query_metrics` of every query in ``qrels`` that has a relevant document (a missing run scores 0)."""
+    return {q: query_metrics(list(run.get(q, ())), rels, ks, at)
+            for q, rels in qrels.items() if any(g > 0 for g in rels.values())}
+
+
+def evaluate_run(run: Run, qrels: Qrels, ks: Sequence[int] = (10, 100), at: Sequence[int] = (10,)) -> dict[str, float]:
     """Mean metrics over the queries of ``qrels`` that have a relevant document (missing runs score 0).
 
-    Keys: ``ndcg@10``, ``mrr@10``, ``map@100`` and ``recall@k`` for each k in ``ks``.
+    Keys: ``ndcg@a`` and ``mrr@a`` for each a in ``at``, ``map@100``, and ``recall@k`` for each k in ``ks``.
     """
-    judged = [q for q, rels in qrels.items() if any(g > 0 for g in rels.values())]
-    if not judged:
+    rows = per_query(run, qrels, ks, at)
+    if not rows:
         raise ValueError("no query in qrels has a relevant document")
-    sums: dict[str, float] = {"ndcg@10": 0.0, "mrr@10": 0.0, "map@100": 0.0, **{f"recall@{k}": 0.0 for k in ks}}
-    for q in judged:
-        ranked, rels = list(run.get(q, ())), qrels[q]
-        sums["ndcg@10"] += ndcg_at_k(ranked, rels, 10)
-        sums["mrr@10"] += mrr_at_k(ranked, rels, 10)
-        sums["map@100"] += average_precision(ranked, rels, 100)
-        for k in ks:
-            sums[f"recall@{k}"] += recall_at_k(ranked, rels, k)
-    return {name: value / len(judged) for name, value in sums.items()}
+    return mean_metrics(rows.values())
 
 
-def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
-    out = {}
-    for q, rels in qrels.items():
-        ranked = list(run.get(q, ()))
-        out[q] = {"ndcg@10": ndcg_at_k(ranked, rels, 10), "mrr@10": mrr_at_k(ranked, rels, 10)}
-    return out
+def mean_metrics(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    rows = list(rows)
+    return {name: sum(r[name] for r in rows) / len(rows) for name in rows[0]} if rows else {}
