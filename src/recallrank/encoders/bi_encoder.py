@@ -127,7 +127,7 @@ class BiEncoder:
         model = self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        self.truncated += report_truncation(model.tokenizer, texts, model.max_seq_length, f"{what}s",
+        self.truncated += report_truncation(token_lengths(model.tokenizer, texts), model.max_seq_length, f"{what}s",
                                             self.model_name, first=self.truncated == 0)
         with autocast(self.precision, model.device):
             vectors = model.encode(
@@ -145,21 +145,28 @@ class BiEncoder:
                 "precision": self.precision}
 
 
-def report_truncation(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]], max_length: int | None,
-                      what: str, model_name: str, first: bool = True) -> int:
-    """Count the inputs longer than ``max_length`` tokens; log it as a warning when ``first`` (the first
-    truncating call of a model object), else at debug level, so a long job says so once, not per batch."""
-    if not max_length or tokenizer is None:
-        return 0
-    if texts and isinstance(texts[0], tuple):
+def token_lengths(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]]) -> list[int]:
+    """Tokens per input (pairs count both texts and the special tokens), before any truncation."""
+    if tokenizer is None or not texts:
+        return []
+    if isinstance(texts[0], tuple):
         pairs = cast("Sequence[tuple[str, str]]", texts)
-        firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
-        enc = tokenizer(firsts, seconds, add_special_tokens=True, truncation=False, verbose=False)
+        enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], add_special_tokens=True, truncation=False,
+                        verbose=False)
     else:
         enc = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
-    n = sum(len(ids) > max_length for ids in enc["input_ids"])
+    return [len(ids) for ids in enc["input_ids"]]
+
+
+def report_truncation(lengths: Sequence[int], max_length: int | None, what: str, model_name: str,
+                      first: bool = True) -> int:
+    """Count the inputs longer than ``max_length`` tokens; log it as a warning when ``first`` (the first
+    truncating call of a model object), else at debug level, so a long job says so once, not per batch."""
+    if not max_length:
+        return 0
+    n = sum(length > max_length for length in lengths)
     if n:
         log.log(logging.WARNING if first else logging.DEBUG,
-                "%d of %d %s are longer than %d tokens and were truncated by %s%s", n, len(texts), what, max_length,
+                "%d of %d %s are longer than %d tokens and were truncated by %s%s", n, len(lengths), what, max_length,
                 model_name, "" if not first else " (later truncations are counted in .truncated, logged at DEBUG)")
     return n

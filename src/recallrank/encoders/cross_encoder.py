@@ -14,7 +14,7 @@ import numpy as np
 from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders.bi_encoder import report_truncation
+from recallrank.encoders.bi_encoder import report_truncation, token_lengths
 from recallrank.encoders.fusion import ScoreFusion
 from recallrank.index.base import Hit, point_id
 
@@ -35,7 +35,9 @@ class CrossEncoderReranker:
             reranker trained by this project (package ``recallrank-reranker-minilm``).
         activation: ``"sigmoid"`` (default) turns logits into probabilities in (0, 1), so a threshold means
             the same for every model; ``"raw"`` returns the logits.
-        batch_size: pairs per forward pass. Pairs are sorted by length first, so batches carry little padding.
+        batch_size: at most this many pairs per forward pass. Pairs are sorted by token length first, so
+            batches carry little padding.
+        max_batch_tokens: at most this many (padded) tokens per forward pass; short pairs make larger batches.
         max_length: tokens per pair (query + document); ``None`` keeps the model's own limit. Longer pairs
             are truncated and a warning says how many were.
         device: ``"cpu"``, ``"cuda"``, ...; ``None`` lets sentence-transformers choose.
@@ -52,6 +54,7 @@ class CrossEncoderReranker:
     """
 
     def __init__(self, model: str | None = None, *, activation: Activation = "sigmoid", batch_size: int = 32,
+                 max_batch_tokens: int = 2048,
                  max_length: int | None = None, device: str | None = None, precision: Precision = "fp32",
                  fusion: Literal["auto"] | ScoreFusion | None = "auto") -> None:
         if activation not in ("sigmoid", "raw"):
@@ -61,6 +64,7 @@ class CrossEncoderReranker:
         self.model_name = model if model is not None else default_reranker_path()
         self.activation: Activation = activation
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.max_length = max_length
         self.device = device
         self.precision: Precision = check_precision(precision)
@@ -109,21 +113,29 @@ class CrossEncoderReranker:
         return logits if self.activation == "raw" else _sigmoid(logits)
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Raw model outputs for (query, text) pairs, in input order, batched longest first."""
+        """Raw model outputs for (query, text) pairs, in input order.
+
+        Pairs are tokenized once to measure them, sorted by token length and cut into batches of at most
+        ``batch_size`` pairs and ``max_batch_tokens`` padded tokens, so little compute goes to padding.
+        """
         import torch
+        from sentence_transformers.util import batch_to_device
 
         model = self.warm_up()
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        self.last_truncated = report_truncation(model.tokenizer, list(pairs), model.max_seq_length,
-                                                "query-document pairs", self.model_name, first=self.truncated == 0)
+        limit = model.max_seq_length
+        lengths = token_lengths(model.tokenizer, list(pairs))
+        self.last_truncated = report_truncation(lengths, limit, "query-document pairs", self.model_name,
+                                                first=self.truncated == 0)
         self.truncated += self.last_truncated
-        order = np.argsort([-(len(q) + len(t)) for q, t in pairs], kind="stable")
+        clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
         logits = np.empty(len(pairs), dtype=np.float32)
-        with self._autocast():
-            out = model.predict([pairs[i] for i in order], batch_size=self.batch_size, show_progress_bar=False,
-                                activation_fn=torch.nn.Identity(), convert_to_numpy=True)
-        logits[order] = np.asarray(out, dtype=np.float32).reshape(len(pairs), -1)[:, 0]
+        with torch.inference_mode(), self._autocast():
+            for batch in _token_batches(clipped, self.batch_size, self.max_batch_tokens):
+                features = batch_to_device(model.preprocess([pairs[i] for i in batch]), model.device)
+                scores = model(features)["scores"].float().reshape(len(batch), -1)[:, 0]
+                logits[batch] = scores.cpu().numpy()
         return logits
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -159,9 +171,22 @@ class CrossEncoderReranker:
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
+                "max_batch_tokens": self.max_batch_tokens,
                 "max_length": self.max_length, "device": self.device, "precision": self.precision,
                 "fusion": self.fusion_setting if not isinstance(self.fusion_setting, ScoreFusion)
                 else self.fusion_setting.__dict__}
+
+
+def _token_batches(lengths: np.ndarray, batch_size: int, max_tokens: int) -> Iterator[list[int]]:
+    """Indices longest first, cut into batches of at most ``batch_size`` items and ``max_tokens`` padded tokens."""
+    batch: list[int] = []
+    for i in np.argsort(-lengths, kind="stable").tolist():
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * int(lengths[batch[0]]) > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
