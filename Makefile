@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench quality reranker data clean
+.PHONY: help demo install test test-integration lint type bench bench-hnsw quality reranker data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,7 +37,13 @@ lint: install  ## ruff
 type: install  ## mypy
 	$(VENV)/bin/mypy
 
-bench: install  ## HNSW recall vs exact search on the Debian corpus
+bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest/query speed, quality sweep; FULL=1 for the full ones
+	$(PY) benchmarks/rerank_flops.py
+	$(PY) benchmarks/peer_langchain.py $(if $(FULL),--full)
+	$(PY) benchmarks/speed.py $(if $(FULL),--full)
+	$(PY) benchmarks/eval_sweep.py $(if $(FULL),--full)
+
+bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py
 
 quality: install  ## bi-encoder vs two-stage per held-out domain (the model card's table)

