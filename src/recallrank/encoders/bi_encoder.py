@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from recallrank.documents import check_text
+from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
 
@@ -36,7 +37,8 @@ class BiEncoder:
             from SGPT), which suits causal models whose later tokens have seen more of the text.
         similarity: ``"cosine"`` (vectors L2-normalised), ``"dot"`` or ``"euclidean"``; it decides the Qdrant
             distance of the collection (Cosine, Dot, Euclid).
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts per forward pass; texts are sorted by token length first.
+        max_batch_tokens: at most this many (padded) tokens per forward pass.
         device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"int8"`` (dynamic quantisation, CPU only). Index and
@@ -57,6 +59,7 @@ class BiEncoder:
         pooling: Pooling | None = None,
         similarity: Similarity = "cosine",
         batch_size: int = 32,
+        max_batch_tokens: int = 4096,
         device: str | None = None,
         max_length: int | None = None,
         precision: Precision = "fp32",
@@ -71,6 +74,7 @@ class BiEncoder:
         self.pooling = pooling
         self.similarity: Similarity = similarity
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.device = device
         self.max_length = max_length
         self.precision: Precision = check_precision(precision)
@@ -127,46 +131,24 @@ class BiEncoder:
         model = self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        self.truncated += report_truncation(token_lengths(model.tokenizer, texts), model.max_seq_length, f"{what}s",
-                                            self.model_name, first=self.truncated == 0)
+        limit = model.max_seq_length
+        lengths = token_lengths(model.tokenizer, texts)
+        self.truncated += report_truncation(lengths, limit, f"{what}s", self.model_name, first=self.truncated == 0)
+        clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        batches = list(token_batches(clipped, self.batch_size, self.max_batch_tokens))
+        if show_progress_bar:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"embedding {what}s", unit="batch")
         with autocast(self.precision, model.device):
-            vectors = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                show_progress_bar=show_progress_bar,
-                convert_to_tensor=True,
-                normalize_embeddings=self.similarity == "cosine",
-            )
-        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+            for batch in batches:
+                vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_tensor=True,
+                                       show_progress_bar=False, normalize_embeddings=self.similarity == "cosine")
+                out[batch] = vectors.float().cpu().numpy()
+        return out
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,
                 "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length,
                 "precision": self.precision}
-
-
-def token_lengths(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]]) -> list[int]:
-    """Tokens per input (pairs count both texts and the special tokens), before any truncation."""
-    if tokenizer is None or not texts:
-        return []
-    if isinstance(texts[0], tuple):
-        pairs = cast("Sequence[tuple[str, str]]", texts)
-        enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], add_special_tokens=True, truncation=False,
-                        verbose=False)
-    else:
-        enc = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
-    return [len(ids) for ids in enc["input_ids"]]
-
-
-def report_truncation(lengths: Sequence[int], max_length: int | None, what: str, model_name: str,
-                      first: bool = True) -> int:
-    """Count the inputs longer than ``max_length`` tokens; log it as a warning when ``first`` (the first
-    truncating call of a model object), else at debug level, so a long job says so once, not per batch."""
-    if not max_length:
-        return 0
-    n = sum(length > max_length for length in lengths)
-    if n:
-        log.log(logging.WARNING if first else logging.DEBUG,
-                "%d of %d %s are longer than %d tokens and were truncated by %s%s", n, len(lengths), what, max_length,
-                model_name, "" if not first else " (later truncations are counted in .truncated, logged at DEBUG)")
-    return n

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from recallrank.documents import Document, Result, check_text
+from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders.bi_encoder import report_truncation, token_lengths
 from recallrank.encoders.fusion import ScoreFusion
 from recallrank.index.base import Hit, point_id
 
@@ -132,7 +132,7 @@ class CrossEncoderReranker:
         clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
         logits = np.empty(len(pairs), dtype=np.float32)
         with torch.inference_mode(), self._autocast():
-            for batch in _token_batches(clipped, self.batch_size, self.max_batch_tokens):
+            for batch in token_batches(clipped, self.batch_size, self.max_batch_tokens):
                 features = batch_to_device(model.preprocess([pairs[i] for i in batch]), model.device)
                 scores = model(features)["scores"].float().reshape(len(batch), -1)[:, 0]
                 logits[batch] = scores.cpu().numpy()
@@ -175,18 +175,6 @@ class CrossEncoderReranker:
                 "max_length": self.max_length, "device": self.device, "precision": self.precision,
                 "fusion": self.fusion_setting if not isinstance(self.fusion_setting, ScoreFusion)
                 else self.fusion_setting.__dict__}
-
-
-def _token_batches(lengths: np.ndarray, batch_size: int, max_tokens: int) -> Iterator[list[int]]:
-    """Indices longest first, cut into batches of at most ``batch_size`` items and ``max_tokens`` padded tokens."""
-    batch: list[int] = []
-    for i in np.argsort(-lengths, kind="stable").tolist():
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * int(lengths[batch[0]]) > max_tokens):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
