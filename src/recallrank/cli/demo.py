@@ -38,7 +38,7 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
     from recallrank.datasets import load_dataset
 
     ds = load_dataset("debian-en", "test")
-    model_tag = hashlib.sha1(str(settings["bi_encoder"]).encode()).hexdigest()[:8]
+    model_tag = hashlib.sha1(f"{settings['bi_encoder']}|{settings['precision']}".encode()).hexdigest()[:8]
     s = {**settings, "path": str(cache if cache is not None else cache_dir("demo")), "url": None, "api_key": None,
          "collection": f"debian-en-{limit or 'all'}-{model_tag}"}
     retriever = open_retriever(s)

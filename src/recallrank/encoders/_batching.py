@@ -28,18 +28,17 @@ def token_lengths(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str
     return [len(ids) for ids in enc["input_ids"]]
 
 
-def report_truncation(lengths: Sequence[int], max_length: int | None, what: str, model_name: str,
+def report_truncation(truncated: int, total: int, max_length: int | None, what: str, model_name: str,
                       first: bool = True) -> int:
-    """Count the inputs longer than ``max_length`` tokens; log it as a warning when ``first`` (the first
-    truncating call of a model object), else at debug level, so a long job says so once, not per batch."""
-    if not max_length:
-        return 0
-    n = sum(length > max_length for length in lengths)
-    if n:
+    """Log that ``truncated`` of ``total`` inputs were cut to ``max_length`` tokens: as a warning when ``first``
+    (the first truncating call of a model object), else at debug level, so a long job says so once, not per
+    batch. Returns ``truncated``."""
+    if truncated:
         log.log(logging.WARNING if first else logging.DEBUG,
-                "%d of %d %s are longer than %d tokens and were truncated by %s%s", n, len(lengths), what, max_length,
-                model_name, "" if not first else " (later truncations are counted in .truncated, logged at DEBUG)")
-    return n
+                "%d of %d %s are longer than %d tokens and were truncated by %s%s", truncated, total, what,
+                max_length, model_name,
+                "" if not first else " (later truncations are counted in .truncated, logged at DEBUG)")
+    return truncated
 
 
 def token_batches(lengths: np.ndarray, batch_size: int, max_tokens: int) -> Iterator[list[int]]:
@@ -52,3 +51,53 @@ def token_batches(lengths: np.ndarray, batch_size: int, max_tokens: int) -> Iter
         batch.append(i)
     if batch:
         yield batch
+
+
+class PairEncoder:
+    """Tokenizes (query, text) pairs once with the model's fast tokenizer, truncated exactly as
+    sentence-transformers would, and pads batches from those ids: one tokenization serves measuring, truncation
+    counting and the forward pass. :meth:`for_model` returns ``None`` where that equivalence cannot be checked."""
+
+    def __init__(self, backend: Any, keys: set[str], extras: dict[str, Any], pad_id: int) -> None:
+        self.backend, self.keys, self.extras, self.pad_id = backend, keys, extras, pad_id
+
+    @classmethod
+    def for_model(cls, model: Any) -> PairEncoder | None:
+        import copy
+
+        import torch
+
+        tokenizer, limit = model.tokenizer, model.max_seq_length
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None or not limit or getattr(tokenizer, "padding_side", "right") != "right":
+            return None
+        sample = [("a query of some words", "document " * (limit + 8)), ("q", "a short text")]
+        reference = model.preprocess(sample)
+        keys = {k for k, v in reference.items() if isinstance(v, torch.Tensor)}
+        if not keys <= {"input_ids", "token_type_ids", "attention_mask"}:
+            return None
+        fast = copy.deepcopy(backend)
+        fast.no_padding()
+        fast.enable_truncation(max_length=limit, strategy="longest_first")
+        encoder = cls(fast, keys, {k: v for k, v in reference.items() if k not in keys},
+                      tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        mine = encoder.features(encoder.encode(sample), [0, 1])
+        same = all(torch.equal(mine[k], reference[k]) for k in keys)
+        return encoder if same else None
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[Any]:
+        return list(self.backend.encode_batch(list(pairs)))
+
+    def features(self, encodings: Sequence[Any], batch: Sequence[int]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(encodings[i].ids) for i in batch)
+        ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
+        types = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, i in enumerate(batch):
+            enc = encodings[i]
+            n = len(enc.ids)
+            ids[row, :n], types[row, :n], mask[row, :n] = enc.ids, enc.type_ids, 1
+        arrays = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        return {**{k: torch.from_numpy(arrays[k]) for k in self.keys}, **self.extras}

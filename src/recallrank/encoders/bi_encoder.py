@@ -133,7 +133,9 @@ class BiEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         limit = model.max_seq_length
         lengths = token_lengths(model.tokenizer, texts)
-        self.truncated += report_truncation(lengths, limit, f"{what}s", self.model_name, first=self.truncated == 0)
+        over = sum(n > limit for n in lengths) if limit else 0
+        self.truncated += report_truncation(over, len(texts), limit, f"{what}s", self.model_name,
+                                            first=self.truncated == 0)
         clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         batches = list(token_batches(clipped, self.batch_size, self.max_batch_tokens))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from recallrank.documents import Document, Result, check_text
-from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
+from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
 from recallrank.encoders.fusion import ScoreFusion
@@ -54,7 +54,7 @@ class CrossEncoderReranker:
     """
 
     def __init__(self, model: str | None = None, *, activation: Activation = "sigmoid", batch_size: int = 32,
-                 max_batch_tokens: int = 2048,
+                 max_batch_tokens: int = 1024,
                  max_length: int | None = None, device: str | None = None, precision: Precision = "fp32",
                  fusion: Literal["auto"] | ScoreFusion | None = "auto") -> None:
         if activation not in ("sigmoid", "raw"):
@@ -71,6 +71,7 @@ class CrossEncoderReranker:
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         self._model: CrossEncoder | None = None
+        self._pair_encoder: PairEncoder | None = None
         self._lock = threading.Lock()
         #: pairs truncated to ``max_length``: in the last call, and in all calls so far
         self.last_truncated = 0
@@ -92,6 +93,7 @@ class CrossEncoderReranker:
                     model.max_seq_length = self.max_length
                 if self.precision == "int8":
                     quantize_int8(model, model.device)
+                self._pair_encoder = PairEncoder.for_model(model)
                 if self.fusion_setting == "auto":
                     self.fusion = ScoreFusion.load(self.model_name) if Path(self.model_name).is_dir() else None
                 self._model = model
@@ -115,8 +117,8 @@ class CrossEncoderReranker:
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Raw model outputs for (query, text) pairs, in input order.
 
-        Pairs are tokenized once to measure them, sorted by token length and cut into batches of at most
-        ``batch_size`` pairs and ``max_batch_tokens`` padded tokens, so little compute goes to padding.
+        Pairs are tokenized once, sorted by token length and cut into batches of at most ``batch_size`` pairs
+        and ``max_batch_tokens`` padded tokens, so little compute goes to padding.
         """
         import torch
         from sentence_transformers.util import batch_to_device
@@ -125,17 +127,29 @@ class CrossEncoderReranker:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         limit = model.max_seq_length
-        lengths = token_lengths(model.tokenizer, list(pairs))
-        self.last_truncated = report_truncation(lengths, limit, "query-document pairs", self.model_name,
+        fast = self._pair_encoder
+        if fast is not None:
+            encodings = fast.encode(pairs)
+            clipped = np.array([len(e.ids) for e in encodings])
+            over = sum(bool(e.overflowing) for e in encodings)
+
+            def features(batch: list[int]) -> dict[str, Any]:
+                return fast.features(encodings, batch)
+        else:  # a tokenizer whose output we cannot reproduce: measure, then let sentence-transformers tokenize
+            lengths = np.asarray(token_lengths(model.tokenizer, list(pairs)))
+            clipped = np.minimum(lengths, limit) if limit else lengths
+            over = int((lengths > limit).sum()) if limit else 0
+
+            def features(batch: list[int]) -> dict[str, Any]:
+                return dict(model.preprocess([pairs[i] for i in batch]))
+        self.last_truncated = report_truncation(over, len(pairs), limit, "query-document pairs", self.model_name,
                                                 first=self.truncated == 0)
         self.truncated += self.last_truncated
-        clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
         logits = np.empty(len(pairs), dtype=np.float32)
         with torch.inference_mode(), self._autocast():
             for batch in token_batches(clipped, self.batch_size, self.max_batch_tokens):
-                features = batch_to_device(model.preprocess([pairs[i] for i in batch]), model.device)
-                scores = model(features)["scores"].float().reshape(len(batch), -1)[:, 0]
-                logits[batch] = scores.cpu().numpy()
+                scores = model(batch_to_device(features(batch), model.device))["scores"]
+                logits[batch] = scores.float().reshape(len(batch), -1)[:, 0].cpu().numpy()
         return logits
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
