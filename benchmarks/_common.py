@@ -117,6 +117,14 @@ def write_results(name: str, title: str, body: str, argv: Sequence[str] | None =
     return path
 
 
+def publish(name: str, title: str, body: str) -> Path:
+    """Print the results and write them to ``benchmarks/results/<name>.md`` (see :func:`write_results`)."""
+    print(body)
+    path = write_results(name, title, body)
+    print(f"\nwritten to {path}")
+    return path
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A markdown table (also readable as printed text)."""
     def cell(v: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import RESULTS, table, write_results
+from _common import RESULTS, publish, table
 
 SWEEP = (10, 20, 50, 100, 200)
 
@@ -60,9 +60,7 @@ def main() -> int:
             f"![sweep]({png.name})\n\nPer-query metrics: `{per_query.name}`.",
         ]))
         print(sections[-1], flush=True)
-    path = write_results("eval_sweep" + suffix, "Quality vs cost: bi-encoder, two-stage, cross-encoder alone",
-                         "\n\n".join(sections))
-    print(f"\nwritten to {path}")
+    publish("eval_sweep" + suffix, "Quality vs cost: bi-encoder, two-stage, cross-encoder alone", "\n\n".join(sections))
     return 0
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from _common import debian_corpus, isolated, p50, percentile, table, write_results
+from _common import debian_corpus, isolated, p50, percentile, publish, table
 
 
 def _lc_docs(corpus: dict[str, str]) -> list[Any]:
@@ -155,9 +155,7 @@ def main() -> int:
             + body)
     if best and "profile" in best:
         body += "\n\n## Where recallrank bf16 spends a query (pyinstrument)\n\n```\n" + best["profile"][:6000] + "\n```"
-    print(body)
-    path = write_results("peer_langchain" + ("_full" if args.full else ""), "recallrank vs the LangChain stack", body)
-    print(f"\nwritten to {path}")
+    publish("peer_langchain" + ("_full" if args.full else ""), "recallrank vs the LangChain stack", body)
     return 0
 
 

@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from _common import debian_corpus, p50, table, write_results
+from _common import debian_corpus, p50, publish, table
 
 
 def matmul_peak(dtype: Any) -> float:
@@ -91,8 +91,7 @@ def main() -> int:
             "precision); int8 runs integer GEMMs, compared here with the fp32 peak.\n\n" + table(
                 ["precision", "rerank throughput", "GFLOP per pair", "achieved GFLOP/s", "peak GFLOP/s",
                  "rerank achieved / peak", "bi-encoder throughput", "bi-encoder achieved / peak"], rows))
-    print(body)
-    print(f"\nwritten to {write_results('rerank_flops', 'Rerank throughput vs this CPU', body)}")
+    publish("rerank_flops", "Rerank throughput vs this CPU", body)
     return 0
 
 

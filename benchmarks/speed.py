@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from _common import CACHE, debian_corpus, isolated, p50, percentile, table, write_results
+from _common import CACHE, debian_corpus, isolated, p50, percentile, publish, table
 
 
 def run_ingest(texts: dict[str, str], precision: str, path: str) -> dict[str, Any]:
@@ -109,9 +109,7 @@ def main() -> int:
             ["documents", "bi-encoder query (embed + recall)", "cross-encoder over every document", "ratio",
              "two-stage (top_k=100) end to end"], cost_rows),
     ])
-    print(body)
-    path = write_results("speed" + ("_full" if args.full else ""), "Ingest and query speed", body)
-    print(f"\nwritten to {path}")
+    publish("speed" + ("_full" if args.full else ""), "Ingest and query speed", body)
     return 0
 
 
