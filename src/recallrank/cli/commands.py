@@ -188,7 +188,8 @@ def print_comparison(res: Any) -> None:
     for stage, m in res.metrics.items():
         print(f"{stage:36} {m['ndcg@10']:8.4f} {m['mrr@10']:8.4f} {m['map@100']:7.4f} {m['recall@10']:7.3f} "
               f"{m.get(f'recall@{k}', float('nan')):7.3f}")
-    print("mean seconds per query: " + ", ".join(f"{st} {v:.4f}" for st, v in res.latency.items()))
+    note = " (rerank: median over the sweep's latency queries)" if res.sweep else ""
+    print("mean seconds per query" + note + ": " + ", ".join(f"{st} {v:.4f}" for st, v in res.latency.items()))
     if res.cross_only:
         print(res.cross_only["note"])
     if res.sweep:

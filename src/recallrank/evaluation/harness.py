@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Comparison:
     """Metrics per stage (``bi``, ``rerank_only_order``, ``two_stage``, and ``cross_only`` on its capped queries),
-    mean seconds per query and stage, per-query metrics, and the top_k sweep rows."""
+    seconds per query and stage (means; ``rerank`` is the median of reranking exactly top_k when a sweep ran),
+    per-query metrics, and the top_k sweep rows."""
 
     dataset: str
     queries: int
