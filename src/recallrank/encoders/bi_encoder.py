@@ -42,7 +42,7 @@ class BiEncoder:
         device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"int8"`` (dynamic quantisation, CPU only). Index and
-            query with the same precision; ``benchmarks/precision.py`` measures what each keeps.
+            query with the same precision; ``benchmarks/peer_langchain.py`` measures what each keeps.
 
     The model loads on first use (or :meth:`warm_up`), never in the constructor.
 
