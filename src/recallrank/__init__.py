@@ -22,6 +22,7 @@ from recallrank.errors import (
     MissingDependencyError,
     ModelLoadError,
     RecallrankError,
+    StoreCorruptedError,
     StoreError,
     StoreUnavailableError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Result",
     "RetrievalSet",
     "SearchResponse",
+    "StoreCorruptedError",
     "StoreError",
     "StoreUnavailableError",
     "TwoStageRetriever",

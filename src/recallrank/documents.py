@@ -52,35 +52,86 @@ class Result:
         return self.document.text
 
 
+#: limits every backend stores and reads back intact (Qdrant Edge's WAL cannot read payloads nested ~120 deep)
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 1 << 20
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 def check_text(value: object, what: str = "text") -> str:
-    """Return ``value`` if it is a non-blank string, else raise an error saying what was passed."""
+    """Return ``value`` if it is a non-blank string that is valid Unicode, else raise an error saying what was
+    passed."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be a str, got {type(value).__name__}: {value!r:.60}")
     if not value.strip():
         raise InvalidInputError(f"{what} is empty or whitespace only; pass some text")
+    check_unicode(value, what)
+    return value
+
+
+def check_unicode(value: str, what: str) -> str:
+    """Strings must encode as UTF-8: a lone surrogate (undecodable bytes, a broken JSON escape) cannot be stored."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode: {value[max(0, exc.start - 10):exc.end + 10]!r} holds a lone surrogate "
+            f"at character {exc.start} (undecodable bytes or a broken \\u escape); fix the input encoding (UTF-8)"
+        ) from None
     return value
 
 
 def check_metadata(metadata: object, where: str) -> dict[str, Any]:
-    """Metadata must be a JSON object (it becomes the Qdrant payload); say which key breaks it."""
+    """Metadata must be a JSON object that every backend stores and returns exactly (it becomes the payload).
+
+    Keys are non-empty strings; values are ``None``, ``bool``, ``int`` (64-bit), finite ``float``, ``str``, and
+    lists or dicts of these, nested at most :data:`MAX_METADATA_DEPTH` deep and :data:`MAX_METADATA_BYTES` in
+    all. Anything else is refused naming the document and key, before anything is written.
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"{where}: metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        bad = [k for k, v in metadata.items() if not _json_ok(v)]
-        raise InvalidInputError(
-            f"{where}: metadata is not JSON-serialisable ({exc}); offending keys: {bad}. "
-            "Convert those values to str, int, float, bool, list or dict"
-        ) from exc
+    _check_value(metadata, where, "metadata", 0)
+    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInputError(f"{where}: metadata is {size:,} bytes as JSON, over the {MAX_METADATA_BYTES:,} "
+                                "allowed; keep large content in the text or outside the index")
     return dict(metadata)
 
 
-def _json_ok(value: object) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return not (isinstance(value, float) and not math.isfinite(value))
+def _check_value(value: object, where: str, path: str, depth: int) -> None:
+    if isinstance(value, (Mapping, list)):
+        if depth >= MAX_METADATA_DEPTH:
+            raise InvalidInputError(f"{where}: {path} is nested more than {MAX_METADATA_DEPTH} levels deep; "
+                                    "flatten the metadata (Qdrant cannot read deeper payloads back)")
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _check_value(item, where, f"{path}[{i}]", depth + 1)
+            return
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise InvalidInputError(f"{where}: {path} has the key {key!r}; metadata keys must be non-empty "
+                                        "strings (convert it with str())")
+            check_unicode(key, f"{where}: key {path}.{key!r}")
+            _check_value(item, where, f"{path}.{key}", depth + 1)
+        return
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise InvalidInputError(f"{where}: {path} = {value} is outside the 64-bit integer range Qdrant stores "
+                                    "exactly; store it as a string")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{where}: {path} = {value}: NaN and infinity cannot be stored in JSON; use "
+                                    "None or a finite number")
+        return
+    if isinstance(value, str):
+        check_unicode(value, f"{where}: {path}")
+        return
+    raise InvalidInputError(
+        f"{where}: {path} is a {type(value).__name__} ({value!r:.60}), which is not JSON-serialisable as itself; "
+        "convert it to str, int, float, bool, None, list or dict"
+        + (" (a tuple would come back as a list: pass a list)" if isinstance(value, tuple) else ""))

@@ -23,6 +23,10 @@ class CollectionMismatchError(StoreError):
     """An existing collection does not match the model's vector size or distance."""
 
 
+class StoreCorruptedError(StoreError):
+    """Stored files are missing, truncated or inconsistent; ``recallrank doctor`` says what and repairs it."""
+
+
 class StoreUnavailableError(StoreError):
     """A Qdrant server cannot be reached, or an embedded store is locked by another process."""
 

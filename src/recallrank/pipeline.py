@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Result, check_metadata, check_text
+from recallrank.documents import Document, Result, check_metadata, check_text, check_unicode
 from recallrank.encoders._loading import default_bi_encoder_path
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.encoders.cross_encoder import CrossEncoderReranker
@@ -70,6 +71,7 @@ class TwoStageRetriever:
                  reranker: CrossEncoderReranker | bool | None = None, *, top_k: int = 100, top_n: int = 10,
                  score_threshold: float | None = None, exact: bool = False) -> None:
         _check_k(top_k, top_n)
+        _check_threshold(score_threshold)
         self.store = store
         self.encoder = encoder if encoder is not None else BiEncoder()
         if reranker is False:
@@ -105,6 +107,8 @@ class TwoStageRetriever:
         with the number of documents done after each batch (e.g. ``tqdm.update``).
         """
         start = time.perf_counter()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
         docs = _validated(documents)
         if not docs:
             return IngestReport()
@@ -164,7 +168,7 @@ class TwoStageRetriever:
         n = top_n if top_n is not None else self.top_n
         _check_k(k, n)
         check_filter(flt)
-        threshold = score_threshold if score_threshold is not None else self.score_threshold
+        threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
         return _Plan(query, k, n, flt, threshold, rerank and self.reranker is not None, {}, time.perf_counter())
 
     def _embed(self, plan: _Plan) -> np.ndarray:
@@ -204,11 +208,22 @@ class _Plan:
     started: float
 
 
+#: the most candidates one query may ask for (Qdrant's limit is a 64-bit count; this keeps errors readable)
+MAX_K = 100_000
+
+
 def _check_k(top_k: int, top_n: int) -> None:
-    if not isinstance(top_k, int) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
-    if not isinstance(top_n, int) or top_n < 1:
-        raise InvalidInputError(f"top_n must be a positive int, got {top_n!r}")
+    for name, k in (("top_k", top_k), ("top_n", top_n)):
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidInputError(f"{name} must be a positive int of at most {MAX_K:,}, got {k!r:.40}")
+
+
+def _check_threshold(threshold: object) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise InvalidInputError(f"score_threshold must be a finite number or None, got {threshold!r:.40}")
+    return float(threshold)
 
 
 def _validated(documents: Iterable[Document]) -> list[tuple[str, dict[str, Any]]]:
@@ -216,14 +231,24 @@ def _validated(documents: Iterable[Document]) -> list[tuple[str, dict[str, Any]]
     if isinstance(documents, (str, Document)):
         raise InvalidInputError("pass a list of documents, not a single one")
     out: dict[str, dict[str, Any]] = {}
+    first: dict[str, int] = {}
     for i, doc in enumerate(documents):
         if isinstance(doc, str):
             doc = Document(doc)
         if not isinstance(doc, Document):
             raise InvalidInputError(f"document {i} is a {type(doc).__name__}; pass recallrank.Document or str")
         check_text(doc.text, f"document {i} text")
-        check_metadata(doc.metadata, f"document {i}")
-        if doc.id is not None and not isinstance(doc.id, str):
-            raise InvalidInputError(f"document {i} id must be a str, got {type(doc.id).__name__}")
-        out.setdefault(point_id(doc), to_payload(doc))  # the same document twice in one call is stored once
+        metadata = check_metadata(doc.metadata, f"document {i}")
+        if doc.id is not None:
+            if not isinstance(doc.id, str):
+                raise InvalidInputError(f"document {i} id must be a str, got {type(doc.id).__name__}")
+            check_unicode(doc.id, f"document {i} id")
+        if doc.metadata is None:
+            doc = Document(doc.text, metadata, doc.id)  # None -> {}; the caller's object is left as it was
+        pid, payload = point_id(doc), to_payload(doc)
+        if pid in out and out[pid]["content_hash"] != payload["content_hash"]:
+            raise InvalidInputError(f"documents {first[pid]} and {i} have the same id {doc.id!r} but different "
+                                    "text or metadata; give each document its own id")
+        first.setdefault(pid, i)
+        out.setdefault(pid, payload)  # the same document twice in one call is stored once
     return list(out.items())

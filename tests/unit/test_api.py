@@ -3,7 +3,7 @@ import recallrank
 EXPECTED = {
     "BiEncoder", "CollectionMismatchError", "CrossEncoderReranker", "DatasetError", "Document", "EdgeStore", "Hit",
     "IngestReport", "InvalidInputError", "MissingDependencyError", "ModelLoadError", "QdrantServerStore",
-    "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreError", "StoreUnavailableError",
+    "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError", "StoreUnavailableError",
     "TwoStageRetriever", "VectorStore",
     "__version__", "evaluate_run", "load_beir", "load_dataset", "point_id",
 }

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from recallrank.documents import Document
+from recallrank.documents import INT_MAX, INT_MIN, Document, check_unicode
 from recallrank.errors import InvalidInputError
 
 #: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
@@ -66,20 +66,48 @@ def from_payload(payload: Mapping[str, Any] | None) -> Document:
                     id=payload.get("doc_id"))
 
 
-def check_filter(flt: MetadataFilter | None) -> dict[str, list[Any]]:
-    """Normalise a metadata filter to key -> accepted values, rejecting shapes Qdrant cannot match."""
+def check_filter(flt: MetadataFilter | None) -> dict[str, list[str | int | bool]]:
+    """Normalise a metadata filter to key -> accepted values, rejecting what Qdrant cannot match exactly.
+
+    Types are kept exact on every backend: ``True`` matches the boolean only (never ``1``), and ``"02139"`` the
+    string only (never the number 2139).
+    """
     if flt is None:
         return {}
     if not isinstance(flt, Mapping):
         raise InvalidInputError(f"filter must be a dict like {{'source': 'faq'}}, got {type(flt).__name__}")
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[str | int | bool]] = {}
     for key, value in flt.items():
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if not values or not all(isinstance(v, (str, int, bool)) and not isinstance(v, float) for v in values):
-            raise InvalidInputError(
-                f"filter[{key!r}] = {value!r}: match values must be str, int or bool (or a non-empty list of them)")
-        out[str(key)] = values
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInputError(f"filter key {key!r}: keys are non-empty metadata field names, "
+                                    "e.g. {'source': 'faq'}")
+        check_unicode(key, f"filter key {key!r}")
+        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        if not values:
+            raise InvalidInputError(f"filter[{key!r}] is an empty list; give at least one value to match")
+        for v in values:
+            if not isinstance(v, (str, int)):  # bool is an int
+                raise InvalidInputError(f"filter[{key!r}] = {value!r:.80}: match values must be str, int or bool "
+                                        "(or a non-empty list of them)")
+            if isinstance(v, str):
+                check_unicode(v, f"filter[{key!r}]")
+            elif not isinstance(v, bool) and not INT_MIN <= v <= INT_MAX:
+                raise InvalidInputError(f"filter[{key!r}] = {v}: outside the 64-bit integer range that can be "
+                                        "stored, so nothing can match it; filter on the string instead")
+        out[key] = values
     return out
+
+
+def match_groups(flt: MetadataFilter | None) -> list[tuple[str, list[str | int | bool], bool]]:
+    """``(payload key, values, one_type)`` per filtered key; ``one_type`` says whether a single match-any condition
+    can hold the values (all strings, or all non-boolean ints). Otherwise a backend ORs one exact match per value,
+    since Qdrant's match-any takes neither booleans nor mixed types."""
+    groups = []
+    for key, values in check_filter(flt).items():
+        one_type = all(isinstance(v, str) for v in values) or \
+            all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        groups.append((f"metadata.{key}", values, one_type))
+    return groups
 
 
 @runtime_checkable

@@ -1,17 +1,40 @@
-"""Embedded Qdrant: Qdrant's own Rust engine in-process (``qdrant-edge-py``), persistent at a path."""
+"""Embedded Qdrant: Qdrant's own Rust engine in-process (``qdrant-edge-py``), persistent at a path.
+
+Lifecycle, made crash-safe:
+
+* a collection is created in a temporary folder, with its ``recallrank.json``, then renamed into place, so a
+  crash leaves either no collection or a complete one;
+* ``recallrank.json`` says ``"pending": true`` before the first write of a session and records the point count
+  when the HNSW build after it has finished; a store opened while pending finishes that build first, and a store
+  that is not pending must hold exactly the recorded points, with a vector each, or it is reported as damaged;
+* every exception out of the engine (a Rust panic included) becomes a :class:`StoreError` naming the path.
+
+:func:`recallrank.index.doctor.check_edge` checks a store in depth and repairs what can be repaired.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recallrank.errors import CollectionMismatchError, StoreError, StoreUnavailableError
-from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, ThreadedAsyncSearch, check_filter
+from recallrank.errors import CollectionMismatchError, StoreCorruptedError, StoreError, StoreUnavailableError
+from recallrank.index.base import (
+    DISTANCES,
+    Hit,
+    MetadataFilter,
+    StoredPoint,
+    ThreadedAsyncSearch,
+    match_groups,
+)
 from recallrank.index.base import from_payload as _doc
 
 log = logging.getLogger(__name__)
@@ -20,7 +43,10 @@ log = logging.getLogger(__name__)
 DEFAULT_HNSW_M = 16
 DEFAULT_EF_CONSTRUCT = 128
 DEFAULT_HNSW_EF = 256
-_META_FILE = "recallrank.json"
+META_FILE = "recallrank.json"
+ENGINE_CONFIG = "edge_config.json"
+FORMAT = 2
+_SIMILARITY = {v: k for k, v in DISTANCES.items()}  # Qdrant distance name -> recallrank similarity
 
 
 class EdgeStore(ThreadedAsyncSearch):
@@ -43,6 +69,8 @@ class EdgeStore(ThreadedAsyncSearch):
     def __init__(self, path: str | Path, name: str = "recallrank", *, hnsw_ef: int = DEFAULT_HNSW_EF,
                  m: int = DEFAULT_HNSW_M, ef_construct: int = DEFAULT_EF_CONSTRUCT,
                  full_scan_threshold_kb: int = 1000) -> None:
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise ValueError(f"collection name {name!r}: use a plain folder name such as 'docs'")
         self.root = Path(path).expanduser()
         self.name = name
         self.hnsw_ef = hnsw_ef
@@ -50,61 +78,213 @@ class EdgeStore(ThreadedAsyncSearch):
         self.ef_construct = ef_construct
         self.full_scan_threshold_kb = full_scan_threshold_kb
         self._shard: Any = None
-        self._dirty = False
-        self._similarity_cache: str | None = None
+        self._meta: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     @property
     def location(self) -> Path:
         return self.root / self.name
 
+    @property
+    def meta_path(self) -> Path:
+        return self.location / META_FILE
+
+    # -- engine calls -----------------------------------------------------------------------------------------
+    def engine(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the engine; whatever it raises (a Rust panic is a ``BaseException``) becomes a StoreError."""
+        try:
+            return fn(*args)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            raise StoreError(f"the embedded store at {self.location} failed to {what} ({type(exc).__name__}: "
+                             f"{_first_line(exc)}); check it with `recallrank doctor --path {self.root} "
+                             f"--collection {self.name}`") from exc
+
     def _open(self, dimension: int | None = None, similarity: str | None = None) -> Any:
-        if self._shard is not None:
+        with self._lock:
+            if self._shard is not None:
+                return self._shard
+            meta = self.read_meta()
+            if meta is None:
+                if dimension is None or similarity is None:
+                    raise StoreError(f"no collection '{self.name}' at {self.location}; index some documents first")
+                self._create(dimension, similarity)
+                meta = new_meta(dimension, similarity)
+            self._check_engine_config(meta)
+            self._shard = self._load()
+            self._meta = meta
+            if meta.get("pending", True):
+                self._finish()  # a previous session stopped before its index build: finish it now
+            else:
+                self._verify()
             return self._shard
+
+    def _load(self) -> Any:
+        import qdrant_edge as qe
+
+        try:
+            return qe.EdgeShard.load(str(self.location))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            raise _open_error(self.location, exc) from exc
+
+    def _create(self, dimension: int, similarity: str) -> None:
+        """Build the shard and its metadata in a temporary folder, then rename it into place (atomic)."""
         import qdrant_edge as qe
 
         loc = self.location
-        meta_path = loc / _META_FILE
-        if meta_path.exists():
-            try:
-                self._shard = qe.EdgeShard.load(str(loc))
-            except Exception as exc:
-                raise _open_error(loc, exc) from exc
-            return self._shard
-        if dimension is None or similarity is None:
-            raise StoreError(f"no collection '{self.name}' at {loc}; index some documents first")
+        if loc.exists():
+            self._clear_leftover(loc)
+        loc.parent.mkdir(parents=True, exist_ok=True)
+        for stale in loc.parent.glob(f".{self.name}.creating-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # an earlier create that crashed; it never held data
+        tmp = loc.parent / f".{self.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity])),
             hnsw_config=qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
                                            full_scan_threshold=self.full_scan_threshold_kb),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
         )
-        loc.mkdir(parents=True, exist_ok=True)
         try:
-            self._shard = qe.EdgeShard.create(str(loc), config)
-        except Exception as exc:
+            shard = qe.EdgeShard.create(str(tmp), config)
+            shard.close()
+            write_meta(tmp / META_FILE, new_meta(dimension, similarity))
+            os.rename(tmp, loc)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
             raise _open_error(loc, exc) from exc
-        meta_path.write_text(json.dumps({"dimension": dimension, "similarity": similarity}))
-        return self._shard
 
+    def _clear_leftover(self, loc: Path) -> None:
+        """``loc`` exists without metadata: an empty folder, or a shard a crashed 0.1 release created and never
+        wrote to, is removed; anything holding points is left for ``recallrank doctor --repair``."""
+        if loc.is_dir() and not any(loc.iterdir()):
+            loc.rmdir()
+            return
+        if (loc / ENGINE_CONFIG).exists():
+            shard = self._load()
+            try:
+                import qdrant_edge as qe
+
+                points = int(shard.count(qe.CountRequest(exact=True)))
+            finally:
+                shard.close()
+            if points == 0:
+                shutil.rmtree(loc)
+                return
+            raise StoreCorruptedError(
+                f"{loc} holds a Qdrant Edge shard with {points} points but no {META_FILE}; run `recallrank doctor "
+                f"--repair --path {self.root} --collection {self.name}` to adopt it, or use another collection name")
+        raise StoreError(f"{loc} exists and is not a recallrank collection; pass another path or collection name")
+
+    def read_meta(self) -> dict[str, Any] | None:
+        """The collection's ``recallrank.json`` (``None`` if there is none); unreadable ones are errors."""
+        try:
+            text = self.meta_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.meta_path}: {exc.strerror}") from exc
+        try:
+            meta = json.loads(text)
+            if not isinstance(meta, dict) or not isinstance(meta.get("dimension"), int) \
+                    or meta.get("similarity") not in DISTANCES:
+                raise ValueError("expected {'dimension': int, 'similarity': 'cosine'|'dot'|'euclidean', ...}")
+            if "points" in meta and (not isinstance(meta["points"], int) or isinstance(meta["points"], bool)):
+                raise ValueError("'points' must be an int")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StoreCorruptedError(
+                f"{self.meta_path} is damaged ({_first_line(exc)}); run `recallrank doctor --repair --path "
+                f"{self.root} --collection {self.name}` to rewrite it from the engine's own config") from exc
+        return meta
+
+    def engine_config(self) -> tuple[int, str] | None:
+        """(dimension, similarity) as the engine itself recorded them at creation."""
+        try:
+            vectors = json.loads((self.location / ENGINE_CONFIG).read_text(encoding="utf-8"))["vectors"][""]
+            return int(vectors["size"]), _SIMILARITY[vectors["distance"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _check_engine_config(self, meta: dict[str, Any]) -> None:
+        engine = self.engine_config()
+        if engine is None:
+            raise StoreCorruptedError(f"{self.location / ENGINE_CONFIG} is missing or unreadable: the folder is not a "
+                                      "complete Qdrant Edge shard; restore it from a backup or rebuild the index")
+        if engine != (meta["dimension"], meta["similarity"]):
+            raise StoreCorruptedError(
+                f"{self.meta_path} says {meta['dimension']}-d {meta['similarity']} but the engine was created for "
+                f"{engine[0]}-d {engine[1]} vectors; run `recallrank doctor --repair --path {self.root} "
+                f"--collection {self.name}` to rewrite it from the engine's config")
+
+    def _verify(self) -> None:
+        """A store closed cleanly must hold the points it recorded, each with its vector."""
+        expected = self._meta.get("points")
+        total, with_vector = self.counts()
+        problems = []
+        if expected is not None and total != expected:
+            problems.append(f"it holds {total} points but {expected} were recorded when it was last closed")
+        if with_vector != total:
+            problems.append(f"{total - with_vector} of its {total} points have lost their vectors")
+        if problems:
+            self.close(finish=False)
+            raise StoreCorruptedError(
+                f"the embedded store at {self.location} is damaged: {'; '.join(problems)} (files were deleted or "
+                f"truncated); run `recallrank doctor --repair --path {self.root} --collection {self.name}`, then "
+                "index your sources again")
+
+    def counts(self) -> tuple[int, int]:
+        """(points, points with a readable vector)."""
+        import qdrant_edge as qe
+
+        shard = self._shard
+        total = int(self.engine("count points", shard.count, qe.CountRequest(exact=True)))
+        has_vector = qe.Filter(must=[qe.HasVectorCondition("")])
+        with_vector = int(self.engine("count vectors", shard.count, qe.CountRequest(exact=True, filter=has_vector)))
+        return total, with_vector
+
+    def _mark_pending(self) -> None:
+        """Before the first write of a session: a crash from here on is finished on the next open."""
+        with self._lock:
+            if not self._meta.get("pending"):
+                self._meta = {**self._meta, "pending": True}
+                write_meta(self.meta_path, self._meta)
+
+    def _finish(self) -> None:
+        """Flush, build the HNSW index, record the point count and clear ``pending``."""
+        with self._lock:
+            self.engine("flush", self._shard.flush)
+            self.engine("build the HNSW index", self._shard.optimize)
+            total, _ = self.counts()
+            self._meta = {**self._meta, "format": FORMAT, "pending": False, "points": total}
+            write_meta(self.meta_path, self._meta)
+
+    # -- the VectorStore protocol -----------------------------------------------------------------------------
     def exists(self) -> bool:
         """Whether the collection has been created at this path."""
-        return self._shard is not None or (self.location / _META_FILE).exists()
+        return self._shard is not None or self.meta_path.exists()
+
+    def open(self) -> None:
+        """Open (and check) the collection now: a lock held by another process or damage is reported here."""
+        self._open()
 
     def ensure_collection(self, dimension: int, similarity: str) -> None:
-        meta_path = self.location / _META_FILE
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if (meta["dimension"], meta["similarity"]) != (dimension, similarity):
-                raise CollectionMismatchError(
-                    f"collection '{self.name}' at {self.location} holds {meta['dimension']}-d {meta['similarity']} "
-                    f"vectors but the model makes {dimension}-d {similarity} ones; use the model it was built with, "
-                    "another collection name, or delete that folder to rebuild")
+        meta = self.read_meta()
+        if meta is not None and (meta["dimension"], meta["similarity"]) != (dimension, similarity):
+            raise CollectionMismatchError(
+                f"collection '{self.name}' at {self.location} holds {meta['dimension']}-d {meta['similarity']} "
+                f"vectors but the model makes {dimension}-d {similarity} ones; use the model it was built with, "
+                "another collection name, or delete that folder to rebuild")
         self._open(dimension, similarity)
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         if not ids or not self.exists():
             return {}
-        records = self._open().retrieve(list(ids), ["content_hash"], False)
+        shard = self._open()
+        records = self.engine("retrieve points", shard.retrieve, list(ids), ["content_hash"], False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
@@ -113,16 +293,29 @@ class EdgeStore(ThreadedAsyncSearch):
         if not points:
             return
         ops = [qe.Point(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload) for p in points]
-        self._open().update(qe.UpdateOperation.upsert_points(ops))
-        self._dirty = True
+        shard = self._open()
+        self._mark_pending()
+        self.engine("write points", shard.update, qe.UpdateOperation.upsert_points(ops))
 
     def finish_ingest(self) -> None:
-        """Flush and build the HNSW index over what was ingested (blocking)."""
-        if self._shard is None or not self._dirty:
+        """Flush and build the HNSW index over what was written (blocking); records the new point count."""
+        if self._shard is not None and self._meta.get("pending"):
+            self._finish()
+
+    def scroll(self, fields: Sequence[str], flt: MetadataFilter | None = None,
+               batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        import qdrant_edge as qe
+
+        if not self.exists():
             return
-        self._shard.flush()
-        self._shard.optimize()
-        self._dirty = False
+        shard, offset = self._open(), None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=batch, filter=_edge_filter(flt),
+                                       with_payload=list(fields), with_vector=False)
+            records, offset = self.engine("read payloads", shard.scroll, request)
+            yield from ((str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None:
+                return
 
     def search(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
                exact: bool = False) -> list[Hit]:
@@ -136,56 +329,94 @@ class EdgeStore(ThreadedAsyncSearch):
             with_payload=True,
             params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact),
         )
-        points = shard.query(request)
-        sign = -1.0 if self._similarity() == "euclidean" else 1.0
-        return [Hit(id=str(p.id), score=sign * float(p.score), document=_doc(p.payload)) for p in points]
-
-    def _similarity(self) -> str:
-        if self._similarity_cache is None:
-            self._similarity_cache = str(json.loads((self.location / _META_FILE).read_text())["similarity"])
-        return self._similarity_cache
+        points = self.engine("search", shard.query, request)
+        sign = -1.0 if self._meta["similarity"] == "euclidean" else 1.0
+        try:
+            return [Hit(id=str(p.id), score=sign * float(p.score), document=_doc(p.payload)) for p in points]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # the payload is decoded lazily, in Rust
+            raise StoreError(f"the embedded store at {self.location} holds a payload it cannot read "
+                             f"({_first_line(exc)}); run `recallrank doctor --path {self.root} --collection "
+                             f"{self.name}`") from exc
 
     def delete(self, ids: Sequence[str]) -> None:
         import qdrant_edge as qe
 
         if ids:
-            self._open().update(qe.UpdateOperation.delete_points(list(ids)))
+            shard = self._open()
+            self._mark_pending()
+            self.engine("delete points", shard.update, qe.UpdateOperation.delete_points(list(ids)))
 
     def count(self, flt: MetadataFilter | None = None) -> int:
         import qdrant_edge as qe
 
         if not self.exists():
             return 0
-        return int(self._open().count(qe.CountRequest(exact=True, filter=_edge_filter(flt))))
+        shard = self._open()
+        return int(self.engine("count points", shard.count, qe.CountRequest(exact=True, filter=_edge_filter(flt))))
 
-    def close(self) -> None:
-        if self._shard is not None:
-            self.finish_ingest()
-            self._shard.close()
-            self._shard = None
+    def close(self, finish: bool = True) -> None:
+        with self._lock:
+            if self._shard is not None:
+                if finish:
+                    self.finish_ingest()
+                self.engine("close", self._shard.close)
+                self._shard = None
 
     def __repr__(self) -> str:
         return f"EdgeStore(path={str(self.root)!r}, name={self.name!r}, hnsw_ef={self.hnsw_ef})"
 
 
+def new_meta(dimension: int, similarity: str, points: int = 0) -> dict[str, Any]:
+    return {"format": FORMAT, "dimension": dimension, "similarity": similarity, "points": points, "pending": False}
+
+
+def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``recallrank.json`` atomically: a temporary file, fsync, then rename over the old one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def _edge_filter(flt: MetadataFilter | None) -> Any:
     import qdrant_edge as qe
 
-    norm = check_filter(flt)
-    if not norm:
-        return None
-    conditions: list[Any] = [
-        qe.FieldCondition(key=f"metadata.{key}",
-                          match=qe.MatchValue(values[0]) if len(values) == 1 else qe.MatchAny(values))
-        for key, values in norm.items()
-    ]
-    return qe.Filter(must=conditions)
+    def exact(key: str, value: str | int | bool) -> Any:
+        # qdrant-edge reads a Python bool as the integer 1/0 (bool is an int); numpy's bool reaches it as a bool
+        return qe.FieldCondition(key=key, match=qe.MatchValue(np.bool_(value) if isinstance(value, bool) else value))
+
+    conditions: list[Any] = []
+    for key, values, one_type in match_groups(flt):
+        if len(values) == 1:
+            conditions.append(exact(key, values[0]))
+        elif one_type:
+            conditions.append(qe.FieldCondition(key=key, match=qe.MatchAny(values)))
+        else:
+            conditions.append(qe.Filter(should=[exact(key, v) for v in values]))
+    return qe.Filter(must=conditions) if conditions else None
 
 
-def _open_error(loc: Path, exc: Exception) -> StoreError:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _open_error(loc: Path, exc: BaseException) -> StoreError:
     text = str(exc)
     if "WouldBlock" in text or "lock" in text.lower():
         return StoreUnavailableError(
             f"the embedded store at {loc} is already opened by another process (its write-ahead log is locked); "
             "close that process or use another path, or run a Qdrant server and pass its URL")
-    return StoreError(f"could not open the embedded store at {loc}: {text}")
+    if isinstance(exc, PermissionError) or "Permission denied" in text or "Read-only" in text:
+        return StoreError(
+            f"cannot open the embedded store at {loc}: {_first_line(exc)}. Qdrant Edge needs write access to the "
+            "folder even to search (it locks and replays its write-ahead log); copy the store to a writable folder")
+    if "WAL" in text:
+        return StoreCorruptedError(
+            f"the embedded store at {loc} cannot replay its write-ahead log ({_first_line(exc)}); restore the folder "
+            "from a backup or rebuild the index (recallrank now refuses the inputs that cause this)")
+    return StoreError(f"could not open the embedded store at {loc}: {_first_line(exc)}")

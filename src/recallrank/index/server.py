@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
-from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_filter, from_payload
+from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, from_payload, match_groups
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +190,18 @@ class QdrantServerStore:
 def _server_filter(flt: MetadataFilter | None) -> Any:
     from qdrant_client import models
 
-    norm = check_filter(flt)
-    if not norm:
-        return None
-    return models.Filter(must=[
-        models.FieldCondition(key=f"metadata.{key}",
-                              match=models.MatchValue(value=v[0]) if len(v) == 1 else models.MatchAny(any=v))
-        for key, v in norm.items()
-    ])
+    def exact(key: str, value: str | int | bool) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    conditions: list[Any] = []
+    for key, values, one_type in match_groups(flt):
+        if len(values) == 1:
+            conditions.append(exact(key, values[0]))
+        elif one_type:
+            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=values)))
+        else:
+            conditions.append(models.Filter(should=[exact(key, v) for v in values]))
+    return models.Filter(must=conditions) if conditions else None
 
 
 def _server_error(url: str | None, what: str, exc: Exception) -> StoreError:
