@@ -3,8 +3,8 @@ import recallrank
 EXPECTED = {
     "BiEncoder", "CollectionMismatchError", "CrossEncoderReranker", "DatasetError", "Document", "EdgeStore", "Hit",
     "IngestReport", "InvalidInputError", "MissingDependencyError", "ModelLoadError", "QdrantServerStore",
-    "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError", "StoreUnavailableError",
-    "TwoStageRetriever", "VectorStore",
+    "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError",
+    "StoreUnavailableError", "TwoStageRetriever", "VectorStore",
     "__version__", "evaluate_run", "load_beir", "load_dataset", "point_id",
 }
 
