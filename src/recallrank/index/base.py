@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,6 +119,9 @@ class VectorStore(Protocol):
     def exists(self) -> bool:
         """Whether the collection exists yet."""
 
+    def open(self) -> None:
+        """Open the collection now (locks, connections, integrity checks) so failures show before slow work."""
+
     def ensure_collection(self, dimension: int, similarity: str) -> None:
         """Create the collection for ``dimension``-d vectors, or check that the existing one matches."""
 
@@ -135,6 +138,10 @@ class VectorStore(Protocol):
     async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
                       exact: bool = False) -> list[Hit]:
         """Async :meth:`search`."""
+
+    def scroll(self, fields: Sequence[str], flt: MetadataFilter | None = None,
+               batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point matching ``flt`` as ``(id, payload restricted to fields)``, in id order."""
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete points by id; unknown ids are ignored."""

@@ -246,7 +246,15 @@ class EdgeStore(ThreadedAsyncSearch):
         with_vector = int(self.engine("count vectors", shard.count, qe.CountRequest(exact=True, filter=has_vector)))
         return total, with_vector
 
-    def _mark_pending(self) -> None:
+    def open_unchecked(self, meta: dict[str, Any]) -> Any:
+        """Open the shard without the integrity checks (for ``recallrank doctor``), taking ``meta`` as its
+        metadata; returns the ``qdrant_edge.EdgeShard``."""
+        with self._lock:
+            self.close(finish=False)
+            self._shard, self._meta = self._load(), dict(meta)
+            return self._shard
+
+    def mark_pending(self) -> None:
         """Before the first write of a session: a crash from here on is finished on the next open."""
         with self._lock:
             if not self._meta.get("pending"):
@@ -294,7 +302,7 @@ class EdgeStore(ThreadedAsyncSearch):
             return
         ops = [qe.Point(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload) for p in points]
         shard = self._open()
-        self._mark_pending()
+        self.mark_pending()
         self.engine("write points", shard.update, qe.UpdateOperation.upsert_points(ops))
 
     def finish_ingest(self) -> None:
@@ -345,7 +353,7 @@ class EdgeStore(ThreadedAsyncSearch):
 
         if ids:
             shard = self._open()
-            self._mark_pending()
+            self.mark_pending()
             self.engine("delete points", shard.update, qe.UpdateOperation.delete_points(list(ids)))
 
     def count(self, flt: MetadataFilter | None = None) -> int:

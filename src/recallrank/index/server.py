@@ -7,7 +7,7 @@ it is useful in tests, never the default.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -114,6 +114,24 @@ class QdrantServerStore:
         if not self._known:
             self._known = bool(self._call("check the collection", self.client.collection_exists, self.name))
         return self._known
+
+    def open(self) -> None:
+        """Connect now and check the collection exists (a wrong URL or key fails here, before models load)."""
+        if not self.exists():
+            raise StoreError(f"no collection '{self.name}' on the Qdrant server at {self.url}; index some documents "
+                             "first or pass the collection name it was built with")
+
+    def scroll(self, fields: Sequence[str], flt: MetadataFilter | None = None,
+               batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        if not self.exists():
+            return
+        offset = None
+        while True:
+            records, offset = self._call("read payloads", self.client.scroll, self.name, scroll_filter=_server_filter(flt),
+                                         limit=batch, offset=offset, with_payload=list(fields), with_vectors=False)
+            yield from ((str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None:
+                return
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         if not ids or not self.exists():
