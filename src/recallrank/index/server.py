@@ -127,8 +127,9 @@ class QdrantServerStore:
             return
         offset = None
         while True:
-            records, offset = self._call("read payloads", self.client.scroll, self.name, scroll_filter=_server_filter(flt),
-                                         limit=batch, offset=offset, with_payload=list(fields), with_vectors=False)
+            records, offset = self._call("read payloads", self.client.scroll, self.name,
+                                         scroll_filter=_server_filter(flt), limit=batch, offset=offset,
+                                         with_payload=list(fields), with_vectors=False)
             yield from ((str(r.id), dict(r.payload or {})) for r in records)
             if offset is None:
                 return
