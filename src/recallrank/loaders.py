@@ -1,20 +1,22 @@
 """Files to documents: text, Markdown and reStructuredText files, folders of them, and JSONL records, chunked.
 
-Every chunk gets a deterministic id ``<source>#<n>``, so indexing the same files again writes nothing, and a file
-that shrank leaves no stale chunks behind (see :func:`stale_chunk_ids`).
+Every chunk gets a deterministic id ``<source>#<n>`` (a JSONL record's source is ``<file>::<id>``, so ids are scoped
+to their file), so indexing the same files again writes nothing, and chunks of files that shrank, were emptied or
+were deleted are found by :func:`stale_ids`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recallrank.documents import Document
+from recallrank.documents import Document, check_metadata, check_unicode
 from recallrank.errors import InvalidInputError
-from recallrank.index.base import VectorStore, point_id
+from recallrank.index.base import VectorStore
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -78,37 +80,77 @@ def _pieces(text: str, size: int, separators: Sequence[str]) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
-def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Iterator[Source]:
-    """Text files, folders (searched recursively, hidden entries skipped) and JSONL files, in a stable order.
+@dataclass
+class Sources:
+    """What :func:`read_sources` found: the sources, the roots they were searched under, the files read (even
+    empty ones) and the files or folders skipped, each with the reason."""
 
-    A JSONL line is an object with ``text_field``; an ``id`` names it (else its line number does), a
-    ``metadata`` object and any other scalar fields become metadata.
+    sources: list[Source]
+    roots: list[Path]
+    files: set[str]
+    skipped: list[tuple[str, str]]
+
+
+def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False) -> Sources:
+    """Read text files, folders (searched recursively, hidden entries skipped) and JSONL files, in a stable order.
+
+    A JSONL line is an object with ``text_field``; an ``id`` names it within its file (else its line number
+    does), a ``metadata`` object and any other scalar fields become metadata. A file or folder that cannot be read
+    (permissions, encoding, a malformed line, an id used twice) is an error naming it, raised before anything is
+    indexed; with ``skip_errors`` it is skipped and listed in :attr:`Sources.skipped` instead.
     """
-    for path in _files(paths):
-        if path.suffix.lower() in JSONL_SUFFIXES:
-            yield from _jsonl(path, text_field)
-        else:
-            yield Source(str(path), _read(path), {"source": str(path)})
-
-
-def _files(paths: Sequence[str | Path]) -> Iterator[Path]:
     if not paths:
         raise InvalidInputError("no sources given; pass files or folders to index")
+    roots: list[Path] = []
+    files: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
             raise InvalidInputError(f"no such file or folder: {raw}")
+        roots.append(path.resolve())
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p)
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not found:
+            found = _walk(path.resolve(), skipped)
+            if not found and not skipped:
                 raise InvalidInputError(f"folder {raw} holds no {', '.join(TEXT_SUFFIXES + JSONL_SUFFIXES)} files")
-            yield from (p.resolve() for p in found)
+            files.extend(found)
         elif _supported(path):
-            yield path.resolve()
+            files.append(path.resolve())
         else:
             raise InvalidInputError(f"{raw}: unsupported file type '{path.suffix}'; pass text ("
                                     f"{', '.join(TEXT_SUFFIXES)}) or JSONL ({', '.join(JSONL_SUFFIXES)}) files")
+    sources: list[Source] = []
+    read: set[str] = set()
+    for file in dict.fromkeys(files):  # a file named twice (or under two roots) is read once
+        try:
+            sources.extend(_jsonl(file, text_field) if file.suffix.lower() in JSONL_SUFFIXES
+                           else [Source(str(file), _read(file), {"source": str(file)})])
+            read.add(str(file))
+        except InvalidInputError as exc:
+            skipped.append((str(file), str(exc)))
+    if skipped and not skip_errors:
+        shown = "; ".join(reason for _, reason in skipped[:3])
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        raise InvalidInputError(f"{len(skipped)} source(s) cannot be read: {shown}{more}. Nothing was indexed: fix "
+                                "them, or pass --skip-errors to index the rest")
+    return Sources(sources, roots, read, skipped)
+
+
+def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Iterator[Source]:
+    """The sources of :func:`read_sources` (errors raised)."""
+    yield from read_sources(paths, text_field).sources
+
+
+def _walk(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    def unreadable(exc: OSError) -> None:
+        skipped.append((str(exc.filename), f"{exc.filename}: cannot be read ({exc.strerror})"))
+
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(folder, n) for n in names if not n.startswith(".") and _supported(Path(n))
+                     and Path(folder, n).is_file())
+    return sorted(found)
 
 
 def _supported(path: Path) -> bool:
@@ -117,31 +159,49 @@ def _supported(path: Path) -> bool:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it "
                                 "to UTF-8 or leave it out") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    return text
 
 
-def _jsonl(path: Path, text_field: str) -> Iterator[Source]:
+def _jsonl(path: Path, text_field: str) -> list[Source]:
+    out: list[Source] = []
+    seen: dict[str, int] = {}
     for lineno, line in enumerate(_read(path).splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{path}:{lineno}"
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+            raise InvalidInputError(f"{where}: not valid JSON ({reason}); fix or remove that line") from None
         if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-            raise InvalidInputError(f"{path}:{lineno}: expected an object with a string '{text_field}' field; "
+            raise InvalidInputError(f"{where}: expected an object with a string '{text_field}' field; "
                                     "name the text field with --text-field")
+        check_unicode(record[text_field], f"{where}: '{text_field}'")
         record_id = record.get("id", record.get("_id"))
+        if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))):
+            raise InvalidInputError(f"{where}: id {record_id!r:.40} must be a string or an integer")
         metadata = {k: v for k, v in record.items()
                     if k not in (text_field, "id", "_id", "metadata") and isinstance(v, (str, int, float, bool))}
         if isinstance(record.get("metadata"), dict):
             metadata.update(record["metadata"])
-        key = str(record_id) if record_id is not None else f"{path}:{lineno}"
+        if record_id is not None:
+            rid = check_unicode(str(record_id), f"{where}: id")
+            if rid in seen:
+                raise InvalidInputError(f"{path}: id {rid!r} is used on lines {seen[rid]} and {lineno}; ids must be "
+                                        "unique within a file")
+            seen[rid] = lineno
+        # ids are scoped to their file: the same id in two files names two records
+        key = f"{path}::{record_id}" if record_id is not None else f"{path}:{lineno}"
         metadata.update({"source": str(path)} | ({"doc_id": str(record_id)} if record_id is not None else {}))
-        yield Source(key, record[text_field], metadata)
+        out.append(Source(key, record[text_field], check_metadata(metadata, where)))
+    return out
 
 
 def chunk_documents(sources: Sequence[Source], size: int = DEFAULT_CHUNK_SIZE,
@@ -161,16 +221,24 @@ def chunk_id(key: str, n: int) -> str:
     return f"{key}#{n}"
 
 
-def stale_chunk_ids(store: VectorStore, counts: dict[str, int]) -> list[str]:
-    """Point ids of chunks stored for these sources beyond their current chunk count (a file that shrank).
+def stale_ids(store: VectorStore, found: Sources, current: set[str], prune: bool = True) -> list[str]:
+    """Point ids of stored chunks that the sources no longer hold.
 
-    A source's chunks are always stored as ``#0 .. #n-1``, so probing upward from ``#n`` finds them all.
+    Always: chunks of a file read this run that are not among ``current`` (document ids), e.g. a file that shrank
+    or was emptied, or a JSONL record that was removed. With ``prune``: chunks of files under the roots indexed
+    that no longer exist (deleted or renamed). Files skipped for errors keep their chunks.
     """
-    stale: list[str] = []
-    frontier = dict(counts)
-    while frontier:
-        probe = {point_id(Document(".", id=chunk_id(key, n))): key for key, n in frontier.items()}
-        found = store.existing_hashes(list(probe))
-        stale.extend(found)
-        frontier = {probe[pid]: frontier[probe[pid]] + 1 for pid in found}
+    skipped = {path for path, _ in found.skipped}
+    stale = []
+    for pid, payload in store.scroll(["metadata.source", "doc_id"]):
+        source = (payload.get("metadata") or {}).get("source")
+        if not isinstance(source, str) or payload.get("doc_id") in current or source in skipped:
+            continue
+        if source in found.files or (prune and _under(Path(source), found.roots)
+                                     and not any(_under(Path(source), [Path(p)]) for p in skipped)):
+            stale.append(pid)
     return stale
+
+
+def _under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)

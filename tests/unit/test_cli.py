@@ -84,7 +84,7 @@ def test_search_json_has_both_scores_and_timings(index: Path) -> None:
     data = json.loads(out.stdout)
     assert [r["rank"] for r in data["results"]] == [1, 2, 3]
     top = data["results"][0]
-    assert top["metadata"]["doc_id"] == "apple-inc" and top["id"] == "apple-inc#0"
+    assert top["metadata"]["doc_id"] == "apple-inc" and top["id"].endswith("records.jsonl::apple-inc#0")
     assert 0 < top["relevance_score"] < 1 and -1 <= top["retrieval_score"] <= 1
     assert set(data["timings_ms"]) == {"embed", "recall", "rerank", "total"}
 

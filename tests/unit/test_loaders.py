@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recallrank import EdgeStore, InvalidInputError
-from recallrank.documents import Document
-from recallrank.index.base import StoredPoint, point_id
-from recallrank.loaders import chunk_documents, chunk_text, iter_sources, stale_chunk_ids
+from recallrank.index.base import StoredPoint, point_id, to_payload
+from recallrank.loaders import chunk_documents, chunk_text, iter_sources, read_sources, stale_ids
 
 
 def test_chunks_respect_size_prefer_boundaries_and_overlap() -> None:
@@ -35,7 +36,7 @@ def test_sources_from_folders_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "b.jsonl").write_text(json.dumps({"id": 7, "text": "record", "lang": "en",
                                                   "metadata": {"year": 2020}}) + "\n\n")
     sources = list(iter_sources([tmp_path]))
-    assert [s.key for s in sources] == [str((tmp_path / "a.md").resolve()), "7"]
+    assert [s.key for s in sources] == [str((tmp_path / "a.md").resolve()), f"{(tmp_path / 'b.jsonl').resolve()}::7"]
     assert sources[1].metadata == {"lang": "en", "year": 2020, "source": str((tmp_path / "b.jsonl").resolve()),
                                    "doc_id": "7"}
     (tmp_path / "c.jsonl").write_text('{"body": "x"}\n')
@@ -46,16 +47,81 @@ def test_sources_from_folders_and_jsonl(tmp_path: Path) -> None:
         list(iter_sources([tmp_path / "d.txt"]))
 
 
-def test_stale_chunks_are_found_beyond_the_current_count(tmp_path: Path) -> None:
+def test_stale_ids_cover_shrunk_emptied_and_deleted_files(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "long.txt").write_text("one two three four five six")
+    (root / "gone.txt").write_text("a file that will be deleted")
+    (root / "emptied.txt").write_text("a file that will be emptied")
     store = EdgeStore(tmp_path, "c")
     store.ensure_collection(2, "cosine")
-    docs, counts = chunk_documents(list(iter_sources([_write(tmp_path, "one two three four five six")])), 8, 0)
-    assert counts == {str((tmp_path / "f.txt").resolve()): len(docs)} and len(docs) > 2
-    store.upsert([StoredPoint(point_id(d), [1.0, 0.0], {"content_hash": "h"}) for d in docs])
-    shorter = {k: 1 for k in counts}
-    assert sorted(stale_chunk_ids(store, shorter)) == sorted(point_id(d) for d in docs[1:])
-    assert stale_chunk_ids(store, counts) == []
-    assert point_id(Document("anything", id=docs[0].id)) == point_id(docs[0])
+    found = read_sources([root])
+    docs, _ = chunk_documents(found.sources, 8, 0)
+    store.upsert([StoredPoint(point_id(d), [1.0, 0.0], to_payload(d)) for d in docs])
+    assert stale_ids(store, found, {str(d.id) for d in docs}) == []
+    (root / "long.txt").write_text("one two")
+    (root / "gone.txt").unlink()
+    (root / "emptied.txt").write_text("")
+    found = read_sources([root])
+    now, _ = chunk_documents(found.sources, 8, 0)
+    stale = stale_ids(store, found, {str(d.id) for d in now})
+    expected = {point_id(d) for d in docs if d.id not in {n.id for n in now}}
+    assert set(stale) == expected and len(expected) == len(docs) - 1  # only long.txt#0 stays
+    kept = stale_ids(store, found, {str(d.id) for d in now}, prune=False)
+    assert {point_id(d) for d in docs if "gone.txt" in str(d.id)}.isdisjoint(kept)  # --no-prune keeps deleted files
+
+
+def test_jsonl_ids_are_scoped_to_their_file_and_unique_within_it(tmp_path: Path) -> None:
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps({"id": i, "text": f"{name} record {i}"}) + "\n"
+                                             for i in range(3)))
+    docs, _ = chunk_documents(read_sources([tmp_path / "a.jsonl", tmp_path / "b.jsonl"]).sources)
+    assert len({point_id(d) for d in docs}) == 6  # the same ids in two files are six records
+    (tmp_path / "dup.jsonl").write_text(json.dumps({"id": "x", "text": "one"}) + "\n"
+                                        + json.dumps({"id": "x", "text": "two"}) + "\n")
+    with pytest.raises(InvalidInputError, match=r"dup\.jsonl: id 'x' is used on lines 1 and 2"):
+        read_sources([tmp_path / "dup.jsonl"])
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"text": "lone \\ud800 surrogate"}', r"bad\.jsonl:1: 'text' is not valid Unicode"),
+    ('{"text": "t", "metadata": {"big": ' + str(2**64) + "}}", r"bad\.jsonl:1: metadata\.big = 1844.*64-bit"),
+    ('{"text": "t", "metadata": ' + '{"k": ' * 40 + "1" + "}" * 40 + "}", r"bad\.jsonl:1: metadata\.k.*nested more"),
+    ('{"text": "t", "id": [1]}', r"bad\.jsonl:1: id \[1\] must be a string or an integer"),
+])
+def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "bad.jsonl").write_text(line + "\n")
+    with pytest.raises(InvalidInputError, match=message):
+        read_sources([tmp_path / "bad.jsonl"])
+
+
+def test_unreadable_files_are_an_error_or_skipped_and_listed(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("fine")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe not utf-8")
+    with pytest.raises(InvalidInputError, match=r"1 source\(s\) cannot be read: .*bad\.txt is not UTF-8.*skip-errors"):
+        read_sources([tmp_path])
+    found = read_sources([tmp_path], skip_errors=True)
+    assert [s.key for s in found.sources] == [str((tmp_path / "good.txt").resolve())]
+    assert [p for p, _ in found.skipped] == [str((tmp_path / "bad.txt").resolve())]
+
+
+def test_an_unreadable_folder_is_not_skipped_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "secret.txt").write_text("cannot be listed")
+    (tmp_path / "open.txt").write_text("fine")
+    scandir = os.scandir
+
+    def denied(path: Any) -> Any:  # what a folder without read permission does (root ignores chmod, so simulated)
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(InvalidInputError, match=r"locked: cannot be read \(Permission denied\).*skip-errors"):
+        read_sources([tmp_path])
+    found = read_sources([tmp_path], skip_errors=True)
+    assert [s.key for s in found.sources] == [str((tmp_path / "open.txt").resolve())]
+    assert found.skipped[0][0] == str((tmp_path / "locked").resolve())
 
 
 def _write(root: Path, text: str) -> Path:

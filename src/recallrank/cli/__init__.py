@@ -1,4 +1,5 @@
-"""The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``config`` and ``train reranker``.
+"""The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``doctor``, ``config`` and
+``train reranker``.
 
 Options come from flags, ``RECALLRANK_*`` environment variables or a TOML file, in that order
 (:mod:`recallrank.cli.config`). Errors are one line on stderr with exit status 2; ``--debug`` shows tracebacks.
@@ -20,6 +21,7 @@ INDEX = [*STORE, "bi_encoder", "precision", "chunk_size", "chunk_overlap", "batc
 SEARCH = [*STORE, "bi_encoder", "reranker", "precision", "top_k", "top_n", "score_threshold", "rerank"]
 EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
+DOCTOR = [*STORE, "bi_encoder", "precision"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or .jsonl")
     add_options(index, *INDEX)
     index.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    index.add_argument("--skip-errors", action="store_true",
+                       help="index what can be read and list the files or folders that cannot (default: any "
+                       "unreadable source is an error and nothing is indexed)")
+    index.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+                       help="remove the chunks of files under the given folders that were deleted since they were "
+                       "indexed (default: on; chunks of files that shrank or were emptied are always removed)")
 
     search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
                             description="Recall top_k by vector, rerank, print the top_n with both scores and "
@@ -53,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", metavar="QUERY")
     add_options(search, *SEARCH)
     search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                        help="metadata filter; repeat a key to accept any of its values")
+                        help="metadata filter: KEY=VALUE matches the string VALUE exactly (zip=02139 stays a "
+                        "string); KEY:=VALUE matches a number or boolean (year:=2023, draft:=false); repeat a key "
+                        "to accept any of its values")
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser("eval", parents=[common], help="bi-encoder alone vs two-stage on a dataset",
@@ -79,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache", default=None, help="index folder (default ~/.cache/recallrank/demo)")
     demo.add_argument("--show", type=int, default=5, help="rows per order")
     demo.add_argument("--docs", type=int, default=None, help="index only the first N descriptions (a quick look)")
+
+    doctor = sub.add_parser("doctor", parents=[common], help="check a store for damage and repair it",
+                            description="Check an embedded store: its recallrank.json against the engine, the "
+                            "point count against the one recorded at the last close, that every point has a "
+                            "readable vector and payload, and that the last index build finished. Exit status 0 "
+                            "when healthy (or repaired), 1 when problems remain.")
+    add_options(doctor, *DOCTOR)
+    doctor.add_argument("--repair", action="store_true",
+                        help="rewrite recallrank.json from the engine, finish the index build, record the new "
+                        "count, delete points whose payload cannot be read (listing their ids) and re-embed "
+                        "points that lost their vectors from their stored text with --bi-encoder (the default "
+                        "model unless given)")
+    doctor.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     cfg = sub.add_parser("config", parents=[common], help="show the effective settings and where each comes from")
     cfg.add_argument("--write", metavar="TOML", default=None, help="write the non-secret settings to this file")

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cli import DEMO, EVAL, INDEX, SEARCH
+from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.encoders._precision import check_precision
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.index.base import VectorStore
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
+from recallrank.redact import has_secret, redact_url
 
 
 def bi_encoder(name: str | None, precision: str = "fp32") -> BiEncoder:
@@ -53,39 +54,45 @@ def warm_up(retriever: TwoStageRetriever) -> None:
 
 
 def where(s: dict[str, Any]) -> str:
-    return f"{s['url']} (collection {s['collection']})" if s["url"] else f"{s['path']}/{s['collection']}"
+    return f"{redact_url(s['url'])} (collection {s['collection']})" if s["url"] else f"{s['path']}/{s['collection']}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from recallrank.loaders import chunk_documents, iter_sources, stale_chunk_ids
+    from recallrank.loaders import chunk_documents, read_sources, stale_ids
 
     resolve(args, INDEX)
     s = args.settings
-    sources = list(iter_sources(args.sources, s["text_field"]))
-    docs, counts = chunk_documents(sources, s["chunk_size"], s["chunk_overlap"])
-    if not docs:
-        raise InvalidInputError("the sources hold no text to index")
+    found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
+    docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
     retriever = open_retriever(s, rerank=False)
+    store = retriever.store
+    if store.exists():
+        store.open()  # a lock held by another process, or a damaged store, is reported before models load
+    elif not docs:
+        raise InvalidInputError("the sources hold no text to index")
     warm_up(retriever)
     with tqdm(total=len(docs), unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
         report = retriever.add_documents(docs, batch_size=s["batch_size"], progress=bar.update)
-    stale = stale_chunk_ids(retriever.store, counts)
-    retriever.store.delete(stale)
-    total = retriever.store.count()
-    retriever.store.close()
+    stale = stale_ids(store, found, {str(d.id) for d in docs}, prune=args.prune)
+    store.delete(stale)
+    total = store.count()
+    store.close()
     embedded = report.added + report.updated
-    out = {"sources": len(sources), "chunks": len(docs), "added": report.added, "updated": report.updated,
+    out = {"sources": len(found.sources), "chunks": len(docs), "added": report.added, "updated": report.updated,
            "unchanged": report.unchanged, "removed": len(stale), "stored": total, "seconds": round(report.seconds, 3),
-           "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None}
+           "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None,
+           "skipped": [{"path": p, "reason": r} for p, r in found.skipped]}
     if args.json:
         print(json.dumps(out))
     else:
         rate = f" ({out['docs_per_s']} docs/s embedded and written)" if out["docs_per_s"] else ""
-        print(f"{len(docs)} chunks from {len(sources)} sources -> {where(s)}: {report.added} added, "
+        print(f"{len(docs)} chunks from {len(found.sources)} sources -> {where(s)}: {report.added} added, "
               f"{report.updated} updated, {report.unchanged} unchanged, {len(stale)} stale removed; "
               f"{total} stored; {report.seconds:.1f} s{rate}")
+    for _, reason in found.skipped:
+        print(f"recallrank: skipped {reason}", file=sys.stderr)
     return 0
 
 
@@ -95,6 +102,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter)
     retriever = open_retriever(s, rerank=s["rerank"])
     require_collection(retriever.store, s)
+    retriever.store.open()  # a lock held by another process, or a damaged store, is reported before models load
     warm_up(retriever)
     response = retriever.search(args.query, filter=filters, score_threshold=s["score_threshold"])
     if args.json:
@@ -111,17 +119,30 @@ def require_collection(store: VectorStore, s: dict[str, Any]) -> None:
 
 
 def parse_filters(items: list[str]) -> dict[str, Any] | None:
-    """``["lang=en", "lang=zh", "year=2023"]`` -> ``{"lang": ["en", "zh"], "year": 2023}``."""
-    out: dict[str, Any] = {}
+    """``KEY=VALUE`` matches the string VALUE exactly; ``KEY:=JSON`` matches a typed value (``n:=5``, ``flag:=true``,
+    ``name:='"x"'``); a key given twice accepts either value.
+
+    Example: ``["zip=02139", "lang=en", "lang=zh", "year:=2023"]`` -> ``{"zip": "02139", "lang": ["en", "zh"],
+    "year": 2023}``.
+    """
+    out: dict[str, list[Any]] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
+        typed = "=" in item and item.split("=", 1)[0].endswith(":")
+        key, sep, raw = item.partition(":=" if typed else "=")
         if not sep or not key.strip():
-            raise InvalidInputError(f"--filter {item!r}: write KEY=VALUE, e.g. --filter source=faq")
-        value: Any = int(raw) if raw.lstrip("-").isdigit() else {"true": True, "false": False}.get(raw, raw)
-        key = key.strip()
-        out[key] = [*out[key], value] if isinstance(out.get(key), list) else \
-            [out[key], value] if key in out else value
-    return out or None
+            raise InvalidInputError(f"--filter {item!r}: write KEY=VALUE for a string (--filter source=faq) or "
+                                    "KEY:=VALUE for a number or boolean (--filter year:=2023, --filter draft:=false)")
+        value: Any = raw
+        if typed:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = None
+            if isinstance(value, float) or not isinstance(value, (str, int)):
+                raise InvalidInputError(f"--filter {item!r}: after := write an integer, true, false or a quoted "
+                                        f"JSON string; for the string {raw!r} write {key}={raw}")
+        out.setdefault(key.strip(), []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()} or None
 
 
 def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
@@ -226,5 +247,34 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.write:
         target = Path(args.write)
         target.write_text(to_toml({n: v for n, (v, _) in resolved.items()}), encoding="utf-8")
-        print(f"wrote {target} (secrets left out)")
+        print(f"wrote {target} (secrets left out" + (": the URL holds a password, so it was not written; set "
+              "RECALLRANK_URL)" if has_secret(resolved["url"][0]) else ")"))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check a store; with ``--repair`` fix what can be fixed. Exit 0 when healthy (or repaired), 1 otherwise."""
+    from recallrank.index.doctor import check_edge
+    from recallrank.index.edge import EdgeStore
+    from recallrank.index.open import open_store
+
+    resolve(args, DOCTOR)
+    s = args.settings
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    if not isinstance(store, EdgeStore):
+        store.open()
+        print(f"{where(s)}: {store.count()} points; a Qdrant server checks and repairs its own storage")
+        return 0
+    encoder = bi_encoder(s["bi_encoder"], s["precision"])  # loads only if a lost vector must be re-embedded
+    report = check_edge(store, repair=args.repair, embed=encoder.encode_documents)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(f"{report.location}: {report.points} points; " + ("healthy" if not report.findings else
+              f"{len(report.findings)} problem(s)"))
+        for f in report.findings:
+            print(f"  - {f.problem}: " + (f"repaired, {f.fix}" if f.repaired else f"--repair: {f.fix}"))
+        if report.lost_ids:
+            print(f"  deleted point ids ({len(report.lost_ids)}): {', '.join(report.lost_ids[:20])}"
+                  + (" ..." if len(report.lost_ids) > 20 else ""))
+    return 0 if report.healthy else 1

@@ -8,6 +8,7 @@ and refused in one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from recallrank.errors import InvalidInputError
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH
+from recallrank.redact import has_secret, redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,10 +116,26 @@ def resolve(args: argparse.Namespace, names: list[str]) -> dict[str, tuple[Any, 
         else:
             out[name] = (opt.default, "default")
     for name, (value, _) in out.items():
-        if OPTIONS[name].type is int and value is not None and value < (0 if name == "chunk_overlap" else 1):
-            raise InvalidInputError(f"{OPTIONS[name].flag} must be a positive number, got {value}")
+        _check_range(OPTIONS[name], value)
     args.settings = {name: value for name, (value, _) in out.items()}
     return out
+
+
+#: the largest value an integer option takes (top_k beyond it is refused before Qdrant sees it)
+MAX_INT = 100_000
+MAX_INTS = {"chunk_size": 10_000_000, "chunk_overlap": 10_000_000}
+
+
+def _check_range(opt: Option, value: Any) -> None:
+    if value is None:
+        return
+    if opt.type is int:
+        low, high = (0 if opt.name == "chunk_overlap" else 1), MAX_INTS.get(opt.name, MAX_INT)
+        if not low <= value <= high:
+            raise InvalidInputError(f"{opt.flag} must be {'a non-negative' if low == 0 else 'a positive'} integer "
+                                    f"of at most {high:,}, got {value}")
+    elif opt.type is float and not math.isfinite(value):
+        raise InvalidInputError(f"{opt.flag} must be a finite number, got {value}")
 
 
 def load_toml(path: str | None) -> tuple[str | None, dict[str, Any]]:
@@ -135,7 +153,7 @@ def load_toml(path: str | None) -> tuple[str | None, dict[str, Any]]:
     unknown = sorted(set(data) - set(OPTIONS))
     if unknown:
         raise InvalidInputError(f"config file {candidate}: unknown keys {unknown}; known keys: {sorted(OPTIONS)}")
-    secrets = [k for k in data if OPTIONS[k].secret]
+    secrets = [k for k in data if OPTIONS[k].secret or (k == "url" and has_secret(str(data[k])))]
     if secrets:
         raise InvalidInputError(f"config file {candidate} holds {secrets}: secrets are not read from files; "
                                 f"remove them and set {OPTIONS[secrets[0]].env} instead")
@@ -158,6 +176,8 @@ def shown(name: str, value: Any) -> str:
     """A value as it may be printed: secrets only say whether they are set."""
     if OPTIONS[name].secret:
         return "(set, hidden)" if value else "(unset)"
+    if name == "url":
+        return "(unset)" if value is None else str(redact_url(value))
     return "(unset)" if value is None else str(value)
 
 
@@ -165,7 +185,7 @@ def to_toml(settings: dict[str, Any]) -> str:
     """TOML text of the non-secret settings that have a value."""
     lines = ["# recallrank settings (flags and RECALLRANK_* variables override them; secrets go in the environment)"]
     for name, value in settings.items():
-        if OPTIONS[name].secret or value is None:
+        if OPTIONS[name].secret or value is None or (name == "url" and has_secret(value)):
             continue
         if isinstance(value, bool):
             lines.append(f"{name} = {str(value).lower()}")

@@ -48,13 +48,12 @@ class DoctorReport:
                 "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids}
 
 
-def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None,
-               dimension: int | None = None) -> DoctorReport:
+def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None) -> DoctorReport:
     """Check ``store`` (closed or not yet opened) and, with ``repair=True``, repair it.
 
     Args:
-        embed: rebuilds lost vectors from the stored text; without it such points are deleted and listed.
-        dimension: the size of ``embed``'s vectors (checked against the store's before anything is written).
+        embed: rebuilds lost vectors from the stored text (it must make vectors of the store's size); without
+            it such points are deleted and their ids listed.
     """
     report = DoctorReport(str(store.location))
     store.close(finish=False)
@@ -68,7 +67,7 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
     interrupted = bool(meta.get("pending", True)) and not report.findings and "points" in meta
     shard = store.open_unchecked(meta)  # the checks below must run even where a normal open would refuse
     try:
-        _check_points(store, shard, meta, repair, embed if dimension in (None, engine[0]) else None, report)
+        _check_points(store, shard, meta, repair, embed, report)
         if interrupted:
             report.findings.append(Finding("the last write session stopped before its HNSW index build finished",
                                            fix="the build is finished"))
@@ -181,5 +180,8 @@ def _reembed(store: EdgeStore, points: list[tuple[str, dict[str, Any]]], embed: 
 
     for lo in range(0, len(points), 256):
         batch = points[lo:lo + 256]
-        vectors = embed([from_payload(p).text for _, p in batch])
+        vectors = np.asarray(embed([from_payload(p).text for _, p in batch]))
+        if vectors.ndim != 2 or vectors.shape[1] != store.read_dimension():
+            raise StoreError(f"the bi-encoder makes {vectors.shape[-1]}-d vectors but the store at {store.location} "
+                             f"holds {store.read_dimension()}-d ones; pass the --bi-encoder it was built with")
         store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(batch, vectors, strict=True)])

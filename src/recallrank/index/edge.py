@@ -201,6 +201,13 @@ class EdgeStore(ThreadedAsyncSearch):
                 f"{self.root} --collection {self.name}` to rewrite it from the engine's own config") from exc
         return meta
 
+    def read_dimension(self) -> int:
+        """The vector size the engine was created for."""
+        engine = self.engine_config()
+        if engine is None:
+            raise StoreCorruptedError(f"{self.location / ENGINE_CONFIG} is missing or unreadable")
+        return engine[0]
+
     def engine_config(self) -> tuple[int, str] | None:
         """(dimension, similarity) as the engine itself recorded them at creation."""
         try:

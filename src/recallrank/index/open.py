@@ -7,6 +7,7 @@ from typing import Any
 
 from recallrank.index.base import VectorStore
 from recallrank.index.edge import EdgeStore
+from recallrank.redact import redact_url
 
 #: where the embedded store lives when neither a path nor a URL is given
 DEFAULT_PATH = ".recallrank/index"
@@ -25,7 +26,7 @@ def open_store(path: str | Path | None = None, url: str | None = None, collectio
         EdgeStore(path='index', name='notes', hnsw_ef=256)
     """
     if url is not None and path is not None:
-        raise ValueError(f"pass either path={str(path)!r} (embedded) or url={url!r} (server), not both")
+        raise ValueError(f"pass either path={str(path)!r} (embedded) or url={redact_url(url)!r} (server), not both")
     if url is not None:
         from recallrank.index.server import QdrantServerStore
 

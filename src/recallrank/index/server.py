@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
 from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, from_payload, match_groups
+from recallrank.redact import MASK, has_secret, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,8 @@ class QdrantServerStore:
         self._similarity: str | None = None
         self._known = False
 
-    def __repr__(self) -> str:  # the API key never appears
-        return f"QdrantServerStore(url={self.url!r}, name={self.name!r}, location={self.location!r})"
+    def __repr__(self) -> str:  # neither the API key nor a password in the URL ever appears
+        return f"QdrantServerStore(url={redact_url(self.url)!r}, name={self.name!r}, location={self.location!r})"
 
     @property
     def client(self) -> Any:
@@ -118,8 +120,8 @@ class QdrantServerStore:
     def open(self) -> None:
         """Connect now and check the collection exists (a wrong URL or key fails here, before models load)."""
         if not self.exists():
-            raise StoreError(f"no collection '{self.name}' on the Qdrant server at {self.url}; index some documents "
-                             "first or pass the collection name it was built with")
+            raise StoreError(f"no collection '{self.name}' on the Qdrant server at {redact_url(self.url)}; index "
+                             "some documents first or pass the collection name it was built with")
 
     def scroll(self, fields: Sequence[str], flt: MetadataFilter | None = None,
                batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -227,6 +229,12 @@ def _server_error(url: str | None, what: str, exc: Exception) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     text = f"{type(exc).__name__}: {exc}"
+    if url is not None and has_secret(url):
+        text = text.replace(url, str(redact_url(url))).replace(url.rstrip("/"), str(redact_url(url.rstrip("/"))))
+        parts = urlsplit(url)
+        if parts.password:
+            text = text.replace(parts.password, MASK)
+    url = redact_url(url)
     if any(s in text for s in ("Connect", "connect", "Timeout", "timed out", "Name or service", "refused")):
         return StoreUnavailableError(f"cannot reach the Qdrant server at {url} to {what} ({text[:200]}); "
                                      "check the URL and that the server is running")
