@@ -274,6 +274,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
               f"{len(report.findings)} problem(s)"))
         for f in report.findings:
             print(f"  - {f.problem}: " + (f"repaired, {f.fix}" if f.repaired else f"--repair: {f.fix}"))
+        if report.backup:
+            print(f"  the damaged folder was kept as {report.backup}; delete it once you are satisfied")
         if report.lost_ids:
             print(f"  deleted point ids ({len(report.lost_ids)}): {', '.join(report.lost_ids[:20])}"
                   + (" ..." if len(report.lost_ids) > 20 else ""))

@@ -1,14 +1,20 @@
 """``recallrank doctor``: check an embedded store in depth and repair what can be repaired.
 
-Checks, in order: ``recallrank.json`` against the engine's own config, that the shard opens, the point count
-against the count recorded when the store was last closed, that every point has a readable vector and a readable
-payload with text, and that the last HNSW build finished. Repairs: rewrite ``recallrank.json`` from the engine,
-re-embed points whose vectors were lost from their stored text (when an encoder is given), delete points whose
-payload cannot be read (their ids are listed), finish the index build and record the new count.
+Checks: ``recallrank.json`` against the engine's own config, that the shard opens, the point count against the
+count recorded when the store was last closed, that every point has a readable vector and a readable payload with
+text, and that the last HNSW build finished.
+
+Repairs never write into a damaged shard (a failed write would land in its write-ahead log and be replayed on
+every open): metadata is rewritten from the engine's config; a shard with unreadable points is rebuilt into a new
+folder from everything that can be read (lost vectors re-embedded from the stored text when an encoder is given),
+swapped into place, and the damaged folder kept beside it as ``.NAME.damaged-*``; an unfinished index build is
+finished; the new point count is recorded.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,19 +23,19 @@ import numpy as np
 
 from recallrank.errors import StoreError
 from recallrank.index.base import from_payload
-from recallrank.index.edge import EdgeStore, new_meta, write_meta
+from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
-Embed = Callable[[list[str]], np.ndarray]
+Embed = Callable[[list[str]], Any]
 
 
 @dataclass
 class Finding:
-    """One problem found, and whether ``--repair`` fixed it."""
+    """One problem found, what ``--repair`` does about it, and whether it was done."""
 
     problem: str
-    repaired: bool = False
     fix: str = ""
+    repaired: bool = False
 
 
 @dataclass
@@ -38,6 +44,7 @@ class DoctorReport:
     points: int | None = None
     findings: list[Finding] = field(default_factory=list)
     lost_ids: list[str] = field(default_factory=list)
+    backup: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -45,15 +52,25 @@ class DoctorReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"location": self.location, "points": self.points, "healthy": self.healthy,
-                "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids}
+                "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids, "backup": self.backup}
+
+
+@dataclass
+class _Scan:
+    points: list[tuple[Any, list[float] | None, dict[str, Any]]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def no_vector(self) -> list[tuple[Any, dict[str, Any]]]:
+        return [(pid, payload) for pid, vector, payload in self.points if vector is None]
 
 
 def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None) -> DoctorReport:
-    """Check ``store`` (closed or not yet opened) and, with ``repair=True``, repair it.
+    """Check ``store`` and, with ``repair=True``, repair it (see the module docstring).
 
     Args:
         embed: rebuilds lost vectors from the stored text (it must make vectors of the store's size); without
-            it such points are deleted and their ids listed.
+            it such points are left out of the rebuilt store and their ids listed.
     """
     report = DoctorReport(str(store.location))
     store.close(finish=False)
@@ -63,108 +80,99 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
     if engine is None:
         raise StoreError(f"{store.location} is not a Qdrant Edge shard (no readable edge_config.json); restore it "
                          "from a backup or rebuild the index")
-    meta = _check_meta(store, engine, repair, report)
-    interrupted = bool(meta.get("pending", True)) and not report.findings and "points" in meta
-    shard = store.open_unchecked(meta)  # the checks below must run even where a normal open would refuse
+    meta, meta_damaged = _check_meta(store, engine, report)
+    shard = store.open_unchecked(meta)  # the checks below must run even where a normal open refuses
     try:
-        _check_points(store, shard, meta, repair, embed, report)
-        if interrupted:
-            report.findings.append(Finding("the last write session stopped before its HNSW index build finished",
-                                           fix="the build is finished"))
-        if repair and report.findings:
-            store.mark_pending()
-            store.finish_ingest()
-            for f in report.findings:
-                f.repaired = True
-        report.points = store.counts()[0]
-    finally:
+        scan = _scan(store, shard)
+        total, with_vector = store.counts()
+    except BaseException:
         store.close(finish=False)
+        raise
+    recorded = meta.get("points")
+    if recorded is not None and not meta.get("pending", True) and recorded != total:
+        lost = recorded - total
+        report.findings.append(Finding(
+            f"{total} points stored but {recorded} were recorded when the store was last closed "
+            f"({abs(lost)} {'lost' if lost > 0 else 'unaccounted for'}: files were deleted or replaced)",
+            "record the new count; index your sources again to restore lost documents"))
+    if scan.unreadable:
+        report.findings.append(Finding(f"{len(scan.unreadable)} points have a payload that cannot be read",
+                                       "rebuild the store without them (ids listed); index their sources again"))
+    missing = max(len(scan.no_vector), total - with_vector)
+    if missing:
+        report.findings.append(Finding(
+            f"{missing} points have lost their vectors",
+            "rebuild the store, re-embedding them from their stored text" if embed is not None else
+            "rebuild the store without them (ids listed); index their sources again"))
+    if meta.get("pending", True) and not meta_damaged and "points" in meta:
+        report.findings.append(Finding("the last write session stopped before its HNSW index build finished",
+                                       "finish the build"))
+    if not repair or not report.findings:
+        report.points = total
+        store.close(finish=False)
+        return report
+    if scan.unreadable or missing:
+        store.close(finish=False)
+        report.backup, report.points = _rebuild(store, engine, scan, embed, report)
+    else:
+        if meta_damaged:
+            write_meta(store.meta_path, meta)
+        store.mark_pending()
+        store.finish_ingest()  # finishes the build and records the count
+        report.points = store.counts()[0]
+        store.close(finish=False)
+    for f in report.findings:
+        f.repaired = True
     return report
 
 
-def _check_meta(store: EdgeStore, engine: tuple[int, str], repair: bool, report: DoctorReport) -> dict[str, Any]:
+def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport) -> tuple[dict[str, Any], bool]:
+    """The metadata to use (rebuilt from the engine's config if damaged) and whether it was damaged."""
     try:
         meta = store.read_meta()
     except StoreError as exc:
-        report.findings.append(Finding(str(exc).split("; run")[0], fix=f"{store.meta_path.name} rewritten"))
+        report.findings.append(Finding(str(exc).split("; run")[0], f"rewrite {META_FILE} from the engine's config"))
         meta = None
     if meta is None:
         if not report.findings:
-            report.findings.append(Finding(f"{store.meta_path} is missing", fix="written from the engine's config"))
-        meta = {**new_meta(*engine), "pending": True}
-        del meta["points"]
-    elif (meta["dimension"], meta["similarity"]) != engine:
+            report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
+        fresh = {**new_meta(*engine), "pending": True}
+        del fresh["points"]
+        return fresh, True
+    if (meta["dimension"], meta["similarity"]) != engine:
         report.findings.append(Finding(
-            f"{store.meta_path.name} says {meta['dimension']}-d {meta['similarity']} but the engine holds "
-            f"{engine[0]}-d {engine[1]} vectors", fix="recallrank.json rewritten from the engine's config"))
-        meta = {**meta, "dimension": engine[0], "similarity": engine[1], "pending": True}
-    if repair and report.findings:
-        write_meta(store.meta_path, meta)
-    return meta
+            f"{META_FILE} says {meta['dimension']}-d {meta['similarity']} but the engine holds {engine[0]}-d "
+            f"{engine[1]} vectors", f"rewrite {META_FILE} from the engine's config"))
+        return {**meta, "dimension": engine[0], "similarity": engine[1], "pending": True}, True
+    return meta, False
 
 
-def _check_points(store: EdgeStore, shard: Any, meta: dict[str, Any], repair: bool, embed: Embed | None,
-                  report: DoctorReport) -> None:
-    total, with_vector = store.counts()
-    recorded = meta.get("points")
-    if recorded is not None and not meta.get("pending", True) and recorded != total:
-        report.findings.append(Finding(
-            f"{total} points stored but {recorded} were recorded when the store was last closed "
-            f"({abs(recorded - total)} {'lost' if total < recorded else 'unaccounted for'}: files were deleted or "
-            "replaced)", fix="the new count is recorded; index your sources again to restore lost documents"))
-    unreadable, no_vector = _scan(store, shard)
-    if unreadable:
-        report.findings.append(Finding(f"{len(unreadable)} points have a payload that cannot be read",
-                                       fix="deleted (ids listed); index their sources again"))
-        report.lost_ids.extend(unreadable)
-    if no_vector or with_vector != total:
-        missing = max(len(no_vector), total - with_vector)
-        fix = "re-embedded from their stored text" if embed is not None else \
-            "deleted (ids listed); index their sources again, or pass --bi-encoder to re-embed them"
-        report.findings.append(Finding(f"{missing} points have lost their vectors", fix=fix))
-    if not repair:
-        return
-    if unreadable:
-        store.delete(unreadable)
-    if no_vector:
-        if embed is not None:
-            _reembed(store, no_vector, embed)
-        else:
-            store.delete([pid for pid, _ in no_vector])
-            report.lost_ids.extend(pid for pid, _ in no_vector)
-
-
-def _scan(store: EdgeStore, shard: Any) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-    """(ids whose payload cannot be read, (id, payload) of readable points without a vector)."""
+def _scan(store: EdgeStore, shard: Any) -> _Scan:
+    """Every point with its vector (``None`` if lost) and payload; ids whose payload or vector cannot be read."""
     import qdrant_edge as qe
 
-    offset = None
-    unreadable: list[str] = []
-    no_vector: list[tuple[str, dict[str, Any]]] = []
-    has_vector = qe.Filter(must=[qe.HasVectorCondition("")])
+    scan, offset = _Scan(), None
     while True:
         ids, offset = store.engine("list points", shard.scroll,
-                                   qe.ScrollRequest(offset=offset, limit=500, with_payload=False, with_vector=False))
-        batch = [r.id for r in ids]
-        for pid, payload in _payloads(shard, batch, unreadable):
-            if not isinstance(payload.get("text"), str):
-                unreadable.append(pid)
-        vectored = {str(r.id) for r in store.engine("list vectors", shard.scroll, qe.ScrollRequest(
-            limit=len(batch) or 1, filter=qe.Filter(must=[qe.HasIdCondition(set(batch)), has_vector]),
-            with_payload=False, with_vector=False))[0]} if batch else set()
-        lost = [pid for pid in map(str, batch) if pid not in vectored and pid not in unreadable]
-        no_vector.extend(_payloads(shard, lost, unreadable))
+                                   qe.ScrollRequest(offset=offset, limit=256, with_payload=False, with_vector=False))
+        for pid, vector, payload in _records(shard, [r.id for r in ids], scan.unreadable):
+            if isinstance(payload.get("text"), str):
+                scan.points.append((pid, vector, payload))
+            else:
+                scan.unreadable.append(str(pid))
         if offset is None:
-            return unreadable, no_vector
+            return scan
 
 
-def _payloads(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Payloads of ``ids``; a batch that fails to decode is split until the bad points are found."""
+def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[Any, list[float] | None, dict]]:
+    """(id, vector or None, payload) of ``ids``; a batch that fails to decode is split until the bad points
+    are found."""
     if not ids:
         return []
     try:
-        records = shard.retrieve(list(ids), True, False)
-        return [(str(r.id), dict(r.payload or {})) for r in records]
+        records = shard.retrieve(list(ids), True, True)
+        return [(r.id, list(r.vector) if isinstance(r.vector, list) and r.vector else None, dict(r.payload or {}))
+                for r in records]
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:
@@ -172,16 +180,41 @@ def _payloads(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tup
             unreadable.append(str(ids[0]))
             return []
         mid = len(ids) // 2
-        return _payloads(shard, ids[:mid], unreadable) + _payloads(shard, ids[mid:], unreadable)
+        return _records(shard, ids[:mid], unreadable) + _records(shard, ids[mid:], unreadable)
 
 
-def _reembed(store: EdgeStore, points: list[tuple[str, dict[str, Any]]], embed: Embed) -> None:
-    from recallrank.index.base import StoredPoint
+def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embed | None,
+             report: DoctorReport) -> tuple[str, int]:
+    """Write every readable point into a new shard, swap it in, keep the damaged folder; (backup path, points)."""
+    import qdrant_edge as qe
 
-    for lo in range(0, len(points), 256):
-        batch = points[lo:lo + 256]
-        vectors = np.asarray(embed([from_payload(p).text for _, p in batch]))
-        if vectors.ndim != 2 or vectors.shape[1] != store.read_dimension():
-            raise StoreError(f"the bi-encoder makes {vectors.shape[-1]}-d vectors but the store at {store.location} "
-                             f"holds {store.read_dimension()}-d ones; pass the --bi-encoder it was built with")
-        store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(batch, vectors, strict=True)])
+    dimension, similarity = engine
+    vectors = {str(pid): vector for pid, vector, _ in scan.points if vector is not None}
+    lost = scan.no_vector
+    if lost and embed is not None:
+        for lo in range(0, len(lost), 256):
+            batch = lost[lo:lo + 256]
+            new = np.asarray(embed([from_payload(p).text for _, p in batch]), dtype=np.float32)
+            if new.ndim != 2 or new.shape[1] != dimension:
+                raise StoreError(f"the bi-encoder makes {new.shape[-1]}-d vectors but the store at {store.location} "
+                                 f"holds {dimension}-d ones; pass the --bi-encoder it was built with")
+            vectors.update({str(pid): v.tolist() for (pid, _), v in zip(batch, new, strict=True)})
+    report.lost_ids.extend(scan.unreadable)
+    report.lost_ids.extend(str(pid) for pid, _ in lost if str(pid) not in vectors)
+    tmp = store.scratch("rebuild")
+    shard = store.create_shard(tmp, dimension, similarity)
+    try:
+        points = [qe.Point(id=pid, vector=vectors[str(pid)], payload=payload)
+                  for pid, _, payload in scan.points if str(pid) in vectors]
+        for lo in range(0, len(points), 512):
+            shard.update(qe.UpdateOperation.upsert_points(points[lo:lo + 512]))
+        shard.flush()
+        shard.optimize()
+        total = int(shard.count(qe.CountRequest(exact=True)))
+    finally:
+        shard.close()
+    write_meta(tmp / META_FILE, new_meta(dimension, similarity, total))
+    backup = store.scratch(f"damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(store.location, backup)
+    os.rename(tmp, store.location)
+    return str(backup), total

@@ -132,24 +132,15 @@ class EdgeStore(ThreadedAsyncSearch):
 
     def _create(self, dimension: int, similarity: str) -> None:
         """Build the shard and its metadata in a temporary folder, then rename it into place (atomic)."""
-        import qdrant_edge as qe
-
         loc = self.location
         if loc.exists():
             self._clear_leftover(loc)
         loc.parent.mkdir(parents=True, exist_ok=True)
         for stale in loc.parent.glob(f".{self.name}.creating-*"):
             shutil.rmtree(stale, ignore_errors=True)  # an earlier create that crashed; it never held data
-        tmp = loc.parent / f".{self.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity])),
-            hnsw_config=qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
-                                           full_scan_threshold=self.full_scan_threshold_kb),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
-        )
+        tmp = self.scratch("creating")
         try:
-            shard = qe.EdgeShard.create(str(tmp), config)
-            shard.close()
+            self.create_shard(tmp, dimension, similarity).close()
             write_meta(tmp / META_FILE, new_meta(dimension, similarity))
             os.rename(tmp, loc)
         except BaseException as exc:
@@ -157,6 +148,22 @@ class EdgeStore(ThreadedAsyncSearch):
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise _open_error(loc, exc) from exc
+
+    def scratch(self, what: str) -> Path:
+        """A new hidden folder name beside the collection, for building a replacement (``.name.what-pid-xxxx``)."""
+        return self.location.parent / f".{self.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def create_shard(self, path: Path, dimension: int, similarity: str) -> Any:
+        """A new, empty ``qdrant_edge.EdgeShard`` at ``path`` with this store's HNSW settings."""
+        import qdrant_edge as qe
+
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity])),
+            hnsw_config=qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
+                                           full_scan_threshold=self.full_scan_threshold_kb),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
+        )
+        return qe.EdgeShard.create(str(path), config)
 
     def _clear_leftover(self, loc: Path) -> None:
         """``loc`` exists without metadata: an empty folder, or a shard a crashed 0.1 release created and never
@@ -180,8 +187,20 @@ class EdgeStore(ThreadedAsyncSearch):
                 f"--repair --path {self.root} --collection {self.name}` to adopt it, or use another collection name")
         raise StoreError(f"{loc} exists and is not a recallrank collection; pass another path or collection name")
 
+    def _complete_swap(self) -> bool:
+        """``recallrank doctor --repair`` renames the damaged folder away, then its rebuilt copy into place; if it
+        was stopped between the two, finish the swap. Returns whether a collection is now in place."""
+        if self.location.exists():
+            return False
+        for rebuilt in sorted(self.location.parent.glob(f".{self.name}.rebuild-*")):
+            if (rebuilt / META_FILE).exists():
+                os.rename(rebuilt, self.location)
+                return True
+        return False
+
     def read_meta(self) -> dict[str, Any] | None:
         """The collection's ``recallrank.json`` (``None`` if there is none); unreadable ones are errors."""
+        self._complete_swap()
         try:
             text = self.meta_path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -280,7 +299,7 @@ class EdgeStore(ThreadedAsyncSearch):
     # -- the VectorStore protocol -----------------------------------------------------------------------------
     def exists(self) -> bool:
         """Whether the collection has been created at this path."""
-        return self._shard is not None or self.meta_path.exists()
+        return self._shard is not None or self.meta_path.exists() or self._complete_swap()
 
     def open(self) -> None:
         """Open (and check) the collection now: a lock held by another process or damage is reported here."""
