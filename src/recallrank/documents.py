@@ -92,7 +92,7 @@ def check_metadata(metadata: object, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"{where}: metadata must be a dict, got {type(metadata).__name__}")
-    _check_value(metadata, where, "metadata", 0)
+    check_value(metadata, where, "metadata", 0)
     size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
     if size > MAX_METADATA_BYTES:
         raise InvalidInputError(f"{where}: metadata is {size:,} bytes as JSON, over the {MAX_METADATA_BYTES:,} "
@@ -100,21 +100,23 @@ def check_metadata(metadata: object, where: str) -> dict[str, Any]:
     return dict(metadata)
 
 
-def _check_value(value: object, where: str, path: str, depth: int) -> None:
+def check_value(value: object, where: str, path: str, depth: int = 0) -> None:
+    """Raise :class:`InvalidInputError` naming ``where`` and ``path`` unless ``value`` is JSON every backend stores
+    exactly (``depth`` is how deep ``value`` already sits)."""
     if isinstance(value, (Mapping, list)):
         if depth >= MAX_METADATA_DEPTH:
             raise InvalidInputError(f"{where}: {path} is nested more than {MAX_METADATA_DEPTH} levels deep; "
                                     "flatten the metadata (Qdrant cannot read deeper payloads back)")
         if isinstance(value, list):
             for i, item in enumerate(value):
-                _check_value(item, where, f"{path}[{i}]", depth + 1)
+                check_value(item, where, f"{path}[{i}]", depth + 1)
             return
         for key, item in value.items():
             if not isinstance(key, str) or not key:
                 raise InvalidInputError(f"{where}: {path} has the key {key!r}; metadata keys must be non-empty "
                                         "strings (convert it with str())")
             check_unicode(key, f"{where}: key {path}.{key!r}")
-            _check_value(item, where, f"{path}.{key}", depth + 1)
+            check_value(item, where, f"{path}.{key}", depth + 1)
         return
     if value is None or isinstance(value, bool):
         return

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from recallrank.documents import INT_MAX, INT_MIN, Document, check_unicode
+from recallrank.documents import INT_MAX, INT_MIN, Document, check_unicode, check_value
 from recallrank.errors import InvalidInputError
 
 #: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
@@ -57,13 +57,36 @@ def point_id(doc: Document) -> str:
 
 
 def to_payload(doc: Document) -> dict[str, Any]:
-    return {"text": doc.text, "metadata": dict(doc.metadata), "doc_id": doc.id, "content_hash": content_hash(doc)}
+    """The point's payload. Qdrant Edge parses floats with up to 2 ulps of error (about 1 in 8 random doubles
+    come back changed), so metadata holding floats also keeps an exact JSON copy that :func:`from_payload` reads;
+    filters use the structured copy."""
+    metadata = dict(doc.metadata)
+    payload = {"text": doc.text, "metadata": metadata, "doc_id": doc.id, "content_hash": content_hash(doc)}
+    if _has_float(metadata):
+        payload["metadata_json"] = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+    return payload
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_float(v) for v in value.values())
+    return isinstance(value, list) and any(_has_float(v) for v in value)
+
+
+def check_points(points: Sequence[StoredPoint]) -> None:
+    """Refuse, before a backend writes anything, a payload that it would reject, mangle or be unable to read back
+    (see :func:`recallrank.documents.check_metadata`); the pipeline has validated its own already."""
+    for p in points:
+        check_value(p.payload, f"point {p.id}", "payload", -1)  # metadata sits one level down in the payload
 
 
 def from_payload(payload: Mapping[str, Any] | None) -> Document:
     payload = payload or {}
-    return Document(text=str(payload.get("text", "")), metadata=dict(payload.get("metadata") or {}),
-                    id=payload.get("doc_id"))
+    exact = payload.get("metadata_json")
+    metadata = json.loads(exact) if isinstance(exact, str) else dict(payload.get("metadata") or {})
+    return Document(text=str(payload.get("text", "")), metadata=metadata, id=payload.get("doc_id"))
 
 
 def check_filter(flt: MetadataFilter | None) -> dict[str, list[str | int | bool]]:

@@ -33,6 +33,7 @@ from recallrank.index.base import (
     MetadataFilter,
     StoredPoint,
     ThreadedAsyncSearch,
+    check_points,
     match_groups,
 )
 from recallrank.index.base import from_payload as _doc
@@ -326,6 +327,7 @@ class EdgeStore(ThreadedAsyncSearch):
 
         if not points:
             return
+        check_points(points)
         ops = [qe.Point(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload) for p in points]
         shard = self._open()
         self.mark_pending()

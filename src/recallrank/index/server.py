@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
-from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, from_payload, match_groups
+from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_points, from_payload, match_groups
 from recallrank.redact import MASK, has_secret, redact_url
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class QdrantServerStore:
         from qdrant_client import models
 
         if points:
+            check_points(points)
             batch = [models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
                      for p in points]
             self._call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
