@@ -23,7 +23,8 @@ from recallrank.index.base import VectorStore, from_payload, point_id
 
 BACKENDS = ["edge", "local"]
 #: RECALLRANK_PROPERTY_EXAMPLES=400 for a deeper run (the suite uses 40 per test)
-SETTINGS = settings(max_examples=int(os.environ.get("RECALLRANK_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("RECALLRANK_PROPERTY_EXAMPLES", "40")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 class HashEncoder:
