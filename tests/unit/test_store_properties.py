@@ -4,11 +4,10 @@ Run on the embedded engine and on qdrant-client's local mode."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,26 +19,12 @@ from hypothesis import strategies as st
 from recallrank import Document, EdgeStore, QdrantServerStore, RecallrankError, TwoStageRetriever
 from recallrank.documents import MAX_METADATA_DEPTH
 from recallrank.index.base import VectorStore, from_payload, point_id
+from tests.fakes import HashEncoder
 
 BACKENDS = ["edge", "local"]
 #: RECALLRANK_PROPERTY_EXAMPLES=400 for a deeper run (the suite uses 40 per test)
 SETTINGS = settings(max_examples=int(os.environ.get("RECALLRANK_PROPERTY_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
-
-
-class HashEncoder:
-    """A deterministic stand-in bi-encoder: these properties are about storage, not the model."""
-
-    model_name, similarity, pooling, dimension = "hash", "cosine", None, 8
-
-    def encode_documents(self, texts: Sequence[str], show_progress_bar: bool = False) -> np.ndarray:
-        return np.array([[b + 1.0 for b in hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest()[:8]]
-                         for t in texts])
-
-    encode_queries = encode_documents
-
-    def config(self) -> dict[str, Any]:
-        return {"model": "hash"}
 
 
 @contextmanager
