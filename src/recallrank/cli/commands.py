@@ -11,10 +11,11 @@ from typing import Any
 
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
+from recallrank.documents import check_text
 from recallrank.encoders._precision import check_precision
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
-from recallrank.index.base import VectorStore
+from recallrank.index.base import VectorStore, check_filter
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
 
@@ -99,7 +100,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     resolve(args, SEARCH)
     s = args.settings
+    check_text(args.query, "the query")  # e.g. bytes that are not UTF-8, before anything is opened or loaded
     filters = parse_filters(args.filter)
+    check_filter(filters)
     retriever = open_retriever(s, rerank=s["rerank"])
     require_collection(retriever.store, s)
     retriever.store.open()  # a lock held by another process, or a damaged store, is reported before models load
