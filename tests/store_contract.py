@@ -81,6 +81,45 @@ class StoreContract:
         got = asyncio.run(store.asearch(np.array(_vec(5)), 4))
         assert [h.id for h in got] == [h.id for h in sync]
 
+    def test_filters_are_type_exact(self, store: VectorStore) -> None:
+        store.ensure_collection(4, "cosine")
+        docs = [Document(repr(v), metadata={"v": v}) for v in (True, False, 1, 0, "1", "true", "02139", 2139)]
+        store.upsert([StoredPoint(point_id(d), _vec(i), to_payload(d)) for i, d in enumerate(docs)])
+        store.finish_ingest()
+
+        def texts(flt: dict) -> list[str]:
+            return sorted(h.document.text for h in store.search(np.array(_vec(0)), 20, flt, exact=True))
+
+        assert texts({"v": True}) == ["True"] and texts({"v": False}) == ["False"]
+        assert texts({"v": 1}) == ["1"] and texts({"v": "1"}) == ["'1'"]
+        assert texts({"v": "02139"}) == ["'02139'"] and texts({"v": [True, 2139, "true"]}) == ["'true'", "2139",
+                                                                                                "True"]
+        assert store.count({"v": [0, False]}) == 2
+
+    def test_floats_and_types_come_back_exactly(self, store: VectorStore) -> None:
+        store.ensure_collection(4, "cosine")
+        meta = {"f": 0.9097462559682401, "i": 2**63 - 1, "b": True, "n": None, "l": [1, 1.0, "1"], "d": {"x": -0.0}}
+        doc = Document("exact", metadata=meta)
+        store.upsert([StoredPoint(point_id(doc), _vec(1), to_payload(doc))])
+        [hit] = store.search(np.array(_vec(1)), 1)
+        got = hit.document.metadata
+        assert got == meta and [type(v) for v in got["l"]] == [int, float, str] and type(got["b"]) is bool
+
+    def test_refuses_payloads_it_could_not_read_back(self, store: VectorStore) -> None:
+        store.ensure_collection(4, "cosine")
+        deep: dict = {"k": "leaf"}
+        for _ in range(40):
+            deep = {"k": deep}
+        with pytest.raises(InvalidInputError, match="nested more than"):
+            store.upsert([StoredPoint(point_id(Document("x")), _vec(0), {"text": "x", "metadata": deep})])
+        assert store.count() == 0
+
+    def test_scroll_and_open(self, store: VectorStore) -> None:
+        fill(store)
+        store.open()
+        rows = dict(store.scroll(["metadata.parity"], {"parity": "odd"}, batch=3))
+        assert len(rows) == 10 and all(p == {"metadata": {"parity": "odd"}} for p in rows.values())
+
     def test_empty_collection_counts_zero(self, store: VectorStore) -> None:
         assert not store.exists()
         assert store.count() == 0

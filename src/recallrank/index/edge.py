@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -423,14 +423,15 @@ def _edge_filter(flt: MetadataFilter | None) -> Any:
 
     def exact(key: str, value: str | int | bool) -> Any:
         # qdrant-edge reads a Python bool as the integer 1/0 (bool is an int); numpy's bool reaches it as a bool
-        return qe.FieldCondition(key=key, match=qe.MatchValue(np.bool_(value) if isinstance(value, bool) else value))
+        typed: Any = np.bool_(value) if isinstance(value, bool) else value
+        return qe.FieldCondition(key=key, match=qe.MatchValue(typed))
 
     conditions: list[Any] = []
     for key, values, one_type in match_groups(flt):
         if len(values) == 1:
             conditions.append(exact(key, values[0]))
         elif one_type:
-            conditions.append(qe.FieldCondition(key=key, match=qe.MatchAny(values)))
+            conditions.append(qe.FieldCondition(key=key, match=qe.MatchAny(cast(Any, values))))
         else:
             conditions.append(qe.Filter(should=[exact(key, v) for v in values]))
     return qe.Filter(must=conditions) if conditions else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -220,7 +220,7 @@ def _server_filter(flt: MetadataFilter | None) -> Any:
         if len(values) == 1:
             conditions.append(exact(key, values[0]))
         elif one_type:
-            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=values)))
+            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=cast(Any, values))))
         else:
             conditions.append(models.Filter(should=[exact(key, v) for v in values]))
     return models.Filter(must=conditions) if conditions else None
