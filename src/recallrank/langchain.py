@@ -26,6 +26,7 @@ from recallrank.errors import InvalidInputError, MissingDependencyError, StoreEr
 from recallrank.index.base import VectorStore, point_id
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH, open_store
 from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
+from recallrank.redact import redact_url
 
 try:
     from langchain_core.callbacks import (
@@ -162,7 +163,7 @@ class _StoreRetriever(BaseRetriever):
         """A retriever over a collection built before (by :meth:`from_texts`, ``recallrank index``, ...)."""
         store = open_store(path, url, collection_name, api_key=api_key, **(store_kwargs or {}))
         if not store.exists():
-            where = url if url is not None else Path(path if path is not None else DEFAULT_PATH).resolve()
+            where = redact_url(url) if url is not None else Path(path if path is not None else DEFAULT_PATH).resolve()
             raise StoreError(f"no collection '{collection_name}' at {where}; build it first with from_texts(), "
                              "from_documents() or `recallrank index`")
         return cls(store=store, **kwargs)

@@ -276,7 +276,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{report.location}: {report.points} points; " + ("healthy" if not report.findings else
               f"{len(report.findings)} problem(s)"))
         for f in report.findings:
-            print(f"  - {f.problem}: " + (f"repaired, {f.fix}" if f.repaired else f"--repair: {f.fix}"))
+            print(f"  - {f.problem}; " + (f"repaired: {f.fix}" if f.repaired else f"--repair would {f.fix}"))
         if report.backup:
             print(f"  the damaged folder was kept as {report.backup}; delete it once you are satisfied")
         if report.lost_ids:

@@ -260,8 +260,8 @@ class EdgeStore(ThreadedAsyncSearch):
             self.close(finish=False)
             raise StoreCorruptedError(
                 f"the embedded store at {self.location} is damaged: {'; '.join(problems)} (files were deleted or "
-                f"truncated); run `recallrank doctor --repair --path {self.root} --collection {self.name}`, then "
-                "index your sources again")
+                f"truncated); run `recallrank doctor --repair --path {self.root} --collection {self.name}` to rebuild "
+                "it from what can still be read")
 
     def counts(self) -> tuple[int, int]:
         """(points, points with a readable vector)."""
