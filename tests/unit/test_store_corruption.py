@@ -141,3 +141,23 @@ def test_metadata_with_a_wrong_type_is_damage_not_a_crash(store_path: Path) -> N
     (store_path / "c" / "recallrank.json").write_text(json.dumps({"dimension": "64", "similarity": "cosine"}))
     with pytest.raises(StoreCorruptedError, match=r"recallrank\.json is damaged"):
         EdgeStore(store_path, "c").count()
+
+
+def test_a_read_only_store_is_a_clear_error(pristine: Path, tmp_path: Path) -> None:
+    """Needs a read-only bind mount (root ignores file permissions); skipped where mounting is not allowed."""
+    import subprocess
+
+    source, mount = tmp_path / "src", tmp_path / "ro"
+    shutil.copytree(pristine, source)
+    mount.mkdir()
+    made = subprocess.run(["mount", "--bind", str(source), str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {made.stderr.strip()[:120]}")
+    try:
+        ro = subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], capture_output=True, text=True)
+        if ro.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {ro.stderr.strip()[:120]}")
+        with pytest.raises(StoreError, match=r"(?s)Read-only file system.*copy the store to a writable folder"):
+            EdgeStore(mount, "c").count()
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)

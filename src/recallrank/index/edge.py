@@ -116,9 +116,12 @@ class EdgeStore(ThreadedAsyncSearch):
             self._shard = self._load()
             self._meta = meta
             if meta.get("pending", True):
-                self._finish()  # a previous session stopped before its index build: finish it now
-            else:
-                self._verify()
+                try:
+                    self._finish()  # a previous session stopped before its index build: finish it now
+                except BaseException:
+                    self.close(finish=False)
+                    raise
+            self._verify()
             return self._shard
 
     def _load(self) -> Any:
