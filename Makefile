@@ -42,6 +42,7 @@ bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest
 	$(PY) benchmarks/peer_langchain.py $(if $(FULL),--full)
 	$(PY) benchmarks/speed.py $(if $(FULL),--full)
 	$(PY) benchmarks/eval_sweep.py $(if $(FULL),--full)
+	$(PY) benchmarks/store_checks.py
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py
