@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import machine, publish, table
+from _common import publish, table
 
 from recallrank.documents import check_metadata
 from recallrank.index.base import StoredPoint
@@ -80,7 +80,7 @@ def main() -> None:
     opened.close()
     rows.append(["recallrank doctor (reads every vector and payload)",
                  timed(lambda: check_edge(EdgeStore(root, "c")), repeat=1)])
-    body = (f"{args.points:,} points of {args.dim}-d vectors, payloads like `recallrank index` chunks; {machine()}\n\n"
+    body = (f"{args.points:,} points of {args.dim}-d vectors, payloads like `recallrank index` chunks\n\n"
             + table(["operation", "ms"], rows))
     publish("store_checks", "Store safety checks: what they cost", body)
 
