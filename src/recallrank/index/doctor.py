@@ -202,15 +202,15 @@ def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embe
     report.lost_ids.extend(scan.unreadable)
     report.lost_ids.extend(str(pid) for pid, _ in lost if str(pid) not in vectors)
     tmp = store.scratch("rebuild")
-    shard = store.create_shard(tmp, dimension, similarity)
+    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity)
     try:
         points = [qe.Point(id=pid, vector=vectors[str(pid)], payload=payload)
                   for pid, _, payload in scan.points if str(pid) in vectors]
         for lo in range(0, len(points), 512):
-            shard.update(qe.UpdateOperation.upsert_points(points[lo:lo + 512]))
-        shard.flush()
-        shard.optimize()
-        total = int(shard.count(qe.CountRequest(exact=True)))
+            store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points[lo:lo + 512]))
+        store.engine("flush the rebuilt store", shard.flush)
+        store.engine("index the rebuilt store", shard.optimize)
+        total = int(store.engine("count the rebuilt store", shard.count, qe.CountRequest(exact=True)))
     finally:
         shard.close()
     write_meta(tmp / META_FILE, new_meta(dimension, similarity, total))
