@@ -158,7 +158,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
 
 
 def test_help_everywhere() -> None:
-    for cmd in ([], ["index"], ["search"], ["eval"], ["demo"], ["config"]):
+    for cmd in ([], ["index"], ["search"], ["eval"], ["demo"], ["doctor"], ["config"]):
         out = run(*cmd, "--help")
         assert out.returncode == 0 and "usage: recallrank" in out.stdout
     train = run("train", "reranker", "--help")
