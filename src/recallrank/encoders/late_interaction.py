@@ -1,0 +1,181 @@
+"""Late interaction (ColBERT): one vector per token, score = MaxSim, on sentence-transformers' ``MultiVectorEncoder``.
+
+Two ways to get token vectors:
+
+* **zero-shot** from any bi-encoder (``LateInteractionEncoder.zero_shot(...)``, the default): the bi-encoder's own
+  token embeddings, L2-normalised per token. No training, available for every model a user already has.
+* a **trained ColBERT** checkpoint, by hub id or path (``LateInteractionEncoder("path/or/id")``), loaded as a
+  ``MultiVectorEncoder`` with its own projection, query/document prompts and masks.
+
+``MaxSimReranker`` uses either as a rerank stage over recalled candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recallrank.documents import Document, Result, check_text
+from recallrank.encoders._loading import default_bi_encoder_path, load_error
+from recallrank.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+
+def maxsim(query: np.ndarray, document: np.ndarray) -> float:
+    """Sum over the query's token vectors of the best dot product with any of the document's token vectors.
+
+    Example:
+        >>> maxsim(np.eye(2), np.array([[1.0, 0.0], [0.6, 0.8]]))
+        1.8
+    """
+    if query.size == 0 or document.size == 0:
+        return 0.0
+    return float((query @ document.T).max(axis=1).sum())
+
+
+class LateInteractionEncoder:
+    """Token vectors for MaxSim, from a ColBERT checkpoint or (zero-shot) from a bi-encoder's token embeddings.
+
+    Args:
+        model: a ColBERT / ``MultiVectorEncoder`` checkpoint (hub id or folder); ``None`` is zero-shot over the
+            default bi-encoder (all-MiniLM-L6-v2). Use :meth:`zero_shot` for another bi-encoder.
+        device: ``"cpu"``, ``"cuda"``, ... (``None``: the library's choice).
+        batch_size: texts per forward pass.
+        max_length: token limit per text (``None``: the model's).
+
+    Nothing is loaded until first use.
+
+    Example:
+        >>> enc = LateInteractionEncoder()                                 # doctest: +SKIP
+        >>> q = enc.encode_queries(["vector database"])[0]                 # doctest: +SKIP
+        >>> d = enc.encode_documents(["Qdrant stores vectors."])[0]        # doctest: +SKIP
+        >>> maxsim(q, d)                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, model: str | None = None, *, device: str | None = None, batch_size: int = 32,
+                 max_length: int | None = None, _zero_shot_from: str | None = None) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.zero_shot_from = _zero_shot_from if _zero_shot_from is not None else (
+            default_bi_encoder_path() if model is None else None)
+        self.model_name = model if model is not None else f"zero-shot:{self.zero_shot_from}"
+        self.device, self.batch_size, self.max_length = device, batch_size, max_length
+        self._model: Any = None
+
+    @classmethod
+    def zero_shot(cls, bi_encoder: str, **kwargs: Any) -> LateInteractionEncoder:
+        """Zero-shot late interaction over ``bi_encoder``'s own (L2-normalised) token embeddings."""
+        return cls(None, _zero_shot_from=bi_encoder, **kwargs)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        from sentence_transformers import MultiVectorEncoder
+
+        try:
+            if self.zero_shot_from is None:
+                model = MultiVectorEncoder(self.model_name, device=self.device)
+            else:
+                from sentence_transformers.base.modules import Normalize, Transformer
+                from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+
+                transformer = Transformer(self.zero_shot_from)
+                model = MultiVectorEncoder(modules=[transformer, Normalize(module_input_name="token_embeddings"),
+                                                    MultiVectorMask()], device=self.device)
+        except Exception as exc:
+            raise load_error(self.zero_shot_from or self.model_name, exc) from exc
+        if self.max_length is not None:
+            model.max_seq_length = self.max_length
+        return model
+
+    def warm_up(self) -> None:
+        """Load the model now."""
+        _ = self.model
+
+    @property
+    def dimension(self) -> int:
+        """The size of each token vector."""
+        return int(self.encode_documents(["dimension probe"])[0].shape[1])
+
+    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One ``(tokens, dimension)`` float32 array per query."""
+        return self._encode(texts, "query")
+
+    def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One ``(tokens, dimension)`` float32 array per document."""
+        return self._encode(texts, "document")
+
+    def _encode(self, texts: Sequence[str], what: str) -> list[np.ndarray]:
+        if isinstance(texts, str):
+            raise InvalidInputError(f"pass a list of {what} texts, not a single string")
+        texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
+        if not texts:
+            return []
+        encode = self.model.encode_query if what == "query" else self.model.encode_document
+        out = encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return [np.asarray(v, dtype=np.float32) for v in out]
+
+    def save(self, path: str | Path) -> None:
+        """Write the model as a ``MultiVectorEncoder`` folder, loadable by ``LateInteractionEncoder(path)``."""
+        self.model.save(str(path))
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model_name, "batch_size": self.batch_size, "max_length": self.max_length}
+
+
+class MaxSimReranker:
+    """A rerank stage: scores each candidate by MaxSim between the query's and the document's token vectors.
+
+    Args:
+        encoder: a :class:`LateInteractionEncoder` (``None``: zero-shot over the default bi-encoder).
+
+    Results carry ``relevance_score`` (the MaxSim score) and keep the recall stage's ``retrieval_score``; inputs
+    are never mutated.
+
+    Example:
+        >>> MaxSimReranker().rerank("fruit", ["Apples are fruit.", "Qdrant is a database."], top_n=1)  # doctest: +SKIP
+    """
+
+    def __init__(self, encoder: LateInteractionEncoder | None = None) -> None:
+        self.encoder = encoder if encoder is not None else LateInteractionEncoder()
+        self.last_seconds = 0.0
+
+    def warm_up(self) -> None:
+        self.encoder.warm_up()
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """MaxSim of ``query`` against each text."""
+        q = self.encoder.encode_queries([check_text(query, "query")])[0]
+        docs = self.encoder.encode_documents(list(texts))
+        return np.array([maxsim(q, d) for d in docs], dtype=np.float32)
+
+    def rerank(self, query: str, candidates: Sequence[Any], top_n: int | None = None,
+               score_threshold: float | None = None) -> list[Result]:
+        """Order ``candidates`` (texts, :class:`Document` s or recall hits) by MaxSim; keep ``top_n``."""
+        start = time.perf_counter()
+        docs, recall, ids = [], [], []
+        for c in candidates:
+            doc = getattr(c, "document", c)
+            doc = Document(doc) if isinstance(doc, str) else doc
+            if not isinstance(doc, Document):
+                raise InvalidInputError(f"cannot rerank a {type(c).__name__}; pass texts, Documents or hits")
+            docs.append(doc)
+            recall.append(getattr(c, "score", None))
+            ids.append(getattr(c, "id", None))
+        scores = self.score(query, [d.text for d in docs]) if docs else np.zeros(0)
+        order = np.argsort(-scores, kind="stable")
+        results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
+                          relevance_score=float(scores[i]), point_id=ids[i])
+                   for i in order if score_threshold is None or scores[i] >= score_threshold]
+        self.last_seconds = time.perf_counter() - start
+        return results[:top_n] if top_n is not None else results
