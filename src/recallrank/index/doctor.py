@@ -13,6 +13,7 @@ finished; the new point count is recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,8 @@ import numpy as np
 
 from recallrank.errors import StoreError
 from recallrank.index.base import from_payload
-from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
+from recallrank.index.edge import ENGINE_CONFIG, META_FILE, EdgeStore, new_meta, write_meta
+from recallrank.index.edge_multivector import record_vectors
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
 Embed = Callable[[list[str]], Any]
@@ -57,12 +59,13 @@ class DoctorReport:
 
 @dataclass
 class _Scan:
-    points: list[tuple[Any, list[float] | None, dict[str, Any]]] = field(default_factory=list)
+    #: (id, dense vector or None, payload, named token vectors)
+    points: list[tuple[Any, list[float] | None, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
     @property
     def no_vector(self) -> list[tuple[Any, dict[str, Any]]]:
-        return [(pid, payload) for pid, vector, payload in self.points if vector is None]
+        return [(pid, payload) for pid, vector, payload, _ in self.points if vector is None]
 
 
 def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None) -> DoctorReport:
@@ -128,6 +131,7 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
 
 def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport) -> tuple[dict[str, Any], bool]:
     """The metadata to use (rebuilt from the engine's config if damaged) and whether it was damaged."""
+    fields = engine_multivectors(store)
     try:
         meta = store.read_meta()
     except StoreError as exc:
@@ -138,13 +142,24 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
             report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
         fresh = {**new_meta(*engine), "pending": True}
         del fresh["points"]
+        if fields:
+            fresh["multivectors"] = {name: {"dimension": size, "model": None} for name, size in fields.items()}
         return fresh, True
+    damaged = False
     if (meta["dimension"], meta["similarity"]) != engine:
         report.findings.append(Finding(
             f"{META_FILE} says {meta['dimension']}-d {meta['similarity']} but the engine holds {engine[0]}-d "
             f"{engine[1]} vectors", f"rewrite {META_FILE} from the engine's config"))
-        return {**meta, "dimension": engine[0], "similarity": engine[1], "pending": True}, True
-    return meta, False
+        meta, damaged = {**meta, "dimension": engine[0], "similarity": engine[1], "pending": True}, True
+    listed = meta.get("multivectors") or {}
+    if {k: v.get("dimension") for k, v in listed.items()} != fields:
+        report.findings.append(Finding(
+            f"{META_FILE} lists token-vector fields {sorted(listed)} but the engine holds {sorted(fields)}",
+            "record the engine's fields"))
+        meta = {**meta, "multivectors": {name: {"dimension": size, "model": (listed.get(name) or {}).get("model")}
+                                         for name, size in fields.items()}, "pending": True}
+        damaged = True
+    return meta, damaged
 
 
 def _scan(store: EdgeStore, shard: Any) -> _Scan:
@@ -155,24 +170,23 @@ def _scan(store: EdgeStore, shard: Any) -> _Scan:
     while True:
         ids, offset = store.engine("list points", shard.scroll,
                                    qe.ScrollRequest(offset=offset, limit=256, with_payload=False, with_vector=False))
-        for pid, vector, payload in _records(shard, [r.id for r in ids], scan.unreadable):
+        for pid, vector, payload, named in _records(shard, [r.id for r in ids], scan.unreadable):
             if isinstance(payload.get("text"), str):
-                scan.points.append((pid, vector, payload))
+                scan.points.append((pid, vector, payload, named))
             else:
                 scan.unreadable.append(str(pid))
         if offset is None:
             return scan
 
 
-def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[Any, list[float] | None, dict]]:
-    """(id, vector or None, payload) of ``ids``; a batch that fails to decode is split until the bad points
-    are found."""
+def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[Any, Any, dict, dict]]:
+    """(id, dense vector or None, payload, named vectors) of ``ids``; a batch that fails to decode is split until
+    the bad points are found."""
     if not ids:
         return []
     try:
         records = shard.retrieve(list(ids), True, True)
-        return [(r.id, list(r.vector) if isinstance(r.vector, list) and r.vector else None, dict(r.payload or {}))
-                for r in records]
+        return [(r.id, *record_vectors(r)[:1], dict(r.payload or {}), record_vectors(r)[1]) for r in records]
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:
@@ -189,7 +203,7 @@ def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embe
     import qdrant_edge as qe
 
     dimension, similarity = engine
-    vectors = {str(pid): vector for pid, vector, _ in scan.points if vector is not None}
+    vectors = {str(pid): vector for pid, vector, _, _ in scan.points if vector is not None}
     lost = scan.no_vector
     if lost and embed is not None:
         for lo in range(0, len(lost), 256):
@@ -203,9 +217,14 @@ def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embe
     report.lost_ids.extend(str(pid) for pid, _ in lost if str(pid) not in vectors)
     tmp = store.scratch("rebuild")
     shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity)
+    fields = engine_multivectors(store)
     try:
-        points = [qe.Point(id=pid, vector=vectors[str(pid)], payload=payload)
-                  for pid, _, payload in scan.points if str(pid) in vectors]
+        for name, size in fields.items():  # token-vector fields, as the damaged store had them
+            store.engine("add token vectors to the rebuilt store", shard.update, qe.UpdateOperation.create_dense_vector(
+                name, size, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
+        points = [qe.Point(id=pid, vector={"": vectors[str(pid)], **{k: v for k, v in named.items() if k in fields}}
+                           if named else vectors[str(pid)], payload=payload)
+                  for pid, _, payload, named in scan.points if str(pid) in vectors]
         for lo in range(0, len(points), 512):
             store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points[lo:lo + 512]))
         store.engine("flush the rebuilt store", shard.flush)
@@ -213,8 +232,31 @@ def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embe
         total = int(store.engine("count the rebuilt store", shard.count, qe.CountRequest(exact=True)))
     finally:
         shard.close()
-    write_meta(tmp / META_FILE, new_meta(dimension, similarity, total))
+    meta = new_meta(dimension, similarity, total)
+    old = (store.read_meta() if store.meta_path.exists() and _readable(store) else None) or {}
+    if fields:
+        meta["multivectors"] = {name: {"dimension": size,
+                                       "model": (old.get("multivectors") or {}).get(name, {}).get("model")}
+                                for name, size in fields.items()}
+    write_meta(tmp / META_FILE, meta)
     backup = store.scratch(f"damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.rename(store.location, backup)
     os.rename(tmp, store.location)
     return str(backup), total
+
+
+def engine_multivectors(store: EdgeStore) -> dict[str, int]:
+    """Token-vector fields as the engine's own config holds them: name -> size."""
+    try:
+        vectors = json.loads((store.location / ENGINE_CONFIG).read_text(encoding="utf-8"))["vectors"]
+        return {str(k): int(v["size"]) for k, v in vectors.items() if k and v.get("multivector_config")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _readable(store: EdgeStore) -> bool:
+    try:
+        store.read_meta()
+    except StoreError:
+        return False
+    return True

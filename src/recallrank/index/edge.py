@@ -284,6 +284,17 @@ class EdgeStore(ThreadedAsyncSearch):
             self._shard, self._meta = self._load(), dict(meta)
             return self._shard
 
+    def shard(self) -> Any:
+        """The opened (and checked) ``qdrant_edge.EdgeShard``; for the store's own helper modules."""
+        return self._open()
+
+    def update_meta(self, **changes: Any) -> None:
+        """Merge ``changes`` into ``recallrank.json`` and write it atomically."""
+        with self._lock:
+            self._open()
+            self._meta = {**self._meta, **changes}
+            write_meta(self.meta_path, self._meta)
+
     def mark_pending(self) -> None:
         """Before the first write of a session: a crash from here on is finished on the next open."""
         with self._lock:

@@ -1,0 +1,113 @@
+"""Token vectors in the embedded engine: a MaxSim multivector field beside the dense vector, added to an existing
+collection, filled in, scored inside Qdrant, kept by doctor's rebuild."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recallrank import CollectionMismatchError, Document, EdgeStore, InvalidInputError, StoreError, TwoStageRetriever
+from recallrank.encoders.late_interaction import maxsim
+from recallrank.index import edge_multivector as mv
+from recallrank.index.doctor import check_edge
+from tests.fakes import HashEncoder
+
+DIM, TOK = 16, 8
+
+
+def tokens(text: str) -> np.ndarray:
+    """Deterministic, normalised token vectors for a text (one per word)."""
+    rows = HashEncoder(TOK).encode_documents(text.split())
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EdgeStore:
+    s = EdgeStore(tmp_path, "c", full_scan_threshold_kb=1)
+    TwoStageRetriever(s, HashEncoder(DIM), False).add_documents(  # type: ignore[arg-type]
+        [Document(f"word{i} word{i % 7} common text", {"i": i}, id=f"d{i}") for i in range(300)])
+    return s
+
+
+def fill(store: EdgeStore) -> dict[str, np.ndarray]:
+    mv.ensure_multivector(store, "colbert", TOK, model="test")
+    stored = {pid: tokens(text) for pid, text in mv.without_multivector(store, "colbert", batch=64)}
+    mv.write_multivectors(store, "colbert", stored)
+    return stored
+
+
+def test_a_field_added_to_an_existing_collection_is_filled_and_scored_in_the_engine(store: EdgeStore) -> None:
+    assert mv.multivector_fields(store) == {}
+    mv.ensure_multivector(store, "colbert", TOK, model="test")
+    assert len(list(mv.without_multivector(store, "colbert"))) == 300  # nothing filled yet
+    stored = fill(store)
+    assert len(stored) == 300 and list(mv.without_multivector(store, "colbert")) == []
+    query = tokens("word3 common")
+    ids = list(stored)[:40]
+    scores = mv.maxsim_scores(store, "colbert", query, ids)
+    assert set(scores) == set(ids)
+    assert [scores[i] for i in ids] == pytest.approx([maxsim(query, stored[i]) for i in ids], rel=1e-5)
+    hits = mv.search_rescored(store, "colbert", HashEncoder(DIM).encode_queries(["word3"])[0], query, 50, 5,
+                              flt={"i": list(range(0, 300, 2))})
+    assert len(hits) == 5 and all(h.document.metadata["i"] % 2 == 0 for h in hits)
+    assert [h.score for h in hits] == pytest.approx(sorted((maxsim(query, stored[h.id]) for h in hits),
+                                                           reverse=True), rel=1e-5)
+    assert store.count() == 300 and store.counts() == (300, 300)  # the dense vectors are untouched
+
+
+def test_the_field_survives_reopen_and_a_mismatch_is_named(store: EdgeStore, tmp_path: Path) -> None:
+    fill(store)
+    store.close()
+    meta = json.loads((tmp_path / "c" / "recallrank.json").read_text())
+    assert meta["multivectors"] == {"colbert": {"dimension": TOK, "model": "test"}} and meta["pending"] is False
+    again = EdgeStore(tmp_path, "c")
+    assert mv.multivector_fields(again) == {"colbert": TOK}
+    assert len(mv.maxsim_scores(again, "colbert", tokens("word1"), ["00000000-0000-0000-0000-000000000000"])) == 0
+    with pytest.raises(CollectionMismatchError, match="holds 8-d 'colbert' token vectors but the model makes 4-d"):
+        mv.ensure_multivector(again, "colbert", 4)
+    with pytest.raises(StoreError, match=r"has no 'other' token vectors .*ensure_multivector"):
+        mv.maxsim_scores(again, "other", tokens("x"), ["a"])
+    with pytest.raises(InvalidInputError, match=r"token vectors must be a non-empty, finite \(tokens, 8\)"):
+        mv.write_multivectors(again, "colbert", {"00000000-0000-0000-0000-000000000001": np.ones((2, 3))})
+    with pytest.raises(InvalidInputError, match="field name"):
+        mv.ensure_multivector(again, "bad name", 8)
+    again.close()
+
+
+def test_doctor_keeps_token_vectors_when_it_rebuilds(store: EdgeStore, tmp_path: Path) -> None:
+    stored = fill(store)
+    store.close()
+    segments = [s for s in (tmp_path / "c" / "segments").iterdir() if (s / "payload_storage").exists()]
+    assert check_edge(EdgeStore(tmp_path, "c")).findings == []
+    # lose the dense vectors of the indexed segment: the rebuild re-embeds them and copies the token vectors
+    for seg in segments:
+        for matrix in seg.glob("vector_storage/matrix.dat"):
+            matrix.write_bytes(matrix.read_bytes()[: matrix.stat().st_size // 3])
+    report = check_edge(EdgeStore(tmp_path, "c"), repair=True, embed=HashEncoder(DIM).encode_documents)
+    assert any("lost their vectors" in f.problem for f in report.findings)
+    assert report.healthy and report.points == 300 and report.backup is not None
+    again = EdgeStore(tmp_path, "c")
+    assert list(mv.without_multivector(again, "colbert")) == []
+    some = list(stored)[:10]
+    got = mv.maxsim_scores(again, "colbert", tokens("word5"), some)
+    assert [got[i] for i in some] == pytest.approx([maxsim(tokens("word5"), stored[i]) for i in some], rel=1e-5)
+    again.close()
+
+
+def test_doctor_finds_a_field_the_metadata_does_not_list(store: EdgeStore, tmp_path: Path) -> None:
+    fill(store)
+    store.close()
+    meta_path = tmp_path / "c" / "recallrank.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["multivectors"]  # as if the process died between adding the field and recording it
+    meta_path.write_text(json.dumps(meta))
+    report = check_edge(EdgeStore(tmp_path, "c"))
+    assert [f.problem for f in report.findings] == [
+        "recallrank.json lists token-vector fields [] but the engine holds ['colbert']"]
+    assert check_edge(EdgeStore(tmp_path, "c"), repair=True).healthy
+    again = EdgeStore(tmp_path, "c")
+    assert mv.multivector_fields(again) == {"colbert": TOK} and again.count() == 300
+    again.close()
