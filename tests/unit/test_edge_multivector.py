@@ -63,6 +63,9 @@ def test_the_field_survives_reopen_and_a_mismatch_is_named(store: EdgeStore, tmp
     store.close()
     meta = json.loads((tmp_path / "c" / "recallrank.json").read_text())
     assert meta["multivectors"] == {"colbert": {"dimension": TOK, "model": "test"}} and meta["pending"] is False
+    engine = json.loads((tmp_path / "c" / "edge_config.json").read_text())["vectors"]
+    assert engine["colbert"]["hnsw_config"]["m"] == 0  # token vectors rescore candidates: no graph is built
+    assert engine["colbert"]["multivector_config"] == {"comparator": "max_sim"} and engine[""]["size"] == DIM
     again = EdgeStore(tmp_path, "c")
     assert mv.multivector_fields(again) == {"colbert": TOK}
     assert len(mv.maxsim_scores(again, "colbert", tokens("word1"), ["00000000-0000-0000-0000-000000000000"])) == 0

@@ -120,6 +120,9 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
     else:
         if meta_damaged:
             write_meta(store.meta_path, meta)
+        fields = engine_multivectors(store)
+        if fields:
+            store.reconfigure(fields)
         store.mark_pending()
         store.finish_ingest()  # finishes the build and records the count
         report.points = store.counts()[0]
@@ -216,12 +219,9 @@ def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embe
     report.lost_ids.extend(scan.unreadable)
     report.lost_ids.extend(str(pid) for pid, _ in lost if str(pid) not in vectors)
     tmp = store.scratch("rebuild")
-    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity)
-    fields = engine_multivectors(store)
+    fields = engine_multivectors(store)  # token-vector fields, as the damaged store had them
+    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
     try:
-        for name, size in fields.items():  # token-vector fields, as the damaged store had them
-            store.engine("add token vectors to the rebuilt store", shard.update, qe.UpdateOperation.create_dense_vector(
-                name, size, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
         points = [qe.Point(id=pid, vector={"": vectors[str(pid)], **{k: v for k, v in named.items() if k in fields}}
                            if named else vectors[str(pid)], payload=payload)
                   for pid, _, payload, named in scan.points if str(pid) in vectors]

@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -157,17 +157,52 @@ class EdgeStore(ThreadedAsyncSearch):
         """A new hidden folder name beside the collection, for building a replacement (``.name.what-pid-xxxx``)."""
         return self.location.parent / f".{self.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
-    def create_shard(self, path: Path, dimension: int, similarity: str) -> Any:
-        """A new, empty ``qdrant_edge.EdgeShard`` at ``path`` with this store's HNSW settings."""
+    def create_shard(self, path: Path, dimension: int, similarity: str,
+                     multivectors: Mapping[str, int] | None = None) -> Any:
+        """A new, empty ``qdrant_edge.EdgeShard`` at ``path`` with this store's HNSW settings (and token-vector
+        fields, name -> size)."""
         import qdrant_edge as qe
 
-        config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity])),
+        return qe.EdgeShard.create(str(path), self.engine_settings(dimension, similarity, multivectors))
+
+    def engine_settings(self, dimension: int, similarity: str, multivectors: Mapping[str, int] | None = None) -> Any:
+        """The ``qdrant_edge.EdgeConfig``: the dense vector with HNSW, and token-vector (MaxSim) fields without a
+        graph of their own (they rescore candidates; building HNSW over token vectors costs minutes)."""
+        import qdrant_edge as qe
+
+        dense = qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity]))
+        vectors: Any = dense
+        if multivectors:
+            vectors = {"": dense, **{name: qe.EdgeVectorParams(
+                size=size, distance=qe.Distance.Dot,
+                multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=self.ef_construct,
+                                               full_scan_threshold=self.full_scan_threshold_kb))
+                for name, size in multivectors.items()}}
+        return qe.EdgeConfig(
+            vectors=vectors,
             hnsw_config=qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
                                            full_scan_threshold=self.full_scan_threshold_kb),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
         )
-        return qe.EdgeShard.create(str(path), config)
+
+    def reconfigure(self, multivectors: Mapping[str, int]) -> None:
+        """Reopen the shard with its token-vector fields declared (no HNSW graph over them)."""
+        import qdrant_edge as qe
+
+        with self._lock:
+            self._open()
+            dimension, similarity = self._meta["dimension"], self._meta["similarity"]
+            self.engine("flush", self._shard.flush)
+            self.engine("close", self._shard.close)
+            self._shard = None
+            config = self.engine_settings(dimension, similarity, multivectors)
+            try:
+                self._shard = qe.EdgeShard.load(str(self.location), config)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                raise _open_error(self.location, exc) from exc
 
     def _clear_leftover(self, loc: Path) -> None:
         """``loc`` exists without metadata: an empty folder, or a shard a crashed 0.1 release created and never

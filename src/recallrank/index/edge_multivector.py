@@ -44,6 +44,7 @@ def ensure_multivector(store: EdgeStore, name: str, dimension: int, model: str |
     store.mark_pending()
     store.engine(f"add the token-vector field '{name}'", shard.update, qe.UpdateOperation.create_dense_vector(
         name, dimension, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
+    store.reconfigure({**have, name: dimension})  # no HNSW graph over token vectors: they rescore candidates
     fields = dict((store.read_meta() or {}).get("multivectors") or {})
     store.update_meta(multivectors={**fields, name: {"dimension": dimension, "model": model}})
 
