@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,13 +61,11 @@ class DoctorReport:
 
 @dataclass
 class _Scan:
-    #: (id, dense vector or None, payload, named token vectors)
-    points: list[tuple[Any, list[float] | None, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
+    """What a pass over every point found (the points themselves are streamed, never held)."""
 
-    @property
-    def no_vector(self) -> list[tuple[Any, dict[str, Any]]]:
-        return [(pid, payload) for pid, vector, payload, _ in self.points if vector is None]
+    unreadable: list[str] = field(default_factory=list)
+    #: (id, payload) of readable points without a dense vector
+    no_vector: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
 
 def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None) -> DoctorReport:
@@ -115,8 +115,11 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
         store.close(finish=False)
         return report
     if scan.unreadable or missing:
-        store.close(finish=False)
-        report.backup, report.points = _rebuild(store, engine, scan, embed, report)
+        try:
+            tmp, report.points = _rebuild(store, shard, engine, scan, embed, report)
+        finally:
+            store.close(finish=False)
+        report.backup = _swap(store, tmp)
     else:
         if meta_damaged:
             write_meta(store.meta_path, meta)
@@ -166,20 +169,29 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
 
 
 def _scan(store: EdgeStore, shard: Any) -> _Scan:
-    """Every point with its vector (``None`` if lost) and payload; ids whose payload or vector cannot be read."""
+    """Ids whose payload cannot be read, and readable points that lost their dense vector."""
+    scan = _Scan()
+    for batch in _batches(store, shard, scan.unreadable):
+        for pid, vector, payload, _ in batch:
+            if not isinstance(payload.get("text"), str):
+                scan.unreadable.append(str(pid))
+            elif vector is None:
+                scan.no_vector.append((pid, payload))
+    return scan
+
+
+def _batches(store: EdgeStore, shard: Any, unreadable: list[str]) -> Iterator[list[tuple[Any, Any, dict, dict]]]:
+    """Every point, 256 at a time, as (id, dense vector or None, payload, named vectors); points that cannot be
+    decoded are appended to ``unreadable`` instead."""
     import qdrant_edge as qe
 
-    scan, offset = _Scan(), None
+    offset = None
     while True:
         ids, offset = store.engine("list points", shard.scroll,
                                    qe.ScrollRequest(offset=offset, limit=256, with_payload=False, with_vector=False))
-        for pid, vector, payload, named in _records(shard, [r.id for r in ids], scan.unreadable):
-            if isinstance(payload.get("text"), str):
-                scan.points.append((pid, vector, payload, named))
-            else:
-                scan.unreadable.append(str(pid))
+        yield _records(shard, [r.id for r in ids], unreadable)
         if offset is None:
-            return scan
+            return
 
 
 def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[Any, Any, dict, dict]]:
@@ -200,49 +212,65 @@ def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tupl
         return _records(shard, ids[:mid], unreadable) + _records(shard, ids[mid:], unreadable)
 
 
-def _rebuild(store: EdgeStore, engine: tuple[int, str], scan: _Scan, embed: Embed | None,
-             report: DoctorReport) -> tuple[str, int]:
-    """Write every readable point into a new shard, swap it in, keep the damaged folder; (backup path, points)."""
+def _rebuild(store: EdgeStore, old: Any, engine: tuple[int, str], scan: _Scan, embed: Embed | None,
+             report: DoctorReport) -> tuple[Path, int]:
+    """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written)."""
     import qdrant_edge as qe
 
     dimension, similarity = engine
-    vectors = {str(pid): vector for pid, vector, _, _ in scan.points if vector is not None}
-    lost = scan.no_vector
+    lost = {str(pid): payload for pid, payload in scan.no_vector}
+    new_vectors: dict[str, list[float]] = {}
     if lost and embed is not None:
-        for lo in range(0, len(lost), 256):
-            batch = lost[lo:lo + 256]
-            new = np.asarray(embed([from_payload(p).text for _, p in batch]), dtype=np.float32)
-            if new.ndim != 2 or new.shape[1] != dimension:
-                raise StoreError(f"the bi-encoder makes {new.shape[-1]}-d vectors but the store at {store.location} "
-                                 f"holds {dimension}-d ones; pass the --bi-encoder it was built with")
-            vectors.update({str(pid): v.tolist() for (pid, _), v in zip(batch, new, strict=True)})
+        items = list(lost.items())
+        for lo in range(0, len(items), 256):
+            chunk = items[lo:lo + 256]
+            vectors = np.asarray(embed([from_payload(p).text for _, p in chunk]), dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[1] != dimension:
+                raise StoreError(f"the bi-encoder makes {vectors.shape[-1]}-d vectors but the store at "
+                                 f"{store.location} holds {dimension}-d ones; pass the --bi-encoder it was built with")
+            new_vectors.update({pid: v.tolist() for (pid, _), v in zip(chunk, vectors, strict=True)})
+    skip = set(scan.unreadable)
     report.lost_ids.extend(scan.unreadable)
-    report.lost_ids.extend(str(pid) for pid, _ in lost if str(pid) not in vectors)
-    tmp = store.scratch("rebuild")
+    report.lost_ids.extend(pid for pid in lost if pid not in new_vectors)
     fields = engine_multivectors(store)  # token-vector fields, as the damaged store had them
+    tmp = store.scratch("rebuild")
     shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
     try:
-        points = [qe.Point(id=pid, vector={"": vectors[str(pid)], **{k: v for k, v in named.items() if k in fields}}
-                           if named else vectors[str(pid)], payload=payload)
-                  for pid, _, payload, named in scan.points if str(pid) in vectors]
-        for lo in range(0, len(points), 512):
-            store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points[lo:lo + 512]))
+        for batch in _batches(store, old, []):
+            points = []
+            for pid, vector, payload, named in batch:
+                dense = vector if vector is not None else new_vectors.get(str(pid))
+                if str(pid) in skip or dense is None:
+                    continue
+                named = {k: v for k, v in named.items() if k in fields}
+                points.append(qe.Point(id=pid, vector={"": dense, **named} if named else dense, payload=payload))
+            if points:
+                store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points))
         store.engine("flush the rebuilt store", shard.flush)
         store.engine("index the rebuilt store", shard.optimize)
         total = int(store.engine("count the rebuilt store", shard.count, qe.CountRequest(exact=True)))
-    finally:
+    except BaseException:
         shard.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shard.close()
     meta = new_meta(dimension, similarity, total)
-    old = (store.read_meta() if store.meta_path.exists() and _readable(store) else None) or {}
+    previous = (store.read_meta() if _readable(store) else None) or {}
     if fields:
         meta["multivectors"] = {name: {"dimension": size,
-                                       "model": (old.get("multivectors") or {}).get(name, {}).get("model")}
+                                       "model": (previous.get("multivectors") or {}).get(name, {}).get("model")}
                                 for name, size in fields.items()}
     write_meta(tmp / META_FILE, meta)
+    return tmp, total
+
+
+def _swap(store: EdgeStore, rebuilt: Path) -> str:
+    """Move the damaged folder aside (kept) and the rebuilt one into place; returns where the damaged one went.
+    A crash between the two renames is finished by the store's next open."""
     backup = store.scratch(f"damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.rename(store.location, backup)
-    os.rename(tmp, store.location)
-    return str(backup), total
+    os.rename(rebuilt, store.location)
+    return str(backup)
 
 
 def engine_multivectors(store: EdgeStore) -> dict[str, int]:
