@@ -228,14 +228,14 @@ def stale_ids(store: VectorStore, found: Sources, current: set[str], prune: bool
     or was emptied, or a JSONL record that was removed. With ``prune``: chunks of files under the roots indexed
     that no longer exist (deleted or renamed). Files skipped for errors keep their chunks.
     """
-    skipped = {path for path, _ in found.skipped}
+    skipped = [Path(path) for path, _ in found.skipped]
     stale = []
     for pid, payload in store.scroll(["metadata.source", "doc_id"]):
         source = (payload.get("metadata") or {}).get("source")
-        if not isinstance(source, str) or payload.get("doc_id") in current or source in skipped:
+        if not isinstance(source, str) or payload.get("doc_id") in current:
             continue
         if source in found.files or (prune and _under(Path(source), found.roots)
-                                     and not any(_under(Path(source), [Path(p)]) for p in skipped)):
+                                     and not _under(Path(source), skipped)):
             stale.append(pid)
     return stale
 

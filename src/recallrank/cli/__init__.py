@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(doctor, *DOCTOR)
     doctor.add_argument("--repair", action="store_true",
                         help="rewrite recallrank.json from the engine, finish the index build, record the new "
-                        "count, delete points whose payload cannot be read (listing their ids) and re-embed "
-                        "points that lost their vectors from their stored text with --bi-encoder (the default "
-                        "model unless given)")
+                        "count; a damaged store is rebuilt beside the old one (kept) from every readable point, "
+                        "re-embedding lost vectors from their stored text with --bi-encoder (the default model "
+                        "unless given) and leaving out points whose payload cannot be read (their ids listed)")
     doctor.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     cfg = sub.add_parser("config", parents=[common], help="show the effective settings and where each comes from")

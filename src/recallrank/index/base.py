@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -121,16 +121,27 @@ def check_filter(flt: MetadataFilter | None) -> dict[str, list[str | int | bool]
     return out
 
 
-def match_groups(flt: MetadataFilter | None) -> list[tuple[str, list[str | int | bool], bool]]:
-    """``(payload key, values, one_type)`` per filtered key; ``one_type`` says whether a single match-any condition
-    can hold the values (all strings, or all non-boolean ints). Otherwise a backend ORs one exact match per value,
-    since Qdrant's match-any takes neither booleans nor mixed types."""
-    groups = []
-    for key, values in check_filter(flt).items():
+def qdrant_filter(flt: MetadataFilter | None, models: Any, typed: Callable[[Any], Any] = lambda v: v) -> Any:
+    """``flt`` as a Qdrant ``Filter`` built from ``models`` (``qdrant_client.models`` or ``qdrant_edge``, which
+    share these class names), or ``None`` for no filter. Every key must match; a list accepts any of its values.
+    Qdrant's match-any takes neither booleans nor mixed types, so such a list ORs one exact match per value.
+    ``typed`` wraps each exact value (qdrant-edge needs its booleans as ``numpy.bool_``)."""
+
+    def exact(key: str, value: str | int | bool) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=typed(value)))
+
+    conditions: list[Any] = []
+    for name, values in check_filter(flt).items():
+        key = f"metadata.{name}"
         one_type = all(isinstance(v, str) for v in values) or \
             all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        groups.append((f"metadata.{key}", values, one_type))
-    return groups
+        if len(values) == 1:
+            conditions.append(exact(key, values[0]))
+        elif one_type:
+            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=values)))
+        else:
+            conditions.append(models.Filter(should=[exact(key, v) for v in values]))
+    return models.Filter(must=conditions) if conditions else None
 
 
 @runtime_checkable

@@ -13,7 +13,6 @@ finished; the new point count is recorded.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -26,7 +25,7 @@ import numpy as np
 
 from recallrank.errors import StoreError
 from recallrank.index.base import from_payload
-from recallrank.index.edge import ENGINE_CONFIG, META_FILE, EdgeStore, new_meta, write_meta
+from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
 from recallrank.index.edge_multivector import record_vectors
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
@@ -116,14 +115,14 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
         return report
     if scan.unreadable or missing:
         try:
-            tmp, report.points = _rebuild(store, shard, engine, scan, embed, report)
+            tmp, report.points = _rebuild(store, shard, meta, scan, embed, report)
         finally:
             store.close(finish=False)
         report.backup = _swap(store, tmp)
     else:
         if meta_damaged:
             write_meta(store.meta_path, meta)
-        fields = engine_multivectors(store)
+        fields = store.engine_multivectors()
         if fields:
             store.reconfigure(fields)
         store.mark_pending()
@@ -137,7 +136,7 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
 
 def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport) -> tuple[dict[str, Any], bool]:
     """The metadata to use (rebuilt from the engine's config if damaged) and whether it was damaged."""
-    fields = engine_multivectors(store)
+    fields = store.engine_multivectors()
     try:
         meta = store.read_meta()
     except StoreError as exc:
@@ -149,7 +148,7 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         fresh = {**new_meta(*engine), "pending": True}
         del fresh["points"]
         if fields:
-            fresh["multivectors"] = {name: {"dimension": size, "model": None} for name, size in fields.items()}
+            fresh["multivectors"] = _fields_meta(fields, {})
         return fresh, True
     damaged = False
     if (meta["dimension"], meta["similarity"]) != engine:
@@ -162,8 +161,7 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         report.findings.append(Finding(
             f"{META_FILE} lists token-vector fields {sorted(listed)} but the engine holds {sorted(fields)}",
             "record the engine's fields"))
-        meta = {**meta, "multivectors": {name: {"dimension": size, "model": (listed.get(name) or {}).get("model")}
-                                         for name, size in fields.items()}, "pending": True}
+        meta = {**meta, "multivectors": _fields_meta(fields, listed), "pending": True}
         damaged = True
     return meta, damaged
 
@@ -200,8 +198,11 @@ def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tupl
     if not ids:
         return []
     try:
-        records = shard.retrieve(list(ids), True, True)
-        return [(r.id, *record_vectors(r)[:1], dict(r.payload or {}), record_vectors(r)[1]) for r in records]
+        out = []
+        for r in shard.retrieve(list(ids), True, True):
+            dense, named = record_vectors(r)
+            out.append((r.id, dense, dict(r.payload or {}), named))
+        return out
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:
@@ -212,12 +213,13 @@ def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tupl
         return _records(shard, ids[:mid], unreadable) + _records(shard, ids[mid:], unreadable)
 
 
-def _rebuild(store: EdgeStore, old: Any, engine: tuple[int, str], scan: _Scan, embed: Embed | None,
+def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embed: Embed | None,
              report: DoctorReport) -> tuple[Path, int]:
-    """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written)."""
+    """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written). ``meta``
+    is the metadata as checked against the engine's config."""
     import qdrant_edge as qe
 
-    dimension, similarity = engine
+    dimension, similarity = meta["dimension"], meta["similarity"]
     lost = {str(pid): payload for pid, payload in scan.no_vector}
     new_vectors: dict[str, list[float]] = {}
     if lost and embed is not None:
@@ -232,7 +234,7 @@ def _rebuild(store: EdgeStore, old: Any, engine: tuple[int, str], scan: _Scan, e
     skip = set(scan.unreadable)
     report.lost_ids.extend(scan.unreadable)
     report.lost_ids.extend(pid for pid in lost if pid not in new_vectors)
-    fields = engine_multivectors(store)  # token-vector fields, as the damaged store had them
+    fields = store.engine_multivectors()  # token-vector fields, as the damaged store had them
     tmp = store.scratch("rebuild")
     shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
     try:
@@ -254,13 +256,10 @@ def _rebuild(store: EdgeStore, old: Any, engine: tuple[int, str], scan: _Scan, e
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shard.close()
-    meta = new_meta(dimension, similarity, total)
-    previous = (store.read_meta() if _readable(store) else None) or {}
+    rebuilt = new_meta(dimension, similarity, total)
     if fields:
-        meta["multivectors"] = {name: {"dimension": size,
-                                       "model": (previous.get("multivectors") or {}).get(name, {}).get("model")}
-                                for name, size in fields.items()}
-    write_meta(tmp / META_FILE, meta)
+        rebuilt["multivectors"] = _fields_meta(fields, meta.get("multivectors") or {})
+    write_meta(tmp / META_FILE, rebuilt)
     return tmp, total
 
 
@@ -273,18 +272,6 @@ def _swap(store: EdgeStore, rebuilt: Path) -> str:
     return str(backup)
 
 
-def engine_multivectors(store: EdgeStore) -> dict[str, int]:
-    """Token-vector fields as the engine's own config holds them: name -> size."""
-    try:
-        vectors = json.loads((store.location / ENGINE_CONFIG).read_text(encoding="utf-8"))["vectors"]
-        return {str(k): int(v["size"]) for k, v in vectors.items() if k and v.get("multivector_config")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _readable(store: EdgeStore) -> bool:
-    try:
-        store.read_meta()
-    except StoreError:
-        return False
-    return True
+def _fields_meta(fields: dict[str, int], listed: dict[str, Any]) -> dict[str, Any]:
+    """The ``multivectors`` entry of ``recallrank.json`` for the engine's ``fields``, keeping known model names."""
+    return {name: {"dimension": size, "model": (listed.get(name) or {}).get("model")} for name, size in fields.items()}

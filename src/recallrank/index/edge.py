@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from recallrank.index.base import (
     StoredPoint,
     ThreadedAsyncSearch,
     check_points,
-    match_groups,
+    qdrant_filter,
 )
 from recallrank.index.base import from_payload as _doc
 
@@ -124,11 +124,12 @@ class EdgeStore(ThreadedAsyncSearch):
             self._verify()
             return self._shard
 
-    def _load(self) -> Any:
+    def _load(self, config: Any = None) -> Any:
+        """Load the shard (with ``config``: redeclaring its settings); failures become StoreErrors."""
         import qdrant_edge as qe
 
         try:
-            return qe.EdgeShard.load(str(self.location))
+            return qe.EdgeShard.load(str(self.location), config)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
@@ -188,21 +189,13 @@ class EdgeStore(ThreadedAsyncSearch):
 
     def reconfigure(self, multivectors: Mapping[str, int]) -> None:
         """Reopen the shard with its token-vector fields declared (no HNSW graph over them)."""
-        import qdrant_edge as qe
-
         with self._lock:
             self._open()
             dimension, similarity = self._meta["dimension"], self._meta["similarity"]
             self.engine("flush", self._shard.flush)
             self.engine("close", self._shard.close)
             self._shard = None
-            config = self.engine_settings(dimension, similarity, multivectors)
-            try:
-                self._shard = qe.EdgeShard.load(str(self.location), config)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                raise _open_error(self.location, exc) from exc
+            self._shard = self._load(self.engine_settings(dimension, similarity, multivectors))
 
     def _clear_leftover(self, loc: Path) -> None:
         """``loc`` exists without metadata: an empty folder, or a shard a crashed 0.1 release created and never
@@ -259,20 +252,30 @@ class EdgeStore(ThreadedAsyncSearch):
                 f"{self.root} --collection {self.name}` to rewrite it from the engine's own config") from exc
         return meta
 
-    def read_dimension(self) -> int:
-        """The vector size the engine was created for."""
-        engine = self.engine_config()
-        if engine is None:
-            raise StoreCorruptedError(f"{self.location / ENGINE_CONFIG} is missing or unreadable")
-        return engine[0]
+    def engine_vectors(self) -> dict[str, Any] | None:
+        """The vector declarations of the engine's own ``edge_config.json`` (name -> settings; ``""`` is the dense
+        vector), or ``None`` if it cannot be read."""
+        try:
+            vectors = json.loads((self.location / ENGINE_CONFIG).read_text(encoding="utf-8"))["vectors"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return vectors if isinstance(vectors, dict) else None
 
     def engine_config(self) -> tuple[int, str] | None:
         """(dimension, similarity) as the engine itself recorded them at creation."""
         try:
-            vectors = json.loads((self.location / ENGINE_CONFIG).read_text(encoding="utf-8"))["vectors"][""]
-            return int(vectors["size"]), _SIMILARITY[vectors["distance"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            dense = (self.engine_vectors() or {})[""]
+            return int(dense["size"]), _SIMILARITY[dense["distance"]]
+        except (ValueError, KeyError, TypeError):
             return None
+
+    def engine_multivectors(self) -> dict[str, int]:
+        """Token-vector fields as the engine's own config declares them: name -> size."""
+        try:
+            return {str(k): int(v["size"]) for k, v in (self.engine_vectors() or {}).items()
+                    if k and v.get("multivector_config")}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}
 
     def _check_engine_config(self, meta: dict[str, Any]) -> None:
         engine = self.engine_config()
@@ -470,20 +473,8 @@ def write_meta(path: Path, meta: dict[str, Any]) -> None:
 def _edge_filter(flt: MetadataFilter | None) -> Any:
     import qdrant_edge as qe
 
-    def exact(key: str, value: str | int | bool) -> Any:
-        # qdrant-edge reads a Python bool as the integer 1/0 (bool is an int); numpy's bool reaches it as a bool
-        typed: Any = np.bool_(value) if isinstance(value, bool) else value
-        return qe.FieldCondition(key=key, match=qe.MatchValue(typed))
-
-    conditions: list[Any] = []
-    for key, values, one_type in match_groups(flt):
-        if len(values) == 1:
-            conditions.append(exact(key, values[0]))
-        elif one_type:
-            conditions.append(qe.FieldCondition(key=key, match=qe.MatchAny(cast(Any, values))))
-        else:
-            conditions.append(qe.Filter(should=[exact(key, v) for v in values]))
-    return qe.Filter(must=conditions) if conditions else None
+    # qdrant-edge reads a Python bool as the integer 1/0 (bool is an int); numpy's bool reaches it as a bool
+    return qdrant_filter(flt, qe, lambda v: np.bool_(v) if isinstance(v, bool) else v)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
-from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_points, from_payload, match_groups
+from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_points, from_payload, qdrant_filter
 from recallrank.redact import MASK, has_secret, redact_url
 
 log = logging.getLogger(__name__)
@@ -212,18 +212,7 @@ class QdrantServerStore:
 def _server_filter(flt: MetadataFilter | None) -> Any:
     from qdrant_client import models
 
-    def exact(key: str, value: str | int | bool) -> Any:
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-    conditions: list[Any] = []
-    for key, values, one_type in match_groups(flt):
-        if len(values) == 1:
-            conditions.append(exact(key, values[0]))
-        elif one_type:
-            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=cast(Any, values))))
-        else:
-            conditions.append(models.Filter(should=[exact(key, v) for v in values]))
-    return models.Filter(must=conditions) if conditions else None
+    return qdrant_filter(flt, models)
 
 
 def _server_error(url: str | None, what: str, exc: Exception) -> StoreError:
