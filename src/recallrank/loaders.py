@@ -226,14 +226,19 @@ def stale_ids(store: VectorStore, found: Sources, current: set[str], prune: bool
 
     Always: chunks of a file read this run that are not among ``current`` (document ids), e.g. a file that shrank
     or was emptied, or a JSONL record that was removed. With ``prune``: chunks of files under the roots indexed
-    that no longer exist (deleted or renamed). Files skipped for errors keep their chunks.
+    that no longer exist (deleted or renamed). Files skipped for errors keep their chunks. Only chunks written by
+    :func:`chunk_documents` (id ``...#<n>`` with metadata ``chunk = n``) are considered; documents added any other
+    way that merely name a ``source`` are left alone.
     """
     skipped = [Path(path) for path, _ in found.skipped]
     stale = []
-    for pid, payload in store.scroll(["metadata.source", "doc_id"]):
-        source = (payload.get("metadata") or {}).get("source")
-        if not isinstance(source, str) or payload.get("doc_id") in current:
+    for pid, payload in store.scroll(["metadata.source", "metadata.chunk", "doc_id"]):
+        meta, doc_id = payload.get("metadata") or {}, payload.get("doc_id")
+        source, chunk = meta.get("source"), meta.get("chunk")
+        if not isinstance(source, str) or doc_id in current:
             continue
+        if not (isinstance(chunk, int) and isinstance(doc_id, str) and doc_id.endswith(f"#{chunk}")):
+            continue  # not a chunk `recallrank index` wrote (e.g. added through the API): never ours to remove
         if source in found.files or (prune and _under(Path(source), found.roots)
                                      and not _under(Path(source), skipped)):
             stale.append(pid)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from recallrank import EdgeStore, InvalidInputError
+from recallrank import Document, EdgeStore, InvalidInputError
 from recallrank.index.base import StoredPoint, point_id, to_payload
 from recallrank.loaders import chunk_documents, chunk_text, iter_sources, read_sources, stale_ids
 
@@ -67,6 +67,9 @@ def test_stale_ids_cover_shrunk_emptied_and_deleted_files(tmp_path: Path) -> Non
     stale = stale_ids(store, found, {str(d.id) for d in now})
     expected = {point_id(d) for d in docs if d.id not in {n.id for n in now}}
     assert set(stale) == expected and len(expected) == len(docs) - 1  # only long.txt#0 stays
+    api_doc = Document("added through the API", {"source": str((root / "gone.txt").resolve())}, id="api-1")
+    store.upsert([StoredPoint(point_id(api_doc), [1.0, 0.0], to_payload(api_doc))])
+    assert point_id(api_doc) not in stale_ids(store, found, {str(d.id) for d in now})  # not a chunk index wrote
     kept = stale_ids(store, found, {str(d.id) for d in now}, prune=False)
     assert {point_id(d) for d in docs if "gone.txt" in str(d.id)}.isdisjoint(kept)  # --no-prune keeps deleted files
 
