@@ -326,6 +326,12 @@ class EdgeStore(ThreadedAsyncSearch):
         """The opened (and checked) ``qdrant_edge.EdgeShard``; for the store's own helper modules."""
         return self._open()
 
+    def metadata(self) -> dict[str, Any]:
+        """The collection's ``recallrank.json`` as held in memory once opened (a copy)."""
+        with self._lock:
+            self._open()
+            return dict(self._meta)
+
     def update_meta(self, **changes: Any) -> None:
         """Merge ``changes`` into ``recallrank.json`` and write it atomically."""
         with self._lock:

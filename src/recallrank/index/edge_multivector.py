@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 def multivector_fields(store: EdgeStore) -> dict[str, int]:
     """The collection's token-vector fields: name -> size of each token vector."""
-    meta = store.read_meta() or {}
-    return {str(k): int(v["dimension"]) for k, v in (meta.get("multivectors") or {}).items()}
+    if not store.exists():
+        return {}
+    fields = store.metadata().get("multivectors") or {}  # in memory: this is read on every scored query
+    return {str(k): int(v["dimension"]) for k, v in fields.items()}
 
 
 def ensure_multivector(store: EdgeStore, name: str, dimension: int, model: str | None = None) -> None:
@@ -45,7 +47,7 @@ def ensure_multivector(store: EdgeStore, name: str, dimension: int, model: str |
     store.engine(f"add the token-vector field '{name}'", shard.update, qe.UpdateOperation.create_dense_vector(
         name, dimension, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
     store.reconfigure({**have, name: dimension})  # no HNSW graph over token vectors: they rescore candidates
-    fields = dict((store.read_meta() or {}).get("multivectors") or {})
+    fields = dict(store.metadata().get("multivectors") or {})
     store.update_meta(multivectors={**fields, name: {"dimension": dimension, "model": model}})
 
 
