@@ -67,6 +67,7 @@ class LateInteractionEncoder:
         self.model_name = model if model is not None else f"zero-shot:{self.zero_shot_from}"
         self.device, self.batch_size, self.max_length = device, batch_size, max_length
         self._model: Any = None
+        self._dimension: int | None = None
 
     @classmethod
     def zero_shot(cls, bi_encoder: str, **kwargs: Any) -> LateInteractionEncoder:
@@ -104,8 +105,10 @@ class LateInteractionEncoder:
 
     @property
     def dimension(self) -> int:
-        """The size of each token vector."""
-        return int(self.encode_documents(["dimension probe"])[0].shape[1])
+        """The size of each token vector (measured once on a probe text)."""
+        if self._dimension is None:
+            self._dimension = int(self.encode_documents(["dimension probe"])[0].shape[1])
+        return self._dimension
 
     def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One ``(tokens, dimension)`` float32 array per query."""
