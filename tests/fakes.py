@@ -31,3 +31,33 @@ class HashEncoder:
 
     def config(self) -> dict[str, Any]:
         return {"model": "hash", "dimension": self.dimension}
+
+
+class HashTokenEncoder:
+    """A late-interaction stand-in: one normalised hash vector per word (no model to load)."""
+
+    model_name = "hash-tokens"
+
+    def __init__(self, dimension: int = 8) -> None:
+        self.dimension = dimension
+        self.documents_encoded = 0
+
+    def _encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        out = []
+        for t in texts:
+            rows = HashEncoder(self.dimension).encode_documents(t.split() or ["<empty>"])
+            out.append(rows / np.linalg.norm(rows, axis=1, keepdims=True))
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
+        self.documents_encoded += len(texts)
+        return self._encode(texts)
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model_name}

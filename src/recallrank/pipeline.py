@@ -33,6 +33,33 @@ class IngestReport:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One rerank stage of a cascade: a reranker and how many of its best results go on to the next stage.
+
+    ``reranker`` is anything with ``rerank(query, candidates, top_n=..., score_threshold=...)`` returning
+    :class:`Result` s: :class:`CrossEncoderReranker`, :class:`~recallrank.encoders.late_interaction.MaxSimReranker`,
+    :class:`~recallrank.encoders.poly_encoder.PolyReranker`. ``keep=None`` passes on everything; the last stage's
+    results are cut to the search's ``top_n``.
+
+    Example:
+        >>> Stage(MaxSimReranker(field="colbert"), keep=30)            # doctest: +SKIP
+    """
+
+    reranker: Any
+    keep: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(st_config(self.reranker).get("kind") or type(self.reranker).__name__)
+
+
+def st_config(reranker: Any) -> dict[str, Any]:
+    """A reranker's settings as plain data; one without ``config()`` is named by its class."""
+    config = getattr(reranker, "config", None)
+    return dict(config()) if callable(config) else {"kind": type(reranker).__name__}
+
+
+@dataclass(frozen=True)
 class SearchResponse:
     """Ranked results plus the seconds each stage took (``embed``, ``recall``, ``rerank``, ``total``)."""
 
@@ -48,13 +75,17 @@ class SearchResponse:
 
 
 class TwoStageRetriever:
-    """Recall ``top_k`` candidates by vector from a Qdrant store, rerank them with a cross-encoder, keep ``top_n``.
+    """Recall ``top_k`` candidates by vector from a Qdrant store, rerank them, keep ``top_n``.
 
     Args:
         store: a :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``).
         encoder: the bi-encoder; ``None`` is :class:`BiEncoder` with its defaults.
         reranker: the cross-encoder; ``None`` is the shipped default, ``False`` turns reranking off
             (bi-encoder order and scores are returned).
+        stages: instead of one ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs run in order, each
+            on the previous one's ``keep`` best, e.g. ``[(MaxSimReranker(field="colbert"), 30),
+            CrossEncoderReranker()]`` for bi-encoder top_k -> MaxSim 30 -> cross-encoder top_n. A stage with a
+            token-vector ``field`` has its vectors written at ingest (embedded store) and scored inside Qdrant.
         top_k: candidates recalled (50-200 is typical); top_n: results kept after reranking.
         score_threshold: results whose final score is below it are dropped (``0.0`` is honoured).
         exact: search Qdrant exactly instead of through HNSW.
@@ -68,18 +99,25 @@ class TwoStageRetriever:
     """
 
     def __init__(self, store: VectorStore, encoder: BiEncoder | None = None,
-                 reranker: CrossEncoderReranker | bool | None = None, *, top_k: int = 100, top_n: int = 10,
-                 score_threshold: float | None = None, exact: bool = False) -> None:
+                 reranker: CrossEncoderReranker | bool | None = None, *, stages: Sequence[Any] | None = None,
+                 top_k: int = 100, top_n: int = 10, score_threshold: float | None = None,
+                 exact: bool = False) -> None:
         _check_k(top_k, top_n)
         _check_threshold(score_threshold)
         self.store = store
         self.encoder = encoder if encoder is not None else BiEncoder()
-        if reranker is False:
-            self.reranker: CrossEncoderReranker | None = None
-        elif reranker is None or reranker is True:
-            self.reranker = CrossEncoderReranker()
+        if stages is not None:
+            if reranker is not None:
+                raise InvalidInputError("pass either reranker= or stages=, not both: put the cross-encoder in "
+                                        "stages, e.g. stages=[(MaxSimReranker(), 30), CrossEncoderReranker()]")
+            self.stages = check_stages(stages)
+        elif reranker is False:
+            self.stages = []
         else:
-            self.reranker = reranker
+            self.stages = [Stage(CrossEncoderReranker() if reranker is None or reranker is True else reranker)]
+        #: the last stage's reranker (``None`` without stages), as before cascades existed
+        self.reranker: Any = self.stages[-1].reranker if self.stages else None
+        self._warned_fields = False
         self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
         # a shipped rerank + recall fusion is calibrated on the default bi-encoder's cosine scores only
         self.fuse = (self.encoder.model_name == default_bi_encoder_path() and self.encoder.similarity == "cosine"
@@ -126,6 +164,7 @@ class TwoStageRetriever:
                                                         show_progress_bar=show_progress_bar)
                 self.store.upsert([StoredPoint(pid, v, payload)
                                    for (pid, payload), v in zip(todo, vectors, strict=True)])
+                self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
             if progress is not None:
                 progress(len(batch))
         if added or updated:
@@ -134,6 +173,57 @@ class TwoStageRetriever:
 
     def delete(self, documents: Iterable[Document]) -> None:
         self.store.delete([point_id(d) for d in documents])
+
+    def _stored_stages(self) -> list[Any]:
+        """Stages whose document-side vectors live in the store (a token-vector ``field``)."""
+        from recallrank.index import edge_multivector as mv
+
+        stored = [st.reranker for st in self.stages if getattr(st.reranker, "field", None)]
+        if stored and not mv.supports(self.store):
+            if not self._warned_fields:
+                self._warned_fields = True
+                log.warning("%s cannot hold token vectors yet: the MaxSim stage encodes its candidates at query "
+                            "time instead (seconds per query); the embedded store scores them inside Qdrant",
+                            type(self.store).__name__)
+            return []
+        return stored
+
+    def _write_stage_vectors(self, points: Sequence[tuple[str, str]]) -> None:
+        from recallrank.index import edge_multivector as mv
+
+        for reranker in self._stored_stages():
+            enc = reranker.encoder
+            mv.ensure_multivector(self.store, reranker.field, enc.dimension, model=enc.model_name)  # type: ignore[arg-type]
+            self._write_one(reranker, points)
+
+    def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
+        """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim
+        stage had a ``field``, or an interrupted ingest); returns how many points were filled. Running it again
+        is a no-op."""
+        from recallrank.index import edge_multivector as mv
+
+        filled = 0
+        for reranker in self._stored_stages():
+            if not self.store.exists():
+                break
+            enc = reranker.encoder
+            mv.ensure_multivector(self.store, reranker.field, enc.dimension, model=enc.model_name)  # type: ignore[arg-type]
+            todo = list(mv.without_multivector(self.store, reranker.field))  # type: ignore[arg-type]
+            for lo in range(0, len(todo), batch_size):
+                self._write_one(reranker, todo[lo:lo + batch_size])
+                filled += len(todo[lo:lo + batch_size])
+                if progress is not None:
+                    progress(len(todo[lo:lo + batch_size]))
+        if filled:
+            self.store.finish_ingest()
+        return filled
+
+    def _write_one(self, reranker: Any, points: Sequence[tuple[str, str]]) -> None:
+        from recallrank.index import edge_multivector as mv
+
+        tokens = reranker.encoder.encode_documents([text for _, text in points])
+        mv.write_multivectors(self.store, reranker.field, {pid: t for (pid, _), t in zip(points, tokens,  # type: ignore[arg-type]
+                                                                                          strict=True)})
 
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
@@ -169,7 +259,7 @@ class TwoStageRetriever:
         _check_k(k, n)
         check_filter(flt)
         threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
-        return _Plan(query, k, n, flt, threshold, rerank and self.reranker is not None, {}, time.perf_counter())
+        return _Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
 
     def _embed(self, plan: _Plan) -> np.ndarray:
         t = time.perf_counter()
@@ -179,9 +269,25 @@ class TwoStageRetriever:
 
     def _finish(self, plan: _Plan, hits: list[Hit]) -> SearchResponse:
         t = time.perf_counter()
-        if plan.rerank and self.reranker is not None and hits:
-            results = self.reranker.rerank(plan.query, hits, top_n=plan.top_n, score_threshold=plan.threshold,
-                                           fuse=self.fuse)
+        if plan.rerank and self.stages and hits:
+            candidates: list[Any] = hits
+            last = len(self.stages) - 1
+            for i, stage in enumerate(self.stages):
+                ts = time.perf_counter()
+                keep = plan.top_n if i == last else stage.keep
+                if i == last and stage.keep is not None:
+                    keep = min(stage.keep, plan.top_n)
+                kwargs: dict[str, Any] = {"top_n": keep, "score_threshold": plan.threshold if i == last else None}
+                if isinstance(stage.reranker, CrossEncoderReranker):
+                    kwargs["fuse"] = self.fuse
+                elif getattr(stage.reranker, "uses_store", False):  # reads vectors the store holds
+                    kwargs["store"] = self.store
+                results = stage.reranker.rerank(plan.query, candidates, **kwargs)
+                if last:  # a cascade: each stage's seconds too
+                    plan.timings[f"stage {i + 1} ({stage.name})"] = time.perf_counter() - ts
+                # the next stage sees the recall score as each candidate's retrieval score
+                candidates = [Hit(id=r.point_id, score=r.retrieval_score, document=r.document)
+                              for r in results]
         else:
             results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id)
                        for h in hits if plan.threshold is None or h.score >= plan.threshold][:plan.top_n]
@@ -193,7 +299,8 @@ class TwoStageRetriever:
         """The retriever's settings as plain data (no secrets)."""
         return {"top_k": self.top_k, "top_n": self.top_n, "score_threshold": self.score_threshold,
                 "exact": self.exact, "encoder": self.encoder.config(),
-                "reranker": self.reranker.config() if self.reranker is not None else None}
+                "reranker": st_config(self.reranker) if self.reranker is not None else None,
+                "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}
 
 
 @dataclass
@@ -216,6 +323,30 @@ def _check_k(top_k: int, top_n: int) -> None:
     for name, k in (("top_k", top_k), ("top_n", top_n)):
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"{name} must be a positive int of at most {MAX_K:,}, got {k!r:.40}")
+
+
+def check_stages(stages: Sequence[Any]) -> list[Stage]:
+    """Stages from rerankers, ``(reranker, keep)`` pairs or :class:`Stage` s, checked before anything runs."""
+    if isinstance(stages, (str, bytes)) or not isinstance(stages, Sequence):
+        raise InvalidInputError("stages must be a list of rerankers or (reranker, keep) pairs")
+    out = []
+    for i, st in enumerate(stages):
+        st = st if isinstance(st, Stage) else Stage(*st) if isinstance(st, tuple) else Stage(st)
+        if not callable(getattr(st.reranker, "rerank", None)):
+            raise InvalidInputError(f"stage {i + 1} is a {type(st.reranker).__name__}, which has no rerank(); pass "
+                                    "CrossEncoderReranker, MaxSimReranker or PolyReranker objects")
+        if st.keep is not None and (isinstance(st.keep, bool) or not isinstance(st.keep, int)
+                                    or not 1 <= st.keep <= MAX_K):
+            raise InvalidInputError(f"stage {i + 1} keep must be a positive int of at most {MAX_K:,} or None, "
+                                    f"got {st.keep!r:.40}")
+        out.append(st)
+    if not out:
+        raise InvalidInputError("stages is empty: pass reranker=False for recall alone")
+    keeps = [st.keep for st in out if st.keep is not None]
+    if keeps != sorted(keeps, reverse=True):
+        raise InvalidInputError(f"stage keeps must not grow down the cascade, got {keeps}: each stage reranks the "
+                                "previous one's results")
+    return out
 
 
 def _check_threshold(threshold: object) -> float | None:

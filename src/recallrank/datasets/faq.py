@@ -82,7 +82,8 @@ def html_sections(text: str) -> Iterator[tuple[str, str]]:
 
 def markdown_sections(text: str) -> Iterator[tuple[str, str]]:
     """cryptsetup's FAQ.md: ``  * **2.3 How do I set up encrypted swap?**`` headings."""
-    heading, body = None, []
+    heading: str | None = None
+    body: list[str] = []
     for line in text.splitlines():
         m = re.match(r"^\s*\*\s+\*\*(.+?)\*\*\s*$", line)
         if m:

@@ -141,6 +141,10 @@ class MaxSimReranker:
 
     Args:
         encoder: a :class:`LateInteractionEncoder` (``None``: zero-shot over the default bi-encoder).
+        field: the name of the token-vector field in the store (e.g. ``"colbert"``). With a field, a retriever
+            writes the documents' token vectors at ingest and this stage scores candidates inside Qdrant from
+            them (milliseconds); without one, or on a store that lacks the field, candidates are encoded on the
+            fly (seconds per query).
 
     Results carry ``relevance_score`` (the MaxSim score) and keep the recall stage's ``retrieval_score``; inputs
     are never mutated.
@@ -149,36 +153,88 @@ class MaxSimReranker:
         >>> MaxSimReranker().rerank("fruit", ["Apples are fruit.", "Qdrant is a database."], top_n=1)  # doctest: +SKIP
     """
 
-    def __init__(self, encoder: LateInteractionEncoder | None = None) -> None:
+    #: the retriever passes its store to rerank(): this stage reads vectors stored there
+    uses_store = True
+
+    def __init__(self, encoder: LateInteractionEncoder | None = None, *, field: str | None = None) -> None:
+        if field is not None and (not isinstance(field, str) or not field.isidentifier()):
+            raise InvalidInputError(f"field {field!r}: use letters, digits and _, e.g. 'colbert'")
         self.encoder = encoder if encoder is not None else LateInteractionEncoder()
+        self.field = field
         self.last_seconds = 0.0
+        self._warned: set[str] = set()
 
     def warm_up(self) -> None:
         self.encoder.warm_up()
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """MaxSim of ``query`` against each text."""
+        """MaxSim of ``query`` against each text (encoded now)."""
         q = self.encoder.encode_queries([check_text(query, "query")])[0]
         docs = self.encoder.encode_documents(list(texts))
         return np.array([maxsim(q, d) for d in docs], dtype=np.float32)
 
+    def stored_scores(self, query: str, candidates: Sequence[Any], store: Any) -> np.ndarray | None:
+        """Scores from the store's token vectors (``None`` when the store has no such field); candidates whose
+        vectors are missing (written before the field existed, or an interrupted ingest) are encoded now."""
+        from recallrank.index import edge_multivector as mv
+
+        if self.field is None or store is None or not mv.supports(store):
+            return None
+        if self.field not in mv.multivector_fields(store):
+            if store.name not in self._warned:
+                self._warned.add(store.name)
+                log.warning("collection '%s' has no '%s' token vectors, so MaxSim encodes every candidate now "
+                            "(slow); add them once with TwoStageRetriever.add_stage_vectors() or "
+                            "`recallrank index --stages ...` over the same sources", store.name, self.field)
+            return None
+        q = self.encoder.encode_queries([check_text(query, "query")])[0]
+        ids = [c.id for c in candidates]
+        stored = mv.maxsim_scores(store, self.field, q, ids)
+        missing = [i for i, pid in enumerate(ids) if pid not in stored]
+        if missing:
+            docs = self.encoder.encode_documents([candidates[i].document.text for i in missing])
+            stored.update({ids[i]: maxsim(q, d) for i, d in zip(missing, docs, strict=True)})
+        return np.array([stored[pid] for pid in ids], dtype=np.float32)
+
     def rerank(self, query: str, candidates: Sequence[Any], top_n: int | None = None,
-               score_threshold: float | None = None) -> list[Result]:
+               score_threshold: float | None = None, store: Any = None) -> list[Result]:
         """Order ``candidates`` (texts, :class:`Document` s or recall hits) by MaxSim; keep ``top_n``."""
         start = time.perf_counter()
-        docs, recall, ids = [], [], []
-        for c in candidates:
-            doc = getattr(c, "document", c)
-            doc = Document(doc) if isinstance(doc, str) else doc
-            if not isinstance(doc, Document):
-                raise InvalidInputError(f"cannot rerank a {type(c).__name__}; pass texts, Documents or hits")
-            docs.append(doc)
-            recall.append(getattr(c, "score", None))
-            ids.append(getattr(c, "id", None))
-        scores = self.score(query, [d.text for d in docs]) if docs else np.zeros(0)
-        order = np.argsort(-scores, kind="stable")
-        results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
-                          relevance_score=float(scores[i]), point_id=ids[i])
-                   for i in order if score_threshold is None or scores[i] >= score_threshold]
+        docs, recall, ids = _candidates(candidates)
+        scores = None
+        if docs and all(i is not None for i in ids):
+            scores = self.stored_scores(query, candidates, store)
+        if scores is None:
+            scores = self.score(query, [d.text for d in docs]) if docs else np.zeros(0)
+        results = ranked(docs, recall, ids, scores, top_n, score_threshold)
         self.last_seconds = time.perf_counter() - start
-        return results[:top_n] if top_n is not None else results
+        return results
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "maxsim", "field": self.field, **self.encoder.config()}
+
+
+def _candidates(candidates: Sequence[Any]) -> tuple[list[Document], list[float | None], list[str | None]]:
+    """Documents, recall scores and point ids of texts, Documents or recall hits."""
+    if isinstance(candidates, (str, Document)):
+        raise InvalidInputError("pass a list of candidates, not a single one")
+    docs, recall, ids = [], [], []
+    for c in candidates:
+        doc = getattr(c, "document", c)
+        doc = Document(doc) if isinstance(doc, str) else doc
+        if not isinstance(doc, Document):
+            raise InvalidInputError(f"cannot rerank a {type(c).__name__}; pass texts, Documents or hits")
+        docs.append(doc)
+        recall.append(getattr(c, "score", None))
+        ids.append(getattr(c, "id", None))
+    return docs, recall, ids
+
+
+def ranked(docs: Sequence[Document], recall: Sequence[float | None], ids: Sequence[str | None], scores: np.ndarray,
+           top_n: int | None, score_threshold: float | None) -> list[Result]:
+    """Results best first (stable), those under ``score_threshold`` dropped, at most ``top_n``."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
+                      relevance_score=float(scores[i]), point_id=ids[i])
+               for i in order if score_threshold is None or scores[i] >= score_threshold]
+    return results[:top_n] if top_n is not None else results

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Result, check_text
+from recallrank.documents import Result, check_text
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
 from recallrank.errors import InvalidInputError, ModelLoadError
 
@@ -178,16 +178,21 @@ class PolyEncoder:
 
 
 class PolyReranker:
-    """A rerank stage: the Poly-encoder scores recalled hits from the vectors the store already holds.
+    """A rerank stage: the Poly-encoder scores recalled hits from the dense vectors the store already holds.
 
-    Candidates must be recall hits with vectors (``TwoStageRetriever`` asks the store for them) or
-    ``(Document, vector)`` pairs; the vectors must come from :attr:`PolyEncoder.bi_encoder`.
+    Args:
+        encoder: a :class:`PolyEncoder` trained over the retriever's bi-encoder (its vectors are what it reads).
+
+    Candidates are recall hits (their vectors are read from the ``store`` the retriever passes) or
+    ``(Document, vector)`` pairs.
 
     Example:
-        >>> PolyReranker(PolyEncoder("path/to/poly")).rerank("mail server", hits, top_n=10)  # doctest: +SKIP
+        >>> poly = PolyReranker(PolyEncoder("path/to/poly"))                    # doctest: +SKIP
+        >>> poly.rerank("mail server", hits, top_n=10, store=store)           # doctest: +SKIP
     """
 
-    needs_vectors = True
+    #: the retriever passes its store to rerank(): this stage reads vectors stored there
+    uses_store = True
 
     def __init__(self, encoder: PolyEncoder) -> None:
         self.encoder = encoder
@@ -197,26 +202,38 @@ class PolyReranker:
         self.encoder.warm_up()
 
     def rerank(self, query: str, candidates: Sequence[Any], top_n: int | None = None,
-               score_threshold: float | None = None) -> list[Result]:
+               score_threshold: float | None = None, store: Any = None) -> list[Result]:
+        from recallrank.encoders.late_interaction import _candidates, ranked
+
         start = time.perf_counter()
-        docs, vectors, recall, ids = [], [], [], []
-        for c in candidates:
-            doc, vector = (c if isinstance(c, tuple) else (getattr(c, "document", None), getattr(c, "vector", None)))
-            if not isinstance(doc, Document) or vector is None:
-                raise InvalidInputError("the Poly-encoder scores stored vectors: pass recall hits fetched with "
-                                        "their vectors or (Document, vector) pairs")
-            docs.append(doc)
-            vectors.append(np.asarray(vector, dtype=np.float32))
-            recall.append(getattr(c, "score", None))
-            ids.append(getattr(c, "id", None))
-        q = self.encoder.encode_queries([check_text(query, "query")])[0]
-        scores = self.encoder.score(q, np.stack(vectors)) if vectors else np.zeros(0, dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")
-        results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
-                          relevance_score=float(scores[i]), point_id=ids[i])
-                   for i in order if score_threshold is None or scores[i] >= score_threshold]
+        pairs = [c for c in candidates if isinstance(c, tuple)]
+        if pairs and len(pairs) != len(candidates):
+            raise InvalidInputError("pass either (Document, vector) pairs or recall hits, not both")
+        if pairs:
+            docs, recall, ids = _candidates([d for d, _ in pairs])
+            vectors = [np.asarray(v, dtype=np.float32) for _, v in pairs]
+        else:
+            docs, recall, ids = _candidates(candidates)
+            if docs and (store is None or any(i is None for i in ids)):
+                raise InvalidInputError("the Poly-encoder scores the vectors the store holds: pass recall hits and "
+                                        "store=..., or (Document, vector) pairs")
+            stored = store.vectors([i for i in ids if i is not None]) if docs else {}
+            lost = [i for i in ids if i not in stored]
+            if lost:
+                raise InvalidInputError(f"{len(lost)} candidates have no stored vector (e.g. {lost[0]}); were they "
+                                        "deleted during the search?")
+            vectors = [stored[i] for i in ids if i is not None]
+        if docs:
+            q = self.encoder.encode_queries([check_text(query, "query")])[0]
+            scores = self.encoder.score(q, np.stack(vectors))
+        else:
+            scores = np.zeros(0, dtype=np.float32)
+        results = ranked(docs, recall, ids, scores, top_n, score_threshold)
         self.last_seconds = time.perf_counter() - start
-        return results[:top_n] if top_n is not None else results
+        return results
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "poly", "model": str(self.encoder.path)}
 
 
 def clone_module(module: Any) -> Any:

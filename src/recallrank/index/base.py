@@ -165,6 +165,9 @@ class VectorStore(Protocol):
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         """Write points; a point with an existing id replaces it."""
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored dense vectors of those ``ids`` that exist (id -> vector)."""
+
     def search(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
                exact: bool = False) -> list[Hit]:
         """The ``limit`` nearest points, best first."""

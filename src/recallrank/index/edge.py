@@ -380,6 +380,15 @@ class EdgeStore(ThreadedAsyncSearch):
         records = self.engine("retrieve points", shard.retrieve, list(ids), ["content_hash"], False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        from recallrank.index.edge_multivector import record_vectors
+
+        if not ids or not self.exists():
+            return {}
+        records = self.engine("read vectors", self._open().retrieve, list(ids), False, True)
+        dense = {str(r.id): record_vectors(r)[0] for r in records}
+        return {pid: np.asarray(v, dtype=np.float32) for pid, v in dense.items() if v}
+
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         import qdrant_edge as qe
 

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from recallrank.index.edge import EdgeStore
 
 
+def supports(store: object) -> bool:
+    """Whether ``store`` can hold token-vector fields (the embedded engine; a server collection cannot yet)."""
+    from recallrank.index.edge import EdgeStore
+
+    return isinstance(store, EdgeStore)
+
+
 def multivector_fields(store: EdgeStore) -> dict[str, int]:
     """The collection's token-vector fields: name -> size of each token vector."""
     if not store.exists():

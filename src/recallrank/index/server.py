@@ -143,6 +143,18 @@ class QdrantServerStore:
                              with_payload=["content_hash"], with_vectors=False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids or not self.exists():
+            return {}
+        records = self._call("read vectors", self.client.retrieve, self.name, ids=list(ids), with_payload=False,
+                             with_vectors=True)
+        out = {}
+        for r in records:
+            vector = r.vector.get("") if isinstance(r.vector, dict) else r.vector
+            if vector:
+                out[str(r.id)] = np.asarray(vector, dtype=np.float32)
+        return out
+
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models
 

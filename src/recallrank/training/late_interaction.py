@@ -65,7 +65,7 @@ def candidate_rows(pairs_dir: Path, domains: tuple[str, ...], per_domain: int, c
         for i, p in enumerate(chosen):
             pool = [j for j in top[i] if corpus[j].key != p.key and corpus[j].text != p.text][:depth]
             hard = [corpus[j].text for j in rng.sample(pool, min(n_hard, len(pool)))]
-            rand = next(q.text for q in iter(lambda: rng.choice(train), None) if q.key != p.key)
+            rand = next(q.text for q in (rng.choice(corpus) for _ in range(1000)) if q.key != p.key)
             rows.append({"query": p.query, "docs": [p.text, *hard, rand], "domain": domain})
         log.info("%s: %d queries mined over %d documents", domain, len(chosen), len(corpus))
     width = min(len(r["docs"]) for r in rows)
