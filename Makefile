@@ -11,12 +11,12 @@ export TOKENIZERS_PARALLELISM := false
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml
+$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml models/recallrank-late-minilm/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: any other spec pulls a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e '.[dev]'
+	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e ./models/recallrank-late-minilm -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install recallrank with its test extras

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from recallrank.cascade import parse_stages
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import check_text
@@ -34,8 +35,12 @@ def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     from recallrank import CrossEncoderReranker
     from recallrank.index.open import open_store
 
-    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
     precision = s.get("precision", "bf16")
+    stages = parse_stages(s["stages"], s.get("reranker"), precision) if s.get("stages") is not None else None
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    if stages is not None and rerank:
+        return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), stages=stages,
+                                 top_k=s.get("top_k", 100), top_n=s.get("top_n", 10))
     reranker = CrossEncoderReranker(s.get("reranker"), precision=precision) if rerank else False
     return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), reranker, top_k=s.get("top_k", 100),
                              top_n=s.get("top_n", 10))
@@ -50,8 +55,8 @@ def cache_dir(what: str) -> Path:
 def warm_up(retriever: TwoStageRetriever) -> None:
     """Load the models now, so that the timings printed are the stages', not the loading."""
     retriever.encoder.warm_up()
-    if retriever.reranker is not None:
-        retriever.reranker.warm_up()
+    for stage in retriever.stages:
+        stage.reranker.warm_up()
 
 
 def where(s: dict[str, Any]) -> str:
@@ -67,22 +72,25 @@ def cmd_index(args: argparse.Namespace) -> int:
     s = args.settings
     found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
     docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
-    retriever = open_retriever(s, rerank=False)
+    # with --stages, stages that keep token vectors in Qdrant get them written as the documents are
+    retriever = open_retriever(s, rerank=s.get("stages") is not None)
     store = retriever.store
     if store.exists():
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
     elif not docs:
         raise InvalidInputError("the sources hold no text to index")
-    warm_up(retriever)
+    retriever.encoder.warm_up()
     with tqdm(total=len(docs), unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
         report = retriever.add_documents(docs, batch_size=s["batch_size"], progress=bar.update)
+    filled = retriever.add_stage_vectors()  # points indexed before a stage kept vectors; 0 when none lack them
     stale = stale_ids(store, found, {str(d.id) for d in docs}, prune=args.prune)
     store.delete(stale)
     total = store.count()
     store.close()
     embedded = report.added + report.updated
     out = {"sources": len(found.sources), "chunks": len(docs), "added": report.added, "updated": report.updated,
-           "unchanged": report.unchanged, "removed": len(stale), "stored": total, "seconds": round(report.seconds, 3),
+           "unchanged": report.unchanged, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
+           "seconds": round(report.seconds, 3),
            "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None,
            "skipped": [{"path": p, "reason": r} for p, r in found.skipped]}
     if args.json:

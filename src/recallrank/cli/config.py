@@ -73,6 +73,9 @@ OPTIONS = {o.name: o for o in [
     Option("reranker", str, None, "cross-encoder model id or folder", default_text="the shipped recallrank reranker"),
     Option("precision", str, "bf16", "precision of both models: fp32, bf16 or int8 (CPU; less exact)",
            choices=("fp32", "bf16", "int8")),
+    Option("stages", str, None, "rerank cascade instead of the cross-encoder alone: names from cross, maxsim, "
+           "colbert, poly, each NAME or NAME:N (keep N), e.g. maxsim:30,cross; index writes the token vectors "
+           "of maxsim/colbert", default_text="cross"),
     Option("top_k", int, 100, "candidates recalled by the bi-encoder"),
     Option("top_n", int, 10, "results kept after reranking"),
     Option("score_threshold", float, None, "drop results whose final score is below it"),

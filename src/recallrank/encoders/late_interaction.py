@@ -39,6 +39,17 @@ def maxsim(query: np.ndarray, document: np.ndarray) -> float:
     return float((query @ document.T).max(axis=1).sum())
 
 
+def checkpoint_path(model: str) -> str:
+    """A hub id or folder as given; a folder shipped as a delta over the bundled bi-encoder (see
+    :mod:`recallrank.encoders._delta`) is assembled once into the cache and that folder returned."""
+    from recallrank.encoders._delta import DELTA_NAME, assemble
+
+    folder = Path(model).expanduser()
+    if (folder / DELTA_NAME).is_file():
+        return str(assemble(folder, default_bi_encoder_path()))
+    return model
+
+
 class LateInteractionEncoder:
     """Token vectors for MaxSim, from a ColBERT checkpoint or (zero-shot) from a bi-encoder's token embeddings.
 
@@ -85,7 +96,7 @@ class LateInteractionEncoder:
 
         try:
             if self.zero_shot_from is None:
-                model = MultiVectorEncoder(self.model_name, device=self.device)
+                model = MultiVectorEncoder(checkpoint_path(self.model_name), device=self.device)
             else:
                 from sentence_transformers.base.modules import Normalize, Transformer
                 from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask

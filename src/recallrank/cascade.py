@@ -1,0 +1,78 @@
+"""Named rerank stages, so a cascade can be written as text: ``"maxsim:30,cross"`` (CLI ``--stages``, TOML).
+
+========  ==========================================================================  ===================
+name      stage                                                                       stored in Qdrant
+========  ==========================================================================  ===================
+cross     the cross-encoder (``--reranker``, default the shipped one)                 nothing
+maxsim    zero-shot MaxSim over the bi-encoder's own token vectors (384-d)            field ``maxsim``
+colbert   the trained ColBERT shipped in ``recallrank-late-minilm`` (128-d)           field ``colbert``
+poly      the trained Poly-encoder shipped in ``recallrank-late-minilm``              the dense vectors
+========  ==========================================================================  ===================
+
+``NAME:N`` keeps the N best for the next stage; the last stage keeps ``top_n``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recallrank.errors import InvalidInputError, MissingDependencyError
+from recallrank.pipeline import Stage, check_stages
+
+STAGE_NAMES = ("cross", "maxsim", "colbert", "poly")
+
+
+def shipped_model(kind: str) -> str:
+    """The folder of the trained ``colbert`` or ``poly`` model shipped in the ``recallrank-late-minilm`` package."""
+    try:
+        import recallrank_late_minilm
+    except ImportError as exc:
+        raise MissingDependencyError(f"the '{kind}' stage needs the trained model package: pip install "
+                                     "recallrank-late-minilm (in this repository: models/recallrank-late-minilm)"
+                                     ) from exc
+    return str(recallrank_late_minilm.model_path(kind))
+
+
+def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") -> Any:
+    """The reranker a stage name stands for (nothing is loaded yet)."""
+    from recallrank.encoders.cross_encoder import CrossEncoderReranker
+    from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker
+    from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
+
+    if name == "cross":
+        return CrossEncoderReranker(reranker, precision=precision)  # type: ignore[arg-type]
+    if name == "maxsim":
+        return MaxSimReranker(LateInteractionEncoder(), field="maxsim")
+    if name == "colbert":
+        return MaxSimReranker(LateInteractionEncoder(shipped_model("colbert")), field="colbert")
+    if name == "poly":
+        return PolyReranker(PolyEncoder(shipped_model("poly")))
+    raise InvalidInputError(f"unknown stage {name!r}: use {', '.join(STAGE_NAMES)}")
+
+
+def parse_stages(spec: str, reranker: str | None = None, precision: str = "fp32") -> list[Stage]:
+    """``"maxsim:30,cross"`` -> stages; every name and number is checked before any model is built."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidInputError("--stages is empty: write e.g. maxsim:30,cross (or --no-rerank for recall alone)")
+    parsed = []
+    for part in spec.split(","):
+        name, sep, keep = part.strip().partition(":")
+        if name not in STAGE_NAMES:
+            raise InvalidInputError(f"--stages {spec!r}: unknown stage {name!r}; use {', '.join(STAGE_NAMES)} with an "
+                                    "optional :N to keep N, e.g. maxsim:30,cross")
+        if sep and not keep.isdigit():
+            raise InvalidInputError(f"--stages {spec!r}: {part.strip()!r} must be NAME or NAME:N with N a positive "
+                                    "integer")
+        parsed.append((name, int(keep) if sep else None))
+    check_stages([(_Named(n), k) for n, k in parsed])  # counts and order, before anything loads
+    return [Stage(make_stage(n, reranker, precision), k) for n, k in parsed]
+
+
+class _Named:
+    """A placeholder reranker, so the cascade's shape is checked before models are built."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def rerank(self, *args: Any, **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
