@@ -17,7 +17,8 @@ from recallrank.cli.config import DEFAULT_CONFIG, ENV_PREFIX, OPTIONS, add_optio
 from recallrank.errors import RecallrankError
 
 STORE = ["path", "url", "api_key", "collection"]
-INDEX = [*STORE, "bi_encoder", "precision", "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field", "progress"]
+INDEX = [*STORE, "bi_encoder", "precision", "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
+         "progress"]
 SEARCH = [*STORE, "bi_encoder", "reranker", "stages", "precision", "top_k", "top_n", "score_threshold", "rerank"]
 EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
