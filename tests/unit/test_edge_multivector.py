@@ -40,6 +40,7 @@ def fill(store: EdgeStore) -> dict[str, np.ndarray]:
 
 
 def test_a_field_added_to_an_existing_collection_is_filled_and_scored_in_the_engine(store: EdgeStore) -> None:
+    """Scores agree with numpy to fp16 precision: token vectors are stored as fp16."""
     assert mv.multivector_fields(store) == {}
     mv.ensure_multivector(store, "colbert", TOK, model="test")
     assert len(list(mv.without_multivector(store, "colbert"))) == 300  # nothing filled yet
@@ -49,12 +50,12 @@ def test_a_field_added_to_an_existing_collection_is_filled_and_scored_in_the_eng
     ids = list(stored)[:40]
     scores = mv.maxsim_scores(store, "colbert", query, ids)
     assert set(scores) == set(ids)
-    assert [scores[i] for i in ids] == pytest.approx([maxsim(query, stored[i]) for i in ids], rel=1e-5)
+    assert [scores[i] for i in ids] == pytest.approx([maxsim(query, stored[i]) for i in ids], rel=1e-3)
     hits = mv.search_rescored(store, "colbert", HashEncoder(DIM).encode_queries(["word3"])[0], query, 50, 5,
                               flt={"i": list(range(0, 300, 2))})
     assert len(hits) == 5 and all(h.document.metadata["i"] % 2 == 0 for h in hits)
     assert [h.score for h in hits] == pytest.approx(sorted((maxsim(query, stored[h.id]) for h in hits),
-                                                           reverse=True), rel=1e-5)
+                                                           reverse=True), rel=1e-3)
     assert store.count() == 300 and store.counts() == (300, 300)  # the dense vectors are untouched
 
 
@@ -96,7 +97,7 @@ def test_doctor_keeps_token_vectors_when_it_rebuilds(store: EdgeStore, tmp_path:
     assert list(mv.without_multivector(again, "colbert")) == []
     some = list(stored)[:10]
     got = mv.maxsim_scores(again, "colbert", tokens("word5"), some)
-    assert [got[i] for i in some] == pytest.approx([maxsim(tokens("word5"), stored[i]) for i in some], rel=1e-5)
+    assert [got[i] for i in some] == pytest.approx([maxsim(tokens("word5"), stored[i]) for i in some], rel=1e-3)
     again.close()
 
 

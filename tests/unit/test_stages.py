@@ -92,7 +92,7 @@ def test_points_missing_token_vectors_are_scored_on_the_fly(tmp_path: Path) -> N
     q = tokens.encode_queries(["word70 shared"])[0]
     got = MaxSimReranker(tokens, field="colbert").rerank("word70 shared", hits, store=store)  # type: ignore[arg-type]
     assert [x.score for x in got] == pytest.approx(sorted(
-        (maxsim(q, tokens.encode_documents([h.document.text])[0]) for h in hits), reverse=True), rel=1e-5)
+        (maxsim(q, tokens.encode_documents([h.document.text])[0]) for h in hits), reverse=True), rel=1e-3)
 
 
 class HashPoly(PolyEncoder):

@@ -175,7 +175,7 @@ class EdgeStore(ThreadedAsyncSearch):
         vectors: Any = dense
         if multivectors:
             vectors = {"": dense, **{name: qe.EdgeVectorParams(
-                size=size, distance=qe.Distance.Dot,
+                size=size, distance=qe.Distance.Dot, datatype=qe.VectorStorageDatatype.Float16,
                 multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
                 hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=self.ef_construct,
                                                full_scan_threshold=self.full_scan_threshold_kb))
