@@ -25,7 +25,7 @@ from recallrank.encoders.cross_encoder import CrossEncoderReranker
 from recallrank.errors import InvalidInputError, MissingDependencyError, StoreError
 from recallrank.index.base import VectorStore, point_id
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH, open_store
-from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
+from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
 from recallrank.redact import redact_url
 
 try:
@@ -95,12 +95,16 @@ class _StoreRetriever(BaseRetriever):
     def _reranker(self) -> CrossEncoderReranker | bool:
         return False
 
+    def _rerank_args(self) -> dict[str, Any]:
+        return {"reranker": self._reranker()}
+
     @property
     def pipeline(self) -> TwoStageRetriever:
         """The framework-free retriever doing the work (built on first use; models load lazily)."""
         if self._pipeline is None:
-            self._pipeline = TwoStageRetriever(self.store, self.encoder, self._reranker(), top_n=self.k,
-                                               score_threshold=self.score_threshold, exact=self.exact)
+            self._pipeline = TwoStageRetriever(self.store, self.encoder, top_n=self.k,
+                                               score_threshold=self.score_threshold, exact=self.exact,
+                                               **self._rerank_args())
         return self._pipeline
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
@@ -201,13 +205,30 @@ class RecallrankRetriever(_StoreRetriever):
 
     reranker: CrossEncoderReranker | None = None
     """The cross-encoder; ``None`` is the reranker shipped with recallrank."""
+    stages: list[Any] | None = None
+    """Instead of ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs, e.g.
+    ``[(MaxSimReranker(field="colbert"), 30), CrossEncoderReranker()]`` (see ``TwoStageRetriever``)."""
     top_k: int = Field(default=100, gt=0)
     """Candidates recalled before reranking (50-200 is typical); per call too."""
     k: int = Field(default=10, gt=0)
     """Documents kept after reranking."""
 
+    @field_validator("stages")
+    @classmethod
+    def _check_stages(cls, stages: list[Any] | None) -> list[Any] | None:
+        if stages is not None:
+            check_stages(stages)  # a bad cascade fails here, not at the first query
+        return stages
+
     def _reranker(self) -> CrossEncoderReranker | bool:
         return self.reranker if self.reranker is not None else True
+
+    def _rerank_args(self) -> dict[str, Any]:
+        if self.stages is not None:
+            if self.reranker is not None:
+                raise InvalidInputError("pass either reranker= or stages=, not both: put the cross-encoder in stages")
+            return {"stages": self.stages}
+        return {"reranker": self._reranker()}
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
                      kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -182,33 +182,29 @@ class TwoStageRetriever:
         if stored and not mv.supports(self.store):
             if not self._warned_fields:
                 self._warned_fields = True
-                log.warning("%s cannot hold token vectors yet: the MaxSim stage encodes its candidates at query "
-                            "time instead (seconds per query); the embedded store scores them inside Qdrant",
-                            type(self.store).__name__)
+                log.warning("%s cannot hold token vectors: the MaxSim stage encodes its candidates at query "
+                            "time instead (seconds per query); EdgeStore and QdrantServerStore score them inside "
+                            "Qdrant", type(self.store).__name__)
             return []
         return stored
 
     def _write_stage_vectors(self, points: Sequence[tuple[str, str]]) -> None:
-        from recallrank.index import edge_multivector as mv
-
         for reranker in self._stored_stages():
-            enc = reranker.encoder
-            mv.ensure_multivector(self.store, reranker.field, enc.dimension, model=enc.model_name)  # type: ignore[arg-type]
+            self.store.ensure_multivector(reranker.field, reranker.encoder.dimension,  # type: ignore[attr-defined]
+                                          model=reranker.encoder.model_name)
             self._write_one(reranker, points)
 
     def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
         """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim
         stage had a ``field``, or an interrupted ingest); returns how many points were filled. Running it again
         is a no-op."""
-        from recallrank.index import edge_multivector as mv
-
         filled = 0
         for reranker in self._stored_stages():
             if not self.store.exists():
                 break
-            enc = reranker.encoder
-            mv.ensure_multivector(self.store, reranker.field, enc.dimension, model=enc.model_name)  # type: ignore[arg-type]
-            todo = list(mv.without_multivector(self.store, reranker.field))  # type: ignore[arg-type]
+            self.store.ensure_multivector(reranker.field, reranker.encoder.dimension,  # type: ignore[attr-defined]
+                                          model=reranker.encoder.model_name)
+            todo = list(self.store.without_multivector(reranker.field))  # type: ignore[attr-defined]
             for lo in range(0, len(todo), batch_size):
                 self._write_one(reranker, todo[lo:lo + batch_size])
                 filled += len(todo[lo:lo + batch_size])
@@ -219,11 +215,9 @@ class TwoStageRetriever:
         return filled
 
     def _write_one(self, reranker: Any, points: Sequence[tuple[str, str]]) -> None:
-        from recallrank.index import edge_multivector as mv
-
         tokens = reranker.encoder.encode_documents([text for _, text in points])
-        mv.write_multivectors(self.store, reranker.field, {pid: t for (pid, _), t in zip(points, tokens,  # type: ignore[arg-type]
-                                                                                          strict=True)})
+        self.store.write_multivectors(reranker.field,  # type: ignore[attr-defined]
+                                      {pid: t for (pid, _), t in zip(points, tokens, strict=True)})
 
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,

@@ -103,3 +103,17 @@ def test_cli_index_and_search_with_stages(tmp_path: Path) -> None:
     assert body["results"][0]["metadata"]["source"].endswith("qdrant.txt")
     bad = run("search", "q", "--stages", "maxsim:3,bm25", "--path", str(tmp_path / "idx"))
     assert bad.returncode == 2 and "unknown stage 'bm25'" in bad.stderr
+
+
+def test_langchain_retriever_takes_a_cascade(tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
+    from recallrank.langchain import RecallrankRetriever
+
+    stages = [(MaxSimReranker(field="maxsim"), 3), PolyReranker(PolyEncoder(shipped_model("poly")))]
+    retriever = RecallrankRetriever(store=EdgeStore(tmp_path, "lc"), encoder=encoder, stages=stages, top_k=5, k=2)
+    retriever.add_texts([t for _, t, _ in CORPUS], metadatas=[m for _, _, m in CORPUS], ids=[i for i, _, _ in CORPUS])
+    docs = retriever.invoke("Which database is written in Rust?")
+    assert len(docs) == 2 and "Qdrant" in docs[0].page_content
+    assert docs[0].metadata["relevance_score"] is not None and docs[0].metadata["retrieval_score"] is not None
+    assert mv.multivector_fields(retriever.store) == {"maxsim": 384}
+    with pytest.raises(ValueError, match="must not grow"):
+        RecallrankRetriever(store=EdgeStore(tmp_path, "lc2"), stages=[(MaxSimReranker(), 2), (MaxSimReranker(), 5)])

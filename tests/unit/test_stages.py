@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recallrank import Document, EdgeStore, InvalidInputError, TwoStageRetriever
+from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
 from recallrank.encoders.late_interaction import MaxSimReranker, maxsim
 from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
-from recallrank.index import edge_multivector as mv
 from recallrank.pipeline import Stage
 from tests.fakes import HashEncoder, HashTokenEncoder
 
@@ -29,18 +28,27 @@ class FirstWordReranker:
         return ranked(docs, recall, ids, scores, top_n, score_threshold)
 
 
+@pytest.fixture(params=["edge", "server"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The embedded engine and qdrant-client's local mode (the server API): the same contract on both."""
+    def make(name: str = "c"):  # type: ignore[no-untyped-def]
+        return EdgeStore(tmp_path, name) if request.param == "edge" else QdrantServerStore(location=":memory:",
+                                                                                         name=name)
+    return make
+
+
 def cascade(store: EdgeStore, tokens: HashTokenEncoder, **kwargs: object) -> TwoStageRetriever:
     stages = [(MaxSimReranker(tokens, field="colbert"), 20), FirstWordReranker()]  # type: ignore[arg-type]
     return TwoStageRetriever(store, HashEncoder(16), stages=stages, top_k=60, top_n=5, **kwargs)  # type: ignore[arg-type]
 
 
-def test_ingest_writes_token_vectors_and_the_stage_scores_them_inside_qdrant(tmp_path: Path) -> None:
+def test_ingest_writes_token_vectors_and_the_stage_scores_them_inside_qdrant(new_store) -> None:  # type: ignore[no-untyped-def]
     tokens = HashTokenEncoder()
-    store = EdgeStore(tmp_path, "c")
+    store = new_store()
     r = cascade(store, tokens)
     assert r.add_documents(DOCS).added == 120
-    assert mv.multivector_fields(store) == {"colbert": 8}
-    assert list(mv.without_multivector(store, "colbert")) == []
+    assert store.multivector_fields() == {"colbert": 8}
+    assert list(store.without_multivector("colbert")) == []
     encoded = tokens.documents_encoded
     res = r.search("word3 shared")
     assert tokens.documents_encoded == encoded  # candidates were scored from stored vectors, not re-encoded
@@ -66,14 +74,14 @@ def test_reingest_is_a_no_op(tmp_path: Path) -> None:
 
 
 def test_an_old_index_keeps_working_says_how_to_add_the_field_and_add_stage_vectors_fills_it(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store = EdgeStore(tmp_path, "c")
+        new_store, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    store = new_store()
     TwoStageRetriever(store, HashEncoder(16), False).add_documents(DOCS)  # type: ignore[arg-type]
     tokens = HashTokenEncoder()
     r = cascade(store, tokens)
     with caplog.at_level(logging.WARNING):
         before = [x.document.id for x in r.search("word3 shared")]
-    assert "add_stage_vectors()" in caplog.text and mv.multivector_fields(store) == {}
+    assert "add_stage_vectors()" in caplog.text and store.multivector_fields() == {}
     assert r.add_stage_vectors() == 120
     assert r.add_stage_vectors() == 0
     encoded = tokens.documents_encoded
@@ -81,13 +89,13 @@ def test_an_old_index_keeps_working_says_how_to_add_the_field_and_add_stage_vect
     assert tokens.documents_encoded == encoded
 
 
-def test_points_missing_token_vectors_are_scored_on_the_fly(tmp_path: Path) -> None:
+def test_points_missing_token_vectors_are_scored_on_the_fly(new_store) -> None:  # type: ignore[no-untyped-def]
     tokens = HashTokenEncoder()
-    store = EdgeStore(tmp_path, "c")
+    store = new_store()
     r = cascade(store, tokens)
     r.add_documents(DOCS[:60])
     TwoStageRetriever(store, HashEncoder(16), False).add_documents(DOCS[60:])  # type: ignore[arg-type]
-    assert len(list(mv.without_multivector(store, "colbert"))) == 60
+    assert len(list(store.without_multivector("colbert"))) == 60
     hits = store.search(HashEncoder(16).encode_queries(["word70 shared"])[0], 60, exact=True)
     q = tokens.encode_queries(["word70 shared"])[0]
     got = MaxSimReranker(tokens, field="colbert").rerank("word70 shared", hits, store=store)  # type: ignore[arg-type]
@@ -105,8 +113,8 @@ class HashPoly(PolyEncoder):
         return np.stack([np.repeat(v[None], 4, axis=0) for v in HashEncoder(16).encode_queries(texts)])
 
 
-def test_the_poly_stage_reads_the_vectors_the_store_holds(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path, "c")
+def test_the_poly_stage_reads_the_vectors_the_store_holds(new_store) -> None:  # type: ignore[no-untyped-def]
+    store = new_store()
     r = TwoStageRetriever(store, HashEncoder(16), stages=[PolyReranker(HashPoly())], top_k=30, top_n=30)  # type: ignore[arg-type]
     r.add_documents(DOCS)
     res = r.search("word5 shared")

@@ -191,7 +191,7 @@ class MaxSimReranker:
 
         if self.field is None or store is None or not mv.supports(store):
             return None
-        if self.field not in mv.multivector_fields(store):
+        if self.field not in store.multivector_fields():
             if store.name not in self._warned:
                 self._warned.add(store.name)
                 log.warning("collection '%s' has no '%s' token vectors, so MaxSim encodes every candidate now "
@@ -200,7 +200,7 @@ class MaxSimReranker:
             return None
         q = self.encoder.encode_queries([check_text(query, "query")])[0]
         ids = [c.id for c in candidates]
-        stored = mv.maxsim_scores(store, self.field, q, ids)
+        stored = store.maxsim_scores(self.field, q, ids)
         missing = [i for i, pid in enumerate(ids) if pid not in stored]
         if missing:
             docs = self.encoder.encode_documents([candidates[i].document.text for i in missing])

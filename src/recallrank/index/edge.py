@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, StoreCorruptedError, StoreError, StoreUnavailableError
+from recallrank.index import edge_multivector as mv
 from recallrank.index.base import (
     DISTANCES,
     Hit,
@@ -379,6 +380,22 @@ class EdgeStore(ThreadedAsyncSearch):
         shard = self._open()
         records = self.engine("retrieve points", shard.retrieve, list(ids), ["content_hash"], False)
         return {str(r.id): str((r.payload or {}).get("content_hash")) for r in records}
+
+    # -- token vectors: the MaxSim multivector fields of recallrank.index.edge_multivector -------------------------
+    def multivector_fields(self) -> dict[str, int]:
+        return mv.multivector_fields(self)
+
+    def ensure_multivector(self, name: str, dimension: int, model: str | None = None) -> None:
+        mv.ensure_multivector(self, name, dimension, model)
+
+    def write_multivectors(self, name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        mv.write_multivectors(self, name, vectors)
+
+    def without_multivector(self, name: str, batch: int = 256) -> Iterator[tuple[str, str]]:
+        return mv.without_multivector(self, name, batch)
+
+    def maxsim_scores(self, name: str, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        return mv.maxsim_scores(self, name, query, ids)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         from recallrank.index.edge_multivector import record_vectors

@@ -22,10 +22,22 @@ if TYPE_CHECKING:
 
 
 def supports(store: object) -> bool:
-    """Whether ``store`` can hold token-vector fields (the embedded engine; a server collection cannot yet)."""
-    from recallrank.index.edge import EdgeStore
+    """Whether ``store`` can hold token-vector fields (``EdgeStore`` and ``QdrantServerStore`` can)."""
+    return callable(getattr(store, "maxsim_scores", None))
 
-    return isinstance(store, EdgeStore)
+
+def check_field_name(name: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidInputError(f"multivector field name {name!r}: use letters, digits and _, e.g. 'colbert'")
+
+
+def check_tokens(pid: str, name: str, tokens: np.ndarray, dimension: int) -> np.ndarray:
+    """``tokens`` as a float32 ``(tokens, dimension)`` array, or an error naming the point and the field."""
+    arr = np.asarray(tokens, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != dimension or arr.shape[0] == 0 or not np.isfinite(arr).all():
+        raise InvalidInputError(f"point {pid}: token vectors must be a non-empty, finite (tokens, {dimension}) "
+                                f"array for field '{name}', got shape {arr.shape}")
+    return arr
 
 
 def multivector_fields(store: EdgeStore) -> dict[str, int]:
@@ -40,8 +52,7 @@ def ensure_multivector(store: EdgeStore, name: str, dimension: int, model: str |
     """Add the field ``name`` for ``dimension``-d token vectors (MaxSim, dot product), or check the existing one."""
     import qdrant_edge as qe
 
-    if not isinstance(name, str) or not name.isidentifier():
-        raise InvalidInputError(f"multivector field name {name!r}: use letters, digits and _, e.g. 'colbert'")
+    check_field_name(name)
     have = multivector_fields(store)
     if name in have:
         if have[name] != dimension:
@@ -67,13 +78,8 @@ def write_multivectors(store: EdgeStore, name: str, vectors: Mapping[str, np.nda
     dimension = _field(store, name)
     if not vectors:
         return
-    ops = []
-    for pid, tokens in vectors.items():
-        arr = np.asarray(tokens, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != dimension or arr.shape[0] == 0 or not np.isfinite(arr).all():
-            raise InvalidInputError(f"point {pid}: token vectors must be a non-empty, finite (tokens, {dimension}) "
-                                    f"array for field '{name}', got shape {arr.shape}")
-        ops.append(qe.PointVectors(id=pid, vector={name: arr.tolist()}))
+    ops = [qe.PointVectors(id=pid, vector={name: check_tokens(pid, name, tokens, dimension).tolist()})
+           for pid, tokens in vectors.items()]
     shard = store.shard()
     store.mark_pending()
     store.engine(f"write '{name}' token vectors", shard.update, qe.UpdateOperation.update_vectors(ops))
@@ -103,7 +109,7 @@ def maxsim_scores(store: EdgeStore, name: str, query: np.ndarray, ids: Sequence[
     _field(store, name)
     if not ids:
         return {}
-    request = qe.QueryRequest(limit=len(ids), query=qe.Query.Nearest(_tokens(query), using=name),
+    request = qe.QueryRequest(limit=len(ids), query=qe.Query.Nearest(query_tokens(query), using=name),
                               filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]), with_payload=False,
                               params=qe.SearchParams(exact=True))
     points = store.engine("score token vectors", store.shard().query, request)
@@ -121,7 +127,8 @@ def search_rescored(store: EdgeStore, name: str, vector: np.ndarray, query: np.n
     _field(store, name)
     prefetch = qe.Prefetch(limit=top_k, query=qe.Query.Nearest([float(x) for x in np.asarray(vector).ravel()]),
                            filter=_edge_filter(flt), params=qe.SearchParams(hnsw_ef=store.hnsw_ef))
-    request = qe.QueryRequest(limit=limit, prefetches=[prefetch], query=qe.Query.Nearest(_tokens(query), using=name),
+    request = qe.QueryRequest(limit=limit, prefetches=[prefetch], query=qe.Query.Nearest(query_tokens(query),
+                                                                                     using=name),
                               with_payload=True)
     points = store.engine("search and rescore", store.shard().query, request)
     return [Hit(id=str(p.id), score=float(p.score), document=from_payload(p.payload)) for p in points]
@@ -136,7 +143,7 @@ def _field(store: EdgeStore, name: str) -> int:
     return fields[name]
 
 
-def _tokens(query: np.ndarray) -> list[list[float]]:
+def query_tokens(query: np.ndarray) -> list[list[float]]:
     arr = np.asarray(query, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise InvalidInputError(f"query token vectors must be a (tokens, dimension) array, got shape {arr.shape}")

@@ -7,7 +7,7 @@ it is useful in tests, never the default.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,11 +96,7 @@ class QdrantServerStore:
             self._call("create the collection", self.client.create_collection, self.name,
                        vectors_config=models.VectorParams(size=dimension, distance=distance))
         else:
-            info = self._call("read the collection", self.client.get_collection, self.name)
-            params = info.config.params.vectors
-            if isinstance(params, dict):
-                raise CollectionMismatchError(f"collection '{self.name}' uses named vectors {sorted(params)}; "
-                                              "recallrank needs one unnamed vector: pass another collection name")
+            params, _ = self._vector_params()
             have_dist = str(params.distance.value if hasattr(params.distance, "value") else params.distance)
             want_dist = DISTANCES[similarity]
             if params.size != dimension or have_dist.lower() != want_dist.lower():
@@ -155,13 +151,105 @@ class QdrantServerStore:
                 out[str(r.id)] = np.asarray(vector, dtype=np.float32)
         return out
 
+    def _vector_params(self) -> tuple[Any, dict[str, Any]]:
+        """(the unnamed dense vector's params, the named vectors' params) of the collection."""
+        params = self._call("read the collection", self.client.get_collection, self.name).config.params.vectors
+        if not isinstance(params, dict):
+            return params, {}
+        if "" not in params:
+            raise CollectionMismatchError(f"collection '{self.name}' has only named vectors {sorted(params)}; "
+                                          "recallrank needs an unnamed dense vector: pass another collection name")
+        return params[""], {k: v for k, v in params.items() if k}
+
+    # -- token vectors: a MaxSim multivector field beside the dense vector (Qdrant server >= 1.18) ---------------
+    def multivector_fields(self) -> dict[str, int]:
+        """The collection's token-vector fields: name -> size of each token vector."""
+        if not self.exists():
+            return {}
+        return {k: int(v.size) for k, v in self._vector_params()[1].items() if v.multivector_config is not None}
+
+    def ensure_multivector(self, name: str, dimension: int, model: str | None = None) -> None:
+        """Add the field ``name`` (MaxSim over ``dimension``-d fp16 token vectors), or check the existing one."""
+        from qdrant_client import models
+
+        from recallrank.index.edge_multivector import check_field_name
+
+        check_field_name(name)
+        have = self.multivector_fields()
+        if name in have:
+            if have[name] != dimension:
+                raise CollectionMismatchError(
+                    f"collection '{self.name}' holds {have[name]}-d '{name}' token vectors but the model makes "
+                    f"{dimension}-d ones; use the model it was built with or another field name")
+            return
+        config = models.DenseVectorConfig(
+            size=dimension, distance=models.Distance.DOT, datatype=models.VectorStorageDatatype.FLOAT16,
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
+        self._call(f"add the token-vector field '{name}' (needs Qdrant >= 1.18)", self.client.create_vector_name,
+                   self.name, name, models.DenseVectorNameConfig(dense=config))
+        if self.location is None:  # no HNSW graph over token vectors: they rescore candidates
+            self._call(f"configure the '{name}' field", self.client.update_collection, self.name,
+                       vectors_config={name: models.VectorParamsDiff(hnsw_config=models.HnswConfigDiff(m=0))})
+
+    def write_multivectors(self, name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Set the ``name`` token vectors of existing points (point id -> ``(tokens, dimension)`` array)."""
+        from qdrant_client import models
+
+        from recallrank.index.edge_multivector import check_tokens
+
+        dimension = self._field(name)
+        if vectors:
+            points = [models.PointVectors(id=pid, vector={name: check_tokens(pid, name, t, dimension).tolist()})
+                      for pid, t in vectors.items()]
+            self._call(f"write '{name}' token vectors", self.client.update_vectors, self.name, points=points,
+                       wait=True)
+
+    def without_multivector(self, name: str, batch: int = 256) -> Iterator[tuple[str, str]]:
+        """``(point id, text)`` of every point that has no ``name`` token vectors yet."""
+        from qdrant_client import models
+
+        self._field(name)
+        missing, offset = models.Filter(must_not=[models.HasVectorCondition(has_vector=name)]), None
+        while True:
+            records, offset = self._call("list points without token vectors", self.client.scroll, self.name,
+                                         scroll_filter=missing, limit=batch, offset=offset, with_payload=["text"],
+                                         with_vectors=False)
+            yield from ((str(r.id), str((r.payload or {}).get("text", ""))) for r in records)
+            if offset is None:
+                return
+
+    def maxsim_scores(self, name: str, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """MaxSim of the query's token vectors against each of ``ids``, computed by the server; points without
+        ``name`` vectors are absent from the result."""
+        from qdrant_client import models
+
+        from recallrank.index.edge_multivector import query_tokens
+
+        self._field(name)
+        if not ids:
+            return {}
+        response = self._call("score token vectors", self.client.query_points, self.name, query=query_tokens(query),
+                              using=name, limit=len(ids), with_payload=False,
+                              query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(ids))]),
+                              search_params=None if self.location is not None else models.SearchParams(exact=True))
+        return {str(p.id): float(p.score) for p in response.points}
+
+    def _field(self, name: str) -> int:
+        fields = self.multivector_fields()
+        if name not in fields:
+            raise StoreError(f"collection '{self.name}' on {redact_url(self.url)} has no '{name}' token vectors"
+                             + (f" (it has {sorted(fields)})" if fields else "")
+                             + "; add them with ensure_multivector() and fill them with write_multivectors()")
+        return fields[name]
+
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models
 
         if points:
             check_points(points)
-            batch = [models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
-                     for p in points]
+            named = bool(self._vector_params()[1])  # beside token-vector fields the dense one is named ""
+            batch = [models.PointStruct(id=p.id, vector={"": [float(x) for x in p.vector]} if named
+                                        else [float(x) for x in p.vector], payload=p.payload) for p in points]
             self._call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
 
     def finish_ingest(self) -> None:
@@ -178,7 +266,7 @@ class QdrantServerStore:
 
     def _hits(self, response: Any) -> list[Hit]:
         if self._similarity is None:
-            params = self._call("read the collection", self.client.get_collection, self.name).config.params.vectors
+            params, _ = self._vector_params()
             distance = str(getattr(params.distance, "value", params.distance)).lower()
             self._similarity = {"cosine": "cosine", "dot": "dot", "euclid": "euclidean"}.get(distance, distance)
         sign = -1.0 if self._similarity == "euclidean" else 1.0
