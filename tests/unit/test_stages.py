@@ -117,6 +117,8 @@ def test_the_poly_stage_reads_the_vectors_the_store_holds(new_store) -> None:  #
     store = new_store()
     r = TwoStageRetriever(store, HashEncoder(16), stages=[PolyReranker(HashPoly())], top_k=30, top_n=30)  # type: ignore[arg-type]
     r.add_documents(DOCS)
+    store.ensure_multivector("tok", 8)  # token vectors beside the dense one are not what the Poly-encoder reads
+    store.write_multivectors("tok", {pid: np.ones((3, 8)) for pid, _ in store.without_multivector("tok")})
     res = r.search("word5 shared")
     recall = r.recall("word5 shared", top_k=30)
     assert [x.document.id for x in res] == [x.document.id for x in recall]  # equal codes: exactly the cosine

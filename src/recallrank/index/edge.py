@@ -402,7 +402,7 @@ class EdgeStore(ThreadedAsyncSearch):
 
         if not ids or not self.exists():
             return {}
-        records = self.engine("read vectors", self._open().retrieve, list(ids), False, True)
+        records = self.engine("read vectors", self._open().retrieve, list(ids), False, [""])  # dense only
         dense = {str(r.id): record_vectors(r)[0] for r in records}
         return {pid: np.asarray(v, dtype=np.float32) for pid, v in dense.items() if v}
 

@@ -142,8 +142,9 @@ class QdrantServerStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids or not self.exists():
             return {}
+        named = bool(self._vector_params()[1])
         records = self._call("read vectors", self.client.retrieve, self.name, ids=list(ids), with_payload=False,
-                             with_vectors=True)
+                             with_vectors=[""] if named else True)  # the dense vector only, not token vectors
         out = {}
         for r in records:
             vector = r.vector.get("") if isinstance(r.vector, dict) else r.vector
