@@ -33,14 +33,20 @@ def shipped_model(kind: str) -> str:
     return str(recallrank_late_minilm.model_path(kind))
 
 
+def cross_encoder(model: str | None, precision: str = "fp32") -> Any:
+    """The cross-encoder ``model`` names (``None`` or ``"shipped"``: recallrank's own)."""
+    from recallrank.encoders.cross_encoder import CrossEncoderReranker
+
+    return CrossEncoderReranker(None if model in (None, "shipped") else model, precision=precision)  # type: ignore[arg-type]
+
+
 def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") -> Any:
     """The reranker a stage name stands for (nothing is loaded yet)."""
-    from recallrank.encoders.cross_encoder import CrossEncoderReranker
     from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker
     from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
 
     if name == "cross":
-        return CrossEncoderReranker(reranker, precision=precision)  # type: ignore[arg-type]
+        return cross_encoder(reranker, precision)
     if name == "maxsim":
         return MaxSimReranker(LateInteractionEncoder(), field="maxsim")
     if name == "colbert":
@@ -48,6 +54,13 @@ def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") 
     if name == "poly":
         return PolyReranker(PolyEncoder(shipped_model("poly")))
     raise InvalidInputError(f"unknown stage {name!r}: use {', '.join(STAGE_NAMES)}")
+
+
+def default_stages() -> list[Stage]:
+    """The default cascade after recall: the trained ColBERT, scored inside Qdrant from token vectors written at
+    ingest. It measured the best nDCG@10 gain per millisecond on the held-out sets with zero-shot MaxSim (equal
+    within noise) at 30 % of its bytes per document (``benchmarks/results/selection.md``)."""
+    return [Stage(make_stage("colbert"))]
 
 
 def parse_stages(spec: str, reranker: str | None = None, precision: str = "fp32") -> list[Stage]:

@@ -92,7 +92,7 @@ class _StoreRetriever(BaseRetriever):
                              f"{type(store).__name__}; build one with recallrank.index.open.open_store(path or url)")
         return store
 
-    def _reranker(self) -> CrossEncoderReranker | bool:
+    def _reranker(self) -> CrossEncoderReranker | bool | None:
         return False
 
     def _rerank_args(self) -> dict[str, Any]:
@@ -204,7 +204,8 @@ class RecallrankRetriever(_StoreRetriever):
     """
 
     reranker: CrossEncoderReranker | None = None
-    """The cross-encoder; ``None`` is the reranker shipped with recallrank."""
+    """One rerank stage (e.g. ``CrossEncoderReranker()``); ``None`` is recallrank's default, the trained ColBERT
+    stage scored inside Qdrant (see ``TwoStageRetriever``)."""
     stages: list[Any] | None = None
     """Instead of ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs, e.g.
     ``[(MaxSimReranker(field="colbert"), 30), CrossEncoderReranker()]`` (see ``TwoStageRetriever``)."""
@@ -220,8 +221,8 @@ class RecallrankRetriever(_StoreRetriever):
             check_stages(stages)  # a bad cascade fails here, not at the first query
         return stages
 
-    def _reranker(self) -> CrossEncoderReranker | bool:
-        return self.reranker if self.reranker is not None else True
+    def _reranker(self) -> CrossEncoderReranker | bool | None:
+        return self.reranker
 
     def _rerank_args(self) -> dict[str, Any]:
         if self.stages is not None:

@@ -80,8 +80,10 @@ class TwoStageRetriever:
     Args:
         store: a :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``).
         encoder: the bi-encoder; ``None`` is :class:`BiEncoder` with its defaults.
-        reranker: the cross-encoder; ``None`` is the shipped default, ``False`` turns reranking off
-            (bi-encoder order and scores are returned).
+        reranker: one rerank stage: a reranker object, ``True`` for the shipped cross-encoder, ``False`` for none
+            (bi-encoder order and scores are returned), or ``None`` for the default: the trained ColBERT stage
+            (``MaxSimReranker(field="colbert")``, token vectors written at ingest and scored inside Qdrant), which
+            measured the best quality per millisecond (``benchmarks/results/selection.md``).
         stages: instead of one ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs run in order, each
             on the previous one's ``keep`` best, e.g. ``[(MaxSimReranker(field="colbert"), 30),
             CrossEncoderReranker()]`` for bi-encoder top_k -> MaxSim 30 -> cross-encoder top_n. A stage with a
@@ -111,10 +113,14 @@ class TwoStageRetriever:
                 raise InvalidInputError("pass either reranker= or stages=, not both: put the cross-encoder in "
                                         "stages, e.g. stages=[(MaxSimReranker(), 30), CrossEncoderReranker()]")
             self.stages = check_stages(stages)
+        elif reranker is None:
+            from recallrank.cascade import default_stages
+
+            self.stages = default_stages()
         elif reranker is False:
             self.stages = []
         else:
-            self.stages = [Stage(CrossEncoderReranker() if reranker is None or reranker is True else reranker)]
+            self.stages = [Stage(CrossEncoderReranker() if reranker is True else reranker)]
         #: the last stage's reranker (``None`` without stages), as before cascades existed
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
         self._warned_fields = False

@@ -85,8 +85,13 @@ def test_search_json_has_both_scores_and_timings(index: Path) -> None:
     assert [r["rank"] for r in data["results"]] == [1, 2, 3]
     top = data["results"][0]
     assert top["metadata"]["doc_id"] == "apple-inc" and top["id"].endswith("records.jsonl::apple-inc#0")
-    assert 0 < top["relevance_score"] < 1 and -1 <= top["retrieval_score"] <= 1
+    # the default rerank stage is the trained ColBERT: a MaxSim score (a sum over query tokens), not a probability
+    assert top["relevance_score"] > 1 and -1 <= top["retrieval_score"] <= 1
     assert set(data["timings_ms"]) == {"embed", "recall", "rerank", "total"}
+    cross = run("search", "Apple company market value", "--path", str(index), "--top-k", "20", "--top-n", "3",
+                "--json", "--reranker", "shipped")
+    assert cross.returncode == 0, cross.stderr
+    assert 0 < json.loads(cross.stdout)["results"][0]["relevance_score"] < 1  # the cross-encoder's probability
 
 
 def test_search_text_filters_and_config_precedence(index: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cascade import parse_stages
+from recallrank.cascade import cross_encoder, parse_stages
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import check_text
@@ -32,7 +32,6 @@ def bi_encoder(name: str | None, precision: str = "fp32") -> BiEncoder:
 
 def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     """The pipeline the settings describe (models load on first use)."""
-    from recallrank import CrossEncoderReranker
     from recallrank.index.open import open_store
 
     precision = s.get("precision", "bf16")
@@ -41,7 +40,8 @@ def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     if stages is not None and rerank:
         return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), stages=stages,
                                  top_k=s.get("top_k", 100), top_n=s.get("top_n", 10))
-    reranker = CrossEncoderReranker(s.get("reranker"), precision=precision) if rerank else False
+    # --reranker names a cross-encoder to rerank with; without it the default cascade runs
+    reranker = (cross_encoder(s["reranker"], precision) if s.get("reranker") else None) if rerank else False
     return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), reranker, top_k=s.get("top_k", 100),
                              top_n=s.get("top_n", 10))
 
@@ -72,8 +72,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     s = args.settings
     found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
     docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
-    # with --stages, stages that keep token vectors in Qdrant get them written as the documents are
-    retriever = open_retriever(s, rerank=s.get("stages") is not None)
+    # stages that keep token vectors in Qdrant (the default ColBERT stage; maxsim/colbert in --stages) get them
+    # written as the documents are; --stages cross writes the dense vectors alone
+    retriever = open_retriever(s)
     store = retriever.store
     if store.exists():
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
@@ -189,7 +190,7 @@ def snippet(text: str, width: int) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from recallrank import CrossEncoderReranker, load_dataset
+    from recallrank import load_dataset
     from recallrank.evaluation.harness import compare, plot_sweep
 
     resolve(args, EVAL)
@@ -198,7 +199,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot and not sweep:
         raise InvalidInputError("--plot draws the top_k sweep: pass --sweep too, e.g. --sweep 10,20,50,100,200")
     ds = load_dataset(s["dataset"], s["split"])
-    reranker = CrossEncoderReranker(s["reranker"], precision=s["precision"])
+    reranker = cross_encoder(s["reranker"], s["precision"])
     res = compare(ds, bi_encoder(s["bi_encoder"], s["precision"]), reranker, top_k=s["top_k"],
                   n_queries=s["queries"], index_dir=cache_dir("eval"), sweep=sweep,
                   latency_queries=args.latency_queries, cross_only_queries=args.cross_only)

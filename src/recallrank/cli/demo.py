@@ -61,11 +61,12 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
     queries: list[tuple[str, set[str]]] = [(AMBIGUITY_QUERY, {"demo:apple-inc"})]
     queries += [(ds.queries[q], set(ds.qrels[q])) for q in DEBIAN_QUERIES if q in ds.queries]
     queries += [(q, set()) for q in extra]
-    print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with the cross-encoder, keep "
-          f"top_n={retriever.top_n}.")
-    print("  recall  bi-encoder cosine similarity\n  rerank  cross-encoder probability\n  score   what the reranked "
-          "order is sorted by: the model's calibrated fusion of rerank and recall when it ships one\n  was     rank "
-          "in the bi-encoder order;  * known relevant\n")
+    stages = " -> ".join(st.name for st in retriever.stages)
+    print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with {stages}, keep top_n={retriever.top_n}.")
+    print("  recall  bi-encoder cosine similarity\n  rerank  the last stage's score (MaxSim for ColBERT, a probability "
+          "for the cross-encoder)\n  score   what the reranked order is sorted by (the cross-encoder's calibrated "
+          "fusion of rerank and recall when it ships one)\n  was     rank in the bi-encoder order;  * known "
+          "relevant\n")
     for query, relevant in queries:
         bi = retriever.recall(query)
         two = retriever.search(query)
@@ -78,7 +79,7 @@ def show_query(query: str, bi: SearchResponse, two: SearchResponse, relevant: se
     bi_rank = {r.point_id: i for i, r in enumerate(bi.results, 1)}
     print(f"=== {query}")
     print(f"    bi-encoder: embed {bi.timings['embed'] * 1000:.0f} ms + Qdrant recall {bi.timings['recall'] * 1000:.0f}"
-          f" ms -> {bi.recalled} candidates;  cross-encoder rerank {two.timings['rerank'] * 1000:.0f} ms;  "
+          f" ms -> {bi.recalled} candidates;  rerank {two.timings['rerank'] * 1000:.0f} ms;  "
           f"two-stage total {two.timings['total'] * 1000:.0f} ms")
     print("    bi-encoder order        recall")
     for i, r in enumerate(bi.results[:show], 1):
