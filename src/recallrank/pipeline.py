@@ -50,7 +50,8 @@ class Stage:
 
     @property
     def name(self) -> str:
-        return str(st_config(self.reranker).get("kind") or type(self.reranker).__name__)
+        config = st_config(self.reranker)  # a MaxSim stage is named by its field ("colbert", "maxsim")
+        return str(config.get("field") or config.get("kind") or type(self.reranker).__name__)
 
 
 def st_config(reranker: Any) -> dict[str, Any]:

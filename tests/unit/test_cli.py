@@ -176,7 +176,7 @@ def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path
     assert first.returncode == 0, first.stderr
     assert "Building it once" in first.stdout and "doc/s" in first.stderr
     for text in ("=== Apple company market value", "=== vector database", "bi-encoder order", "reranked order",
-                 "cross-encoder rerank", "Qdrant recall"):
+                 "rerank with colbert", "Qdrant recall"):
         assert text in first.stdout
     apple = first.stdout.split("=== Apple company market value")[1].split("===")[0]
     reranked = apple.split("reranked order")[1].splitlines()[1]

@@ -52,7 +52,7 @@ def test_ingest_writes_token_vectors_and_the_stage_scores_them_inside_qdrant(new
     encoded = tokens.documents_encoded
     res = r.search("word3 shared")
     assert tokens.documents_encoded == encoded  # candidates were scored from stored vectors, not re-encoded
-    assert len(res) == 5 and {"stage 1 (maxsim)", "stage 2 (FirstWordReranker)"} <= set(res.timings)
+    assert len(res) == 5 and {"stage 1 (colbert)", "stage 2 (FirstWordReranker)"} <= set(res.timings)
     # the MaxSim stage kept the 20 best of the recalled 60; the last stage ordered those by its own score
     recalled = store.search(HashEncoder(16).encode_queries(["word3 shared"])[0], 60, exact=True)
     q = tokens.encode_queries(["word3 shared"])[0]
