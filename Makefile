@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench bench-hnsw quality reranker data clean
+.PHONY: help demo install test test-integration lint type bench bench-selection bench-hnsw quality reranker data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest
 	$(PY) benchmarks/speed.py $(if $(FULL),--full)
 	$(PY) benchmarks/eval_sweep.py $(if $(FULL),--full)
 	$(PY) benchmarks/store_checks.py
+
+bench-selection: install  ## the selection table: every rerank stage and cascade, quality, latency at 10k/50k docs (~25 min)
+	$(PY) benchmarks/selection.py
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py

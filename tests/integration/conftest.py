@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.15.4")
+QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.18.0")  # token-vector fields need >= 1.18
 
 
 @pytest.fixture(scope="module")
