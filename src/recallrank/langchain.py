@@ -204,8 +204,8 @@ class RecallrankRetriever(_StoreRetriever):
     """
 
     reranker: CrossEncoderReranker | None = None
-    """One rerank stage (e.g. ``CrossEncoderReranker()``); ``None`` is recallrank's default, the trained ColBERT
-    stage scored inside Qdrant (see ``TwoStageRetriever``)."""
+    """One rerank stage (e.g. ``CrossEncoderReranker()``); ``None`` is recallrank's default, zero-shot MaxSim
+    scored inside Qdrant (see ``TwoStageRetriever``)."""
     stages: list[Any] | None = None
     """Instead of ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs, e.g.
     ``[(MaxSimReranker(field="colbert"), 30), CrossEncoderReranker()]`` (see ``TwoStageRetriever``)."""

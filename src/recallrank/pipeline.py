@@ -82,9 +82,9 @@ class TwoStageRetriever:
         store: a :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``).
         encoder: the bi-encoder; ``None`` is :class:`BiEncoder` with its defaults.
         reranker: one rerank stage: a reranker object, ``True`` for the shipped cross-encoder, ``False`` for none
-            (bi-encoder order and scores are returned), or ``None`` for the default: the trained ColBERT stage
-            (``MaxSimReranker(field="colbert")``, token vectors written at ingest and scored inside Qdrant), which
-            measured the best quality per millisecond (``benchmarks/results/selection.md``).
+            (bi-encoder order and scores are returned), or ``None`` for the default: zero-shot MaxSim over the
+            bi-encoder's own token vectors (``MaxSimReranker(field="maxsim")``, written at ingest and scored inside
+            Qdrant), which measured the best quality per millisecond (``benchmarks/results/selection.md``).
         stages: instead of one ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs run in order, each
             on the previous one's ``keep`` best, e.g. ``[(MaxSimReranker(field="colbert"), 30),
             CrossEncoderReranker()]`` for bi-encoder top_k -> MaxSim 30 -> cross-encoder top_n. A stage with a

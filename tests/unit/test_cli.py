@@ -85,7 +85,7 @@ def test_search_json_has_both_scores_and_timings(index: Path) -> None:
     assert [r["rank"] for r in data["results"]] == [1, 2, 3]
     top = data["results"][0]
     assert top["metadata"]["doc_id"] == "apple-inc" and top["id"].endswith("records.jsonl::apple-inc#0")
-    # the default rerank stage is the trained ColBERT: a MaxSim score (a sum over query tokens), not a probability
+    # the default rerank stage is zero-shot MaxSim: a sum over query tokens, not a probability
     assert top["relevance_score"] > 1 and -1 <= top["retrieval_score"] <= 1
     assert set(data["timings_ms"]) == {"embed", "recall", "rerank", "total"}
     cross = run("search", "Apple company market value", "--path", str(index), "--top-k", "20", "--top-n", "3",
@@ -176,7 +176,7 @@ def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path
     assert first.returncode == 0, first.stderr
     assert "Building it once" in first.stdout and "doc/s" in first.stderr
     for text in ("=== Apple company market value", "=== vector database", "bi-encoder order", "reranked order",
-                 "rerank with colbert", "Qdrant recall"):
+                 "rerank with maxsim", "Qdrant recall"):
         assert text in first.stdout
     apple = first.stdout.split("=== Apple company market value")[1].split("===")[0]
     reranked = apple.split("reranked order")[1].splitlines()[1]

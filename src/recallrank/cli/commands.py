@@ -72,7 +72,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     s = args.settings
     found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
     docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
-    # stages that keep token vectors in Qdrant (the default ColBERT stage; maxsim/colbert in --stages) get them
+    # stages that keep token vectors in Qdrant (the default MaxSim stage; maxsim/colbert in --stages) get them
     # written as the documents are; --stages cross writes the dense vectors alone
     retriever = open_retriever(s)
     store = retriever.store

@@ -63,7 +63,7 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
     queries += [(q, set()) for q in extra]
     stages = " -> ".join(st.name for st in retriever.stages)
     print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with {stages}, keep top_n={retriever.top_n}.")
-    print("  recall  bi-encoder cosine similarity\n  rerank  the last stage's score (MaxSim for ColBERT, a probability "
+    print("  recall  bi-encoder cosine similarity\n  rerank  the last stage's score (MaxSim, or a probability "
           "for the cross-encoder)\n  score   what the reranked order is sorted by (the cross-encoder's calibrated "
           "fusion of rerank and recall when it ships one)\n  was     rank in the bi-encoder order;  * known "
           "relevant\n")
