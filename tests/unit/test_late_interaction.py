@@ -72,3 +72,8 @@ def test_a_saved_checkpoint_loads_through_the_same_class(encoder: LateInteractio
 def test_bad_input(encoder: LateInteractionEncoder, call: object, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         call(encoder)  # type: ignore[operator]
+
+
+def test_zero_shot_leaves_out_cls_and_sep(encoder: LateInteractionEncoder) -> None:
+    [q] = encoder.encode_queries(["apple company"])  # [CLS] apple company [SEP]: the two words only
+    assert q.shape == (2, 384)

@@ -11,6 +11,7 @@ import pytest
 from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
 from recallrank.encoders.late_interaction import MaxSimReranker, maxsim
 from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
+from recallrank.index.base import Hit
 from recallrank.pipeline import Stage
 from tests.fakes import HashEncoder, HashTokenEncoder
 
@@ -146,3 +147,21 @@ def test_stage_accepts_stage_objects_and_reports_its_config(tmp_path: Path) -> N
                                   FirstWordReranker()])
     assert [s["keep"] for s in r.config()["stages"]] == [30, None]
     assert r.config()["stages"][0]["kind"] == "maxsim" and r.config()["stages"][0]["field"] == "colbert"
+
+
+def test_fusion_orders_by_maxsim_per_query_token_plus_the_weighted_recall_score() -> None:
+    tokens = HashTokenEncoder()
+    hits = [Hit(id=f"p{i}", score=s, document=Document(t, id=f"d{i}"))
+            for i, (t, s) in enumerate([("alpha beta", 0.9), ("gamma delta", 0.1), ("alpha gamma", 0.5)])]
+    q = tokens.encode_queries(["alpha gamma"])[0]
+    raw = {h.id: maxsim(q, tokens.encode_documents([h.document.text])[0]) for h in hits}
+    got = MaxSimReranker(tokens, fuse=0.5).rerank("alpha gamma", hits)  # type: ignore[arg-type]
+    want = {h.id: raw[h.id] / 2 + 0.5 * h.score for h in hits}
+    assert [r.point_id for r in got] == sorted(want, key=want.__getitem__, reverse=True)
+    assert [r.score for r in got] == pytest.approx([want[r.point_id] for r in got], rel=1e-5)
+    assert [r.relevance_score for r in got] == pytest.approx([raw[r.point_id] for r in got], rel=1e-5)
+    texts = MaxSimReranker(tokens, fuse=0.5).rerank("alpha gamma", [h.document.text for h in hits])  # type: ignore[arg-type]
+    assert [r.score for r in texts] == pytest.approx(sorted(raw.values(), reverse=True), rel=1e-5)  # no recall score
+    for bad in (-1, True, "0.5"):
+        with pytest.raises(InvalidInputError, match="fuse"):
+            MaxSimReranker(tokens, fuse=bad)  # type: ignore[arg-type]

