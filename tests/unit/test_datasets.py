@@ -107,3 +107,22 @@ def test_beir_roundtrip_and_errors(tmp_path: Path) -> None:
         load_dataset("no-such-set")
     with pytest.raises(DatasetError, match="no 'dev' split"):
         load_dataset("wordnet", "dev")
+
+
+def test_faq_parsers_read_pod_text_and_generated_html_headings() -> None:
+    from recallrank.datasets.faq import html_sections, pod_sections, text_sections, train_pairs
+
+    pod = ("=head1 NAME\n\nperlfaq4 - Data Manipulation\n\n=head2 How do I count the lines of a file?\n"
+           "X<file, counting lines>\n\nUse C<wc -l> or a loop over B<< <$fh> >>.\n\n=head2 Next?\n")
+    assert list(pod_sections(pod))[1] == ("How do I count the lines of a file?", "Use wc -l or a loop over <$fh>.")
+    text = ("Table of contents\n\n  3.1 How do I use curl with a proxy?\n  --------------------\n\n"
+            "  Set -x to the proxy URL.\n  It works for HTTPS too.\n\n"
+            "== Why is chrony faster than ntpd? ==\n\nIt is.\n")
+    assert list(text_sections(text)) == [
+        ("How do I use curl with a proxy?", "Set -x to the proxy URL. It works for HTTPS too."),
+        ("Why is chrony faster than ntpd?", "It is.")]
+    html = ("<h2>How do I configure logging?<a href='#x'>¶</a></h2><p>Use the <code>echo</code> flag.</p>"
+            "<h3>1.2 Which codecs are supported?# TOC</h3><p>Many.</p>")
+    assert list(html_sections(html)) == [("How do I configure logging?", "Use the echo flag."),
+                                         ("Which codecs are supported?", "Many.")]
+    assert train_pairs({}) == []

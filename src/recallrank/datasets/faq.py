@@ -1,12 +1,14 @@
 """Real FAQ questions from Debian documentation packages: question heading -> its answer section.
 
-``python -m recallrank.datasets.faq --out DIR`` downloads the packages with ``apt-get download`` into a temporary
-folder, unpacks them with ``dpkg-deb -x`` there (nothing is installed), and writes a BEIR folder: queries are the
-question headings (those ending in "?"), the corpus is every section of every package (answers to other questions
-and non-question sections are the distractors), and each question's one relevant document is its own section.
-A package that cannot be had is skipped and named.
+``python -m recallrank.datasets.faq --out DIR [--train-pairs FILE]`` downloads the packages with
+``apt-get download`` into a temporary folder, unpacks them with ``dpkg-deb -x`` there (nothing is installed), and
+writes a BEIR folder: queries are the question headings (those ending in "?"), the corpus is every section of every
+package (answers to other questions and non-question sections are the distractors), and each question's one
+relevant document is its own section. A package that cannot be had is skipped and named.
 
 The sources shipped as ``faq-en`` are held out of all training (R-FAQ, cryptsetup's FAQ, Privoxy's FAQ).
+``--train-pairs`` also writes question -> answer pairs from the English FAQs that training may use
+(:data:`TRAIN_SOURCES`), one JSON object per line with the package it came from (``group``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import html
+import json
 import logging
 import re
 import subprocess
@@ -23,6 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from recallrank.datasets.beir import RetrievalSet, save_beir
+from recallrank.datasets.pairs import Pair
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,25 @@ HELD_OUT_SOURCES: dict[str, tuple[str, ...]] = {
     "privoxy": tuple(f"usr/share/doc/privoxy/faq/{n}.html"
                      for n in ("general", "installation", "configuration", "misc", "trouble")),
 }
-_NUMBER = re.compile(r"^\s*(?:[A-Z]?\d+(?:\.\d+)*\.?|[A-Z]\.)\s+")
+#: English FAQs training may use: package -> (file patterns under the unpacked root, format)
+TRAIN_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
+    "perl-doc": (("usr/share/perl/*/pod/perlfaq[1-9].pod", "usr/share/perl/*/pod/perlunifaq.pod"), "pod"),
+    "libcurl4-doc": (("usr/share/doc/libcurl4/FAQ.gz",), "text"),
+    "fetchmail": (("usr/share/doc/fetchmail/fetchmail-FAQ.html",), "html"),
+    "mc-data": (("usr/share/doc/mc-data/FAQ.gz",), "text"),
+    "ffmpeg-doc": (("usr/share/doc/ffmpeg/manual/faq.html",), "html"),
+    "chrony": (("usr/share/doc/chrony/FAQ.gz",), "text"),
+    "docutils-doc": (("usr/share/doc/docutils-doc/FAQ.html",), "html"),
+    "harden-doc": (("usr/share/doc/harden-doc/html/en-US/*.html",), "html"),
+    "python-sqlalchemy-doc": (("usr/share/doc/python-sqlalchemy-doc/html/faq/*.html",), "html"),
+    "nano": (("usr/share/doc/nano/faq.html",), "html"),
+    "fish-common": (("usr/share/doc/fish/faq.html",), "html"),
+    "xz-utils": (("usr/share/doc/xz-utils/faq.txt.gz",), "text"),
+    "irssi": (("usr/share/doc/irssi/faq.html",), "html"),
+}
+_NUMBER = re.compile(r"^\s*(?:Q[:.]\s*|[A-Z]?\d+(?:\.\d+)*\.?\s+|[A-Z]\.\s+)")
+#: what documentation generators append to headings: pilcrows, "#", "TOC" links
+_HEADING_TAIL = re.compile(r"(?:\s*(?:¶|#|TOC))+\s*$")
 MAX_ANSWER_CHARS = 2000
 
 
@@ -73,11 +95,55 @@ def clean(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def heading_text(heading: str) -> str:
+    """A heading without its number ("2.3 ", "Q: ") or the link glyphs a generator appended ("¶", "# TOC")."""
+    return _NUMBER.sub("", _HEADING_TAIL.sub("", heading)).strip()
+
+
 def html_sections(text: str) -> Iterator[tuple[str, str]]:
     parser = _Sections()
     parser.feed(text)
     for heading, body in parser.sections:
-        yield _NUMBER.sub("", heading).strip(), clean(" ".join(body))
+        yield heading_text(heading), clean(" ".join(body))
+
+
+def pod_sections(text: str) -> Iterator[tuple[str, str]]:
+    """Perl POD: every ``=headN`` with the paragraphs under it (POD commands and markup letters dropped)."""
+    heading: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        m = re.match(r"^=head[1-4]\s+(.*)", line)
+        if m:
+            if heading is not None:
+                yield heading, clean(" ".join(body))
+            heading, body = heading_text(_pod_markup(m.group(1))), []
+        elif heading is not None and not line.startswith("="):
+            body.append(_pod_markup(line))
+    if heading is not None:
+        yield heading, clean(" ".join(body))
+
+
+def _pod_markup(text: str) -> str:
+    text = re.sub(r"X<+[^<>]*>+", "", text)  # index entries are not text
+    text = re.sub(r"[A-Z]<<+\s+(.+?)\s+>>+", r"\1", text)  # B<< <$fh> >>: may hold angle brackets
+    return re.sub(r"[A-Z]<([^<>]*)>", r"\1", text)
+
+
+def text_sections(text: str) -> Iterator[tuple[str, str]]:
+    """Plain-text FAQs: a question is a short line ending in "?" at most 4 spaces in (numbered, "Q:", "=="
+    or "#" headings included); its answer runs to the next question."""
+    heading: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        bare = heading_text(line.strip().strip("=#* "))
+        if bare.endswith("?") and 10 < len(bare) < 160 and len(line) - len(line.lstrip()) <= 4:
+            if heading is not None:
+                yield heading, clean(" ".join(body))
+            heading, body = bare, []
+        elif heading is not None and not re.fullmatch(r"[\s=\-#*~^]*", line):
+            body.append(line.strip())
+    if heading is not None:
+        yield heading, clean(" ".join(body))
 
 
 def markdown_sections(text: str) -> Iterator[tuple[str, str]]:
@@ -96,12 +162,32 @@ def markdown_sections(text: str) -> Iterator[tuple[str, str]]:
         yield heading, clean(" ".join(body))
 
 
-def package_sections(root: Path, package: str, files: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    for rel in files:
-        path = root / rel
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        text = raw.decode("utf-8", errors="replace")
-        yield from (markdown_sections(text) if ".md" in path.suffixes else html_sections(text))
+PARSERS = {"html": html_sections, "pod": pod_sections, "text": text_sections, "markdown": markdown_sections}
+
+
+def package_sections(root: Path, package: str, files: tuple[str, ...], kind: str | None = None
+                     ) -> Iterator[tuple[str, str]]:
+    """Sections of the files (glob patterns) of one unpacked package, in file order."""
+    for pattern in files:
+        for path in sorted(root.glob(pattern)):
+            raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            text = raw.decode("utf-8", errors="replace")
+            parse = PARSERS[kind] if kind is not None else (
+                markdown_sections if ".md" in path.suffixes else html_sections)
+            yield from parse(text)
+
+
+def train_pairs(roots: dict[str, Path], sources: dict[str, tuple[tuple[str, ...], str]] | None = None,
+                min_answer_chars: int = 40) -> list[Pair]:
+    """Question -> answer pairs of the training FAQs, ``group`` = the package (deduplicated by question)."""
+    sources = sources if sources is not None else TRAIN_SOURCES
+    out: dict[tuple[str, str], Pair] = {}
+    for pkg, root in roots.items():
+        files, kind = sources[pkg]
+        for i, (heading, body) in enumerate(package_sections(root, pkg, files, kind)):
+            if heading.endswith("?") and len(heading) > 10 and len(body) >= min_answer_chars:
+                out.setdefault((pkg, heading.lower()), Pair(f"{pkg}:{i}", heading, body[:MAX_ANSWER_CHARS], pkg))
+    return list(out.values())
 
 
 def fetch(packages: list[str], dest: Path) -> dict[str, Path]:
@@ -139,13 +225,25 @@ def build_faq_set(roots: dict[str, Path], sources: dict[str, tuple[str, ...]], n
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="where the BEIR folder goes (OUT/faq-en/test)")
+    parser.add_argument("--train-pairs", type=Path, default=None,
+                        help="also write the training FAQs' question -> answer pairs to this JSONL file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory(prefix="recallrank-faq-") as tmp:
         roots = fetch(list(HELD_OUT_SOURCES), Path(tmp))
         ds = build_faq_set(roots, HELD_OUT_SOURCES, "faq-en-test")
         save_beir(ds, args.out / "faq-en" / "test", split="test")
-    log.info("faq-en test: %s from %s", ds.stats(), sorted(roots))
+        log.info("faq-en test: %s from %s", ds.stats(), sorted(roots))
+        if args.train_pairs is not None:
+            train_roots = fetch(list(TRAIN_SOURCES), Path(tmp) / "train")
+            pairs = train_pairs(train_roots)
+            args.train_pairs.parent.mkdir(parents=True, exist_ok=True)
+            with args.train_pairs.open("w", encoding="utf-8") as fh:
+                for p in pairs:
+                    fh.write(json.dumps(p.__dict__, ensure_ascii=False) + "\n")
+            counts = {pkg: sum(p.group == pkg for p in pairs) for pkg in sorted(train_roots)}
+            log.info("training pairs: %d %s; skipped: %s", len(pairs), counts,
+                     sorted(set(TRAIN_SOURCES) - set(train_roots)) or "none")
     return 0
 
 
