@@ -126,3 +126,17 @@ def test_faq_parsers_read_pod_text_and_generated_html_headings() -> None:
     assert list(html_sections(html)) == [("How do I configure logging?", "Use the echo flag."),
                                          ("Which codecs are supported?", "Many.")]
     assert train_pairs({}) == []
+
+
+def test_heading_pairs_keep_chapters_together_and_drop_untranslated_chinese(tmp_path: Path) -> None:
+    from recallrank.datasets.faq import heading_pairs
+
+    book = tmp_path / "usr/share/doc/book/html"
+    book.mkdir(parents=True)
+    body = "为了尽可能的自动安装，安装程序尝试着自动配置网络。" * 4
+    (book / "install.html").write_text(f"<h2>6.2. 配置网络</h2><p>{body}</p><h2>Partitioning</h2><p>{'x ' * 100}</p>"
+                                       f"<h2>分区</h2><p>short</p>", encoding="utf-8")
+    pairs = heading_pairs({"book": tmp_path}, {"book": ("usr/share/doc/book/html/*.html",)}, chinese=True)
+    assert [(p.query, p.group) for p in pairs] == [("配置网络", "book/install")]
+    english = heading_pairs({"book": tmp_path}, {"book": ("usr/share/doc/book/html/*.html",)})
+    assert [p.query for p in english] == ["Partitioning"]  # 96 characters are too few for an English section

@@ -7,8 +7,9 @@ package (answers to other questions and non-question sections are the distractor
 relevant document is its own section. A package that cannot be had is skipped and named.
 
 The sources shipped as ``faq-en`` are held out of all training (R-FAQ, cryptsetup's FAQ, Privoxy's FAQ).
-``--train-pairs`` also writes question -> answer pairs from the English FAQs that training may use
-(:data:`TRAIN_SOURCES`), one JSON object per line with the package it came from (``group``).
+``--train-dir DIR`` also writes the pairs training may use, one JSON object per line with the package (and
+chapter) it came from as ``group``: ``faq-en.jsonl`` (question -> answer, :data:`TRAIN_SOURCES`),
+``headings-en.jsonl`` and ``headings-zh.jsonl`` (section heading -> section text, :data:`HEADING_SOURCES`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ TRAIN_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
     "fish-common": (("usr/share/doc/fish/faq.html",), "html"),
     "xz-utils": (("usr/share/doc/xz-utils/faq.txt.gz",), "text"),
     "irssi": (("usr/share/doc/irssi/faq.html",), "html"),
+}
+#: section heading -> section text: language -> package -> file patterns (generated HTML)
+HEADING_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {"debian-handbook": ("usr/share/doc/debian-handbook/html/en-US/*.html",)},
+    "zh": {"debian-handbook": ("usr/share/doc/debian-handbook/html/zh-CN/*.html",),
+           "harden-doc": ("usr/share/doc/harden-doc/html/zh-CN/*.html",)},
 }
 _NUMBER = re.compile(r"^\s*(?:Q[:.]\s*|[A-Z]?\d+(?:\.\d+)*\.?\s+|[A-Z]\.\s+)")
 #: what documentation generators append to headings: pilcrows, "#", "TOC" links
@@ -222,11 +229,41 @@ def build_faq_set(roots: dict[str, Path], sources: dict[str, tuple[str, ...]], n
     return ds
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def heading_pairs(roots: dict[str, Path], sources: dict[str, tuple[str, ...]], min_text_chars: int = 120,
+                  chinese: bool = False) -> list[Pair]:
+    """Section heading -> section text of generated HTML manuals; ``group`` = package/chapter file, so a chapter
+    never straddles splits. Very short headings and near-empty sections are left out; with ``chinese``, so are
+    sections the translation left in English (heading without a CJK character, or text with fewer than 40)."""
+    out: dict[tuple[str, str], Pair] = {}
+    for pkg, root in roots.items():
+        for pattern in sources.get(pkg, ()):
+            for path in sorted(root.glob(pattern)):
+                text = path.read_text(encoding="utf-8", errors="replace")
+                for i, (heading, body) in enumerate(html_sections(text)):
+                    if chinese and (not _CJK.search(heading) or len(_CJK.findall(body)) < 40):
+                        continue
+                    # a Chinese character carries about as much as two Latin ones
+                    if len(heading) >= (2 if chinese else 4) and len(body) >= min_text_chars // (2 if chinese else 1):
+                        out.setdefault((pkg, heading.lower()), Pair(f"{pkg}/{path.stem}:{i}", heading,
+                                                                    body[:MAX_ANSWER_CHARS], f"{pkg}/{path.stem}"))
+    return list(out.values())
+
+
+def write_pairs(pairs: list[Pair], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for p in pairs:
+            fh.write(json.dumps(p.__dict__, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="where the BEIR folder goes (OUT/faq-en/test)")
-    parser.add_argument("--train-pairs", type=Path, default=None,
-                        help="also write the training FAQs' question -> answer pairs to this JSONL file")
+    parser.add_argument("--train-dir", type=Path, default=None,
+                        help="also write the training pairs (faq-en, headings-en, headings-zh .jsonl) to this folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory(prefix="recallrank-faq-") as tmp:
@@ -234,16 +271,18 @@ def main(argv: list[str] | None = None) -> int:
         ds = build_faq_set(roots, HELD_OUT_SOURCES, "faq-en-test")
         save_beir(ds, args.out / "faq-en" / "test", split="test")
         log.info("faq-en test: %s from %s", ds.stats(), sorted(roots))
-        if args.train_pairs is not None:
-            train_roots = fetch(list(TRAIN_SOURCES), Path(tmp) / "train")
-            pairs = train_pairs(train_roots)
-            args.train_pairs.parent.mkdir(parents=True, exist_ok=True)
-            with args.train_pairs.open("w", encoding="utf-8") as fh:
-                for p in pairs:
-                    fh.write(json.dumps(p.__dict__, ensure_ascii=False) + "\n")
-            counts = {pkg: sum(p.group == pkg for p in pairs) for pkg in sorted(train_roots)}
-            log.info("training pairs: %d %s; skipped: %s", len(pairs), counts,
-                     sorted(set(TRAIN_SOURCES) - set(train_roots)) or "none")
+        if args.train_dir is not None:
+            wanted = sorted(set(TRAIN_SOURCES) | {p for langs in HEADING_SOURCES.values() for p in langs})
+            roots = fetch(wanted, Path(tmp) / "train")
+            sets = {"faq-en": train_pairs({k: v for k, v in roots.items() if k in TRAIN_SOURCES})}
+            for lang, sources in HEADING_SOURCES.items():
+                sets[f"headings-{lang}"] = heading_pairs({k: v for k, v in roots.items() if k in sources}, sources,
+                                                         chinese=lang == "zh")
+            for name, pairs in sets.items():
+                write_pairs(pairs, args.train_dir / f"{name}.jsonl")
+                by_package = sorted({p.group.split("/")[0] for p in pairs})
+                log.info("%s: %d pairs from %s", name, len(pairs), by_package)
+            log.info("packages apt could not get: %s", sorted(set(wanted) - set(roots)) or "none")
     return 0
 
 
