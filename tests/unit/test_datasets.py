@@ -140,3 +140,21 @@ def test_heading_pairs_keep_chapters_together_and_drop_untranslated_chinese(tmp_
     assert [(p.query, p.group) for p in pairs] == [("配置网络", "book/install")]
     english = heading_pairs({"book": tmp_path}, {"book": ("usr/share/doc/book/html/*.html",)})
     assert [p.query for p in english] == ["Partitioning"]  # 96 characters are too few for an English section
+
+
+def test_mallard_pages_give_title_desc_and_body() -> None:
+    from recallrank.datasets.faq import mallard_page
+
+    page = ('<page xmlns="http://projectmallard.org/1.0/" id="x"><info><desc>使用较大字体。</desc></info>'
+            '<title>更改文字大小</title><p>打开 <gui>设置</gui> 然后更改。</p>'
+            '<steps><item><p>第二步</p></item></steps></page>')
+    assert mallard_page(page) == ("更改文字大小", "使用较大字体。", "打开 设置 然后更改。 第二步")
+    assert mallard_page("<not xml") is None
+
+
+def test_the_chinese_help_set_is_shipped_and_held_out() -> None:
+    from recallrank.datasets import available, load_dataset
+
+    assert "test" in available()["gnome-help-zh"]
+    ds = load_dataset("gnome-help-zh", "test")
+    assert ds.stats()["queries"] == ds.stats()["documents"] > 100

@@ -6,7 +6,8 @@ writes a BEIR folder: queries are the question headings (those ending in "?"), t
 package (answers to other questions and non-question sections are the distractors), and each question's one
 relevant document is its own section. A package that cannot be had is skipped and named.
 
-The sources shipped as ``faq-en`` are held out of all training (R-FAQ, cryptsetup's FAQ, Privoxy's FAQ).
+The sources shipped as ``faq-en`` are held out of all training (R-FAQ, cryptsetup's FAQ, Privoxy's FAQ), and so
+is ``gnome-help-zh``: the Chinese GNOME Help, page title -> page.
 ``--train-dir DIR`` also writes the pairs training may use, one JSON object per line with the package (and
 chapter) it came from as ``group``: ``faq-en.jsonl`` (question -> answer, :data:`TRAIN_SOURCES`),
 ``headings-en.jsonl`` and ``headings-zh.jsonl`` (section heading -> section text, :data:`HEADING_SOURCES`).
@@ -259,6 +260,46 @@ def write_pairs(pairs: list[Pair], path: Path) -> None:
             fh.write(json.dumps(p.__dict__, ensure_ascii=False) + "\n")
 
 
+#: Chinese held-out set: GNOME Help in Chinese (page title -> page), never trained on
+GNOME_HELP_ZH = ("gnome-user-docs", "usr/share/help/zh_CN/gnome-help/*.page")
+
+
+def mallard_page(text: str) -> tuple[str, str, str] | None:
+    """(title, desc, body text) of a Mallard help page, or ``None`` when it is not one."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    ns = "{http://projectmallard.org/1.0/}"
+    title = root.find(f"{ns}title")
+    info = root.find(f"{ns}info")
+    desc = info.find(f"{ns}desc") if info is not None else None
+    skip = {id(e) for e in (title, info) if e is not None}
+    parts = [" ".join(child.itertext()) for child in root if id(child) not in skip]
+    return (clean(" ".join(title.itertext())) if title is not None else "",
+            clean(" ".join(desc.itertext())) if desc is not None else "", clean(" ".join(parts)))
+
+
+def gnome_help_set(root: Path, name: str = "gnome-help-zh-test", min_cjk: int = 40) -> RetrievalSet:
+    """Page title -> page text of the Chinese GNOME Help; pages mostly left in English are left out."""
+    ds = RetrievalSet(corpus={}, queries={}, qrels={}, name=name)
+    seen: set[str] = set()
+    for path in sorted(root.glob(GNOME_HELP_ZH[1])):
+        page = mallard_page(path.read_text(encoding="utf-8", errors="replace"))
+        if page is None:
+            continue
+        title, _, body = page
+        if len(_CJK.findall(body)) < min_cjk or not _CJK.search(title) or title in seen:
+            continue
+        seen.add(title)
+        ds.corpus[path.stem] = body[:MAX_ANSWER_CHARS]
+        ds.queries[f"q:{path.stem}"] = title
+        ds.qrels[f"q:{path.stem}"] = {path.stem: 1}
+    return ds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="where the BEIR folder goes (OUT/faq-en/test)")
@@ -271,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         ds = build_faq_set(roots, HELD_OUT_SOURCES, "faq-en-test")
         save_beir(ds, args.out / "faq-en" / "test", split="test")
         log.info("faq-en test: %s from %s", ds.stats(), sorted(roots))
+        gnome = fetch([GNOME_HELP_ZH[0]], Path(tmp) / "zh")
+        if gnome:
+            zh = gnome_help_set(gnome[GNOME_HELP_ZH[0]])
+            save_beir(zh, args.out / "gnome-help-zh" / "test", split="test")
+            log.info("gnome-help-zh test: %s", zh.stats())
         if args.train_dir is not None:
             wanted = sorted(set(TRAIN_SOURCES) | {p for langs in HEADING_SOURCES.values() for p in langs})
             roots = fetch(wanted, Path(tmp) / "train")
