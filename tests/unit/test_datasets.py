@@ -158,3 +158,12 @@ def test_the_chinese_help_set_is_shipped_and_held_out() -> None:
     assert "test" in available()["gnome-help-zh"]
     ds = load_dataset("gnome-help-zh", "test")
     assert ds.stats()["queries"] == ds.stats()["documents"] > 100
+
+
+def test_bold_question_faqs() -> None:
+    from recallrank.datasets.faq import bold_q_sections
+
+    html = ('<P><A NAME="Q1"><B>Q1</A>. Where can I discuss Graphviz?</B><P>We run a <A HREF="x">mailing list</A>.'
+            '<P><A NAME="Q2"><B>Q2</A>. How do I make a layout larger?</B><P>Set size.')
+    assert list(bold_q_sections(html)) == [("Where can I discuss Graphviz?", "We run a mailing list ."),
+                                           ("How do I make a layout larger?", "Set size.")]

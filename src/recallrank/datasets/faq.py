@@ -50,6 +50,7 @@ TRAIN_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
     "docutils-doc": (("usr/share/doc/docutils-doc/FAQ.html",), "html"),
     "harden-doc": (("usr/share/doc/harden-doc/html/en-US/*.html",), "html"),
     "python-sqlalchemy-doc": (("usr/share/doc/python-sqlalchemy-doc/html/faq/*.html",), "html"),
+    "graphviz-doc": (("usr/share/doc/graphviz/html/FAQ.html",), "bold-q"),
     "nano": (("usr/share/doc/nano/faq.html",), "html"),
     "fish-common": (("usr/share/doc/fish/faq.html",), "html"),
     "xz-utils": (("usr/share/doc/xz-utils/faq.txt.gz",), "text"),
@@ -170,7 +171,17 @@ def markdown_sections(text: str) -> Iterator[tuple[str, str]]:
         yield heading, clean(" ".join(body))
 
 
-PARSERS = {"html": html_sections, "pod": pod_sections, "text": text_sections, "markdown": markdown_sections}
+def bold_q_sections(text: str) -> Iterator[tuple[str, str]]:
+    """HTML FAQs whose questions are bold paragraphs, ``<B>Q3</A>. How ...?</B>`` (Graphviz's)."""
+    tag = re.compile(r"<[^>]+>")
+    for part in re.split(r"<B>\s*Q\d+", text, flags=re.IGNORECASE)[1:]:
+        end = re.search(r"</B>", part, re.IGNORECASE)
+        question, answer = (part[:end.start()], part[end.end():]) if end else (part, "")
+        yield heading_text(clean(tag.sub(" ", question)).lstrip(". ")), clean(tag.sub(" ", answer))
+
+
+PARSERS = {"html": html_sections, "pod": pod_sections, "text": text_sections, "markdown": markdown_sections,
+           "bold-q": bold_q_sections}
 
 
 def package_sections(root: Path, package: str, files: tuple[str, ...], kind: str | None = None
