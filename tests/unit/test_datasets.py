@@ -167,3 +167,30 @@ def test_bold_question_faqs() -> None:
             '<P><A NAME="Q2"><B>Q2</A>. How do I make a layout larger?</B><P>Set size.')
     assert list(bold_q_sections(html)) == [("Where can I discuss Graphviz?", "We run a mailing list ."),
                                            ("How do I make a layout larger?", "Set size.")]
+
+
+def test_gettext_catalogs_give_english_chinese_pairs(tmp_path: Path) -> None:
+    import struct
+
+    from recallrank.datasets.faq import catalog_pairs
+
+    messages = {"": "Content-Type: text/plain; charset=UTF-8\n", "Toggle the case sensitivity": "切换区分大小写",
+                "Saved %d lines": "已保存 %d 行", "ButtonBar|Dynamic": "ButtonBar|动态", "Quit": "退出",
+                "Search backwards": "Search backwards"}
+    keys = sorted(messages)
+    ids, strs = (b"".join(k.encode() + b"\0" for k in keys), b"".join(messages[k].encode() + b"\0" for k in keys))
+    start = 28 + 16 * len(keys)
+    id_table, str_table, offset = b"", b"", 0
+    for k in keys:
+        id_table += struct.pack("<2I", len(k.encode()), start + offset)
+        offset += len(k.encode()) + 1
+    for k in keys:
+        str_table += struct.pack("<2I", len(messages[k].encode()), start + offset)
+        offset += len(messages[k].encode()) + 1
+    mo = tmp_path / "usr/share/locale/zh_CN/LC_MESSAGES/nano.mo"
+    mo.parent.mkdir(parents=True)
+    mo.write_bytes(struct.pack("<7I", 0x950412DE, 0, len(keys), 28, 28 + 8 * len(keys), 0, 0)
+                   + id_table + str_table + ids + strs)
+    pairs = catalog_pairs({"nano": tmp_path})
+    assert [(p.query, p.text, p.group) for p in pairs] == [
+        ("Toggle the case sensitivity", "切换区分大小写", "nano/nano")]

@@ -10,7 +10,8 @@ The sources shipped as ``faq-en`` are held out of all training (R-FAQ, cryptsetu
 is ``gnome-help-zh``: the Chinese GNOME Help, page title -> page.
 ``--train-dir DIR`` also writes the pairs training may use, one JSON object per line with the package (and
 chapter) it came from as ``group``: ``faq-en.jsonl`` (question -> answer, :data:`TRAIN_SOURCES`),
-``headings-en.jsonl`` and ``headings-zh.jsonl`` (section heading -> section text, :data:`HEADING_SOURCES`).
+``headings-en.jsonl`` and ``headings-zh.jsonl`` (section heading -> section text, :data:`HEADING_SOURCES`) and
+``catalogs-en-zh.jsonl`` (English message -> its zh_CN translation, :data:`CATALOG_SOURCES`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,12 @@ TRAIN_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
 HEADING_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {"debian-handbook": ("usr/share/doc/debian-handbook/html/en-US/*.html",)},
     "zh": {"debian-handbook": ("usr/share/doc/debian-handbook/html/zh-CN/*.html",),
-           "harden-doc": ("usr/share/doc/harden-doc/html/zh-CN/*.html",)},
+           "harden-doc": ("usr/share/doc/harden-doc/html/zh-CN/*.html",),
+           "debian-reference-zh-cn": ("usr/share/debian-reference/*.zh-cn.html",)},
 }
+#: zh_CN gettext catalogs (English msgid -> Chinese msgstr), for aligning the two languages
+CATALOG_SOURCES: dict[str, str] = {pkg: "usr/share/locale/zh_CN/LC_MESSAGES/*.mo"
+                                   for pkg in ("nano", "mc-data", "fish-common", "xz-utils")}
 _NUMBER = re.compile(r"^\s*(?:Q[:.]\s*|[A-Z]?\d+(?:\.\d+)*\.?\s+|[A-Z]\.\s+)")
 #: what documentation generators append to headings: pilcrows, "#", "TOC" links
 _HEADING_TAIL = re.compile(r"(?:\s*(?:¶|#|TOC))+\s*$")
@@ -264,6 +269,30 @@ def heading_pairs(roots: dict[str, Path], sources: dict[str, tuple[str, ...]], m
     return list(out.values())
 
 
+def catalog_pairs(roots: dict[str, Path], sources: dict[str, str] | None = None, min_chars: int = 12) -> list[Pair]:
+    """English -> Chinese message pairs of zh_CN gettext catalogs (``.mo``); format strings, messages with a
+    context and short ones are left out."""
+    import gettext
+
+    sources = sources if sources is not None else CATALOG_SOURCES
+    out: dict[str, Pair] = {}
+    for pkg, root in roots.items():
+        if pkg not in sources:
+            continue
+        for path in sorted(root.glob(sources[pkg])):
+            with path.open("rb") as fh:
+                catalog = gettext.GNUTranslations(fh)._catalog  # type: ignore[attr-defined]
+            for i, (msgid, msgstr) in enumerate(catalog.items()):
+                if not isinstance(msgid, str) or not isinstance(msgstr, str) or not msgid:
+                    continue
+                en, zh = clean(msgid), clean(msgstr)
+                if "\x04" in msgid or "|" in en:  # msgctxt, or mc's "Context|text" convention
+                    continue
+                if len(en) >= min_chars and _CJK.search(zh) and "%" not in en and en not in out:
+                    out[en] = Pair(f"{pkg}/{path.stem}:{i}", en, zh, f"{pkg}/{path.stem}")
+    return list(out.values())
+
+
 def write_pairs(pairs: list[Pair], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
@@ -329,12 +358,14 @@ def main(argv: list[str] | None = None) -> int:
             save_beir(zh, args.out / "gnome-help-zh" / "test", split="test")
             log.info("gnome-help-zh test: %s", zh.stats())
         if args.train_dir is not None:
-            wanted = sorted(set(TRAIN_SOURCES) | {p for langs in HEADING_SOURCES.values() for p in langs})
+            wanted = sorted(set(TRAIN_SOURCES) | {p for langs in HEADING_SOURCES.values() for p in langs}
+                            | set(CATALOG_SOURCES))
             roots = fetch(wanted, Path(tmp) / "train")
             sets = {"faq-en": train_pairs({k: v for k, v in roots.items() if k in TRAIN_SOURCES})}
             for lang, sources in HEADING_SOURCES.items():
                 sets[f"headings-{lang}"] = heading_pairs({k: v for k, v in roots.items() if k in sources}, sources,
                                                          chinese=lang == "zh")
+            sets["catalogs-en-zh"] = catalog_pairs(roots)
             for name, pairs in sets.items():
                 write_pairs(pairs, args.train_dir / f"{name}.jsonl")
                 by_package = sorted({p.group.split("/")[0] for p in pairs})
