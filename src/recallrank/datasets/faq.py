@@ -19,16 +19,16 @@ from __future__ import annotations
 import argparse
 import gzip
 import html
-import json
 import logging
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 from recallrank.datasets.beir import RetrievalSet, save_beir
+from recallrank.datasets.build import write_pairs
 from recallrank.datasets.pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -121,20 +121,31 @@ def html_sections(text: str) -> Iterator[tuple[str, str]]:
         yield heading_text(heading), clean(" ".join(body))
 
 
-def pod_sections(text: str) -> Iterator[tuple[str, str]]:
-    """Perl POD: every ``=headN`` with the paragraphs under it (POD commands and markup letters dropped)."""
+def _line_sections(text: str, heading_of: Callable[[str], str | None], body_of: Callable[[str], str | None]
+                   ) -> Iterator[tuple[str, str]]:
+    """(heading, body) of a line-based document: a line ``heading_of`` names starts a section; the lines after
+    it that ``body_of`` keeps are its body."""
     heading: str | None = None
     body: list[str] = []
     for line in text.splitlines():
-        m = re.match(r"^=head[1-4]\s+(.*)", line)
-        if m:
+        found = heading_of(line)
+        if found is not None:
             if heading is not None:
                 yield heading, clean(" ".join(body))
-            heading, body = heading_text(_pod_markup(m.group(1))), []
-        elif heading is not None and not line.startswith("="):
-            body.append(_pod_markup(line))
+            heading, body = found, []
+        elif heading is not None and (kept := body_of(line)) is not None:
+            body.append(kept)
     if heading is not None:
         yield heading, clean(" ".join(body))
+
+
+def pod_sections(text: str) -> Iterator[tuple[str, str]]:
+    """Perl POD: every ``=headN`` with the paragraphs under it (POD commands and markup letters dropped)."""
+    def heading_of(line: str) -> str | None:
+        m = re.match(r"^=head[1-4]\s+(.*)", line)
+        return heading_text(_pod_markup(m.group(1))) if m else None
+
+    return _line_sections(text, heading_of, lambda line: None if line.startswith("=") else _pod_markup(line))
 
 
 def _pod_markup(text: str) -> str:
@@ -146,34 +157,22 @@ def _pod_markup(text: str) -> str:
 def text_sections(text: str) -> Iterator[tuple[str, str]]:
     """Plain-text FAQs: a question is a short line ending in "?" at most 4 spaces in (numbered, "Q:", "=="
     or "#" headings included); its answer runs to the next question."""
-    heading: str | None = None
-    body: list[str] = []
-    for line in text.splitlines():
+    def heading_of(line: str) -> str | None:
         bare = heading_text(line.strip().strip("=#* "))
-        if bare.endswith("?") and 10 < len(bare) < 160 and len(line) - len(line.lstrip()) <= 4:
-            if heading is not None:
-                yield heading, clean(" ".join(body))
-            heading, body = bare, []
-        elif heading is not None and not re.fullmatch(r"[\s=\-#*~^]*", line):
-            body.append(line.strip())
-    if heading is not None:
-        yield heading, clean(" ".join(body))
+        question = bare.endswith("?") and 10 < len(bare) < 160 and len(line) - len(line.lstrip()) <= 4
+        return bare if question else None
+
+    return _line_sections(text, heading_of,
+                          lambda line: None if re.fullmatch(r"[\s=\-#*~^]*", line) else line.strip())
 
 
 def markdown_sections(text: str) -> Iterator[tuple[str, str]]:
     """cryptsetup's FAQ.md: ``  * **2.3 How do I set up encrypted swap?**`` headings."""
-    heading: str | None = None
-    body: list[str] = []
-    for line in text.splitlines():
+    def heading_of(line: str) -> str | None:
         m = re.match(r"^\s*\*\s+\*\*(.+?)\*\*\s*$", line)
-        if m:
-            if heading is not None:
-                yield heading, clean(" ".join(body))
-            heading, body = _NUMBER.sub("", m.group(1)).strip(), []
-        elif heading is not None:
-            body.append(line)
-    if heading is not None:
-        yield heading, clean(" ".join(body))
+        return _NUMBER.sub("", m.group(1)).strip() if m else None
+
+    return _line_sections(text, heading_of, lambda line: line)
 
 
 def bold_q_sections(text: str) -> Iterator[tuple[str, str]]:
@@ -293,13 +292,6 @@ def catalog_pairs(roots: dict[str, Path], sources: dict[str, str] | None = None,
     return list(out.values())
 
 
-def write_pairs(pairs: list[Pair], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for p in pairs:
-            fh.write(json.dumps(p.__dict__, ensure_ascii=False) + "\n")
-
-
 #: Chinese held-out set: GNOME Help in Chinese (page title -> page), never trained on
 GNOME_HELP_ZH = ("gnome-user-docs", "usr/share/help/zh_CN/gnome-help/*.page")
 
@@ -367,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          chinese=lang == "zh")
             sets["catalogs-en-zh"] = catalog_pairs(roots)
             for name, pairs in sets.items():
-                write_pairs(pairs, args.train_dir / f"{name}.jsonl")
+                write_pairs(pairs, args.train_dir / f"{name}.jsonl")  # creates the folder
                 by_package = sorted({p.group.split("/")[0] for p in pairs})
                 log.info("%s: %d pairs from %s", name, len(pairs), by_package)
             log.info("packages apt could not get: %s", sorted(set(wanted) - set(roots)) or "none")
