@@ -115,3 +115,27 @@ def test_doctor_finds_a_field_the_metadata_does_not_list(store: EdgeStore, tmp_p
     again = EdgeStore(tmp_path, "c")
     assert mv.multivector_fields(again) == {"colbert": TOK} and again.count() == 300
     again.close()
+
+
+def test_a_field_stored_as_fp32_by_an_earlier_release_survives_adding_another(store: EdgeStore, tmp_path: Path) -> None:
+    """0.2's first release created token fields with the engine's default (fp32); new fields are fp16, and the
+    engine refuses to reopen a shard whose config changes an existing field's storage type."""
+    import qdrant_edge as qe
+
+    store.mark_pending()
+    store.engine("add", store.shard().update, qe.UpdateOperation.create_dense_vector(
+        "old", TOK, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
+    store.update_meta(multivectors={"old": {"dimension": TOK, "model": None}})
+    old = {pid: tokens(text) for pid, text in mv.without_multivector(store, "old")}
+    mv.write_multivectors(store, "old", old)
+    store.finish_ingest()
+    fill(store)  # adds "colbert" (fp16) beside it
+    store.close()
+    again = EdgeStore(tmp_path, "c")
+    again.open()
+    config = json.loads((again.location / "edge_config.json").read_text())["vectors"]
+    assert config["old"].get("datatype", "float32").lower() == "float32"
+    assert config["colbert"]["datatype"].lower() == "float16"
+    some = list(old)[:5]
+    assert [mv.maxsim_scores(again, "old", tokens("word5"), some)[i] for i in some] == pytest.approx(
+        [maxsim(tokens("word5"), old[i]) for i in some], rel=1e-5)

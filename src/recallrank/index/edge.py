@@ -176,7 +176,7 @@ class EdgeStore(ThreadedAsyncSearch):
         vectors: Any = dense
         if multivectors:
             vectors = {"": dense, **{name: qe.EdgeVectorParams(
-                size=size, distance=qe.Distance.Dot, datatype=qe.VectorStorageDatatype.Float16,
+                size=size, distance=qe.Distance.Dot, datatype=self._token_datatype(name),
                 multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
                 hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=self.ef_construct,
                                                full_scan_threshold=self.full_scan_threshold_kb))
@@ -187,6 +187,17 @@ class EdgeStore(ThreadedAsyncSearch):
                                            full_scan_threshold=self.full_scan_threshold_kb),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
         )
+
+    def _token_datatype(self, name: str) -> Any:
+        """How field ``name`` stores its token vectors: as the engine already declares it (fields written by
+        0.2's first release are fp32, and the engine refuses a config that changes them), else fp16."""
+        import qdrant_edge as qe
+
+        entry = (self.engine_vectors() or {}).get(name)
+        if entry is None:  # a new field
+            return qe.VectorStorageDatatype.Float16
+        declared = str(entry.get("datatype") or "float32")  # the engine writes no datatype for its default, fp32
+        return qe.VectorStorageDatatype.Float32 if declared.lower() == "float32" else qe.VectorStorageDatatype.Float16
 
     def reconfigure(self, multivectors: Mapping[str, int]) -> None:
         """Reopen the shard with its token-vector fields declared (no HNSW graph over them)."""
