@@ -213,10 +213,11 @@ class TwoStageRetriever:
                                           model=reranker.encoder.model_name)
             todo = list(self.store.without_multivector(reranker.field))  # type: ignore[attr-defined]
             for lo in range(0, len(todo), batch_size):
-                self._write_one(reranker, todo[lo:lo + batch_size])
-                filled += len(todo[lo:lo + batch_size])
+                batch = todo[lo:lo + batch_size]
+                self._write_one(reranker, batch)
+                filled += len(batch)
                 if progress is not None:
-                    progress(len(todo[lo:lo + batch_size]))
+                    progress(len(batch))
         if filled:
             self.store.finish_ingest()
         return filled
@@ -275,16 +276,14 @@ class TwoStageRetriever:
             last = len(self.stages) - 1
             for i, stage in enumerate(self.stages):
                 ts = time.perf_counter()
-                keep = plan.top_n if i == last else stage.keep
-                if i == last and stage.keep is not None:
-                    keep = min(stage.keep, plan.top_n)
+                keep = stage.keep if i < last else min(stage.keep or plan.top_n, plan.top_n)
                 kwargs: dict[str, Any] = {"top_n": keep, "score_threshold": plan.threshold if i == last else None}
                 if isinstance(stage.reranker, CrossEncoderReranker):
                     kwargs["fuse"] = self.fuse
                 elif getattr(stage.reranker, "uses_store", False):  # reads vectors the store holds
                     kwargs["store"] = self.store
                 results = stage.reranker.rerank(plan.query, candidates, **kwargs)
-                if last:  # a cascade: each stage's seconds too
+                if last > 0:  # a cascade: each stage's seconds too
                     plan.timings[f"stage {i + 1} ({stage.name})"] = time.perf_counter() - ts
                 # the next stage sees the recall score as each candidate's retrieval score
                 candidates = [Hit(id=r.point_id, score=r.retrieval_score, document=r.document)

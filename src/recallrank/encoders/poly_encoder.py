@@ -14,7 +14,6 @@ the upper layers and the codes (``poly_encoder.json`` + ``poly_encoder.safetenso
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Sequence
@@ -234,8 +233,3 @@ class PolyReranker:
 
     def config(self) -> dict[str, Any]:
         return {"kind": "poly", "model": str(self.encoder.path)}
-
-
-def clone_module(module: Any) -> Any:
-    """A deep copy (for keeping the best checkpoint while training)."""
-    return copy.deepcopy(module)

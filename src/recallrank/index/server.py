@@ -56,6 +56,7 @@ class QdrantServerStore:
         self._client, self._aclient = client, async_client
         self._similarity: str | None = None
         self._known = False
+        self._fields: dict[str, int] = {}  # token-vector fields seen on the server (see multivector_fields)
 
     def __repr__(self) -> str:  # neither the API key nor a password in the URL ever appears
         return f"QdrantServerStore(url={redact_url(self.url)!r}, name={self.name!r}, location={self.location!r})"
@@ -142,7 +143,7 @@ class QdrantServerStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids or not self.exists():
             return {}
-        named = bool(self._vector_params()[1])
+        named = self._named()
         records = self._call("read vectors", self.client.retrieve, self.name, ids=list(ids), with_payload=False,
                              with_vectors=[""] if named else True)  # the dense vector only, not token vectors
         out = {}
@@ -162,12 +163,20 @@ class QdrantServerStore:
                                           "recallrank needs an unnamed dense vector: pass another collection name")
         return params[""], {k: v for k, v in params.items() if k}
 
+    def _named(self) -> bool:
+        """Whether the collection has named vectors beside the dense one (asked once a token field is known)."""
+        return bool(self._fields) or bool(self._vector_params()[1])
+
     # -- token vectors: a MaxSim multivector field beside the dense vector (Qdrant server >= 1.18) ---------------
     def multivector_fields(self) -> dict[str, int]:
-        """The collection's token-vector fields: name -> size of each token vector."""
+        """The collection's token-vector fields: name -> size of each token vector. Fields are never removed, so
+        the ones seen are remembered and a scored query asks the server once, not per query."""
         if not self.exists():
             return {}
-        return {k: int(v.size) for k, v in self._vector_params()[1].items() if v.multivector_config is not None}
+        if not self._fields:
+            self._fields = {k: int(v.size) for k, v in self._vector_params()[1].items()
+                            if v.multivector_config is not None}
+        return dict(self._fields)
 
     def ensure_multivector(self, name: str, dimension: int, model: str | None = None) -> None:
         """Add the field ``name`` (MaxSim over ``dimension``-d fp16 token vectors), or check the existing one."""
@@ -188,6 +197,7 @@ class QdrantServerStore:
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
         self._call(f"add the token-vector field '{name}' (needs Qdrant >= 1.18)", self.client.create_vector_name,
                    self.name, name, models.DenseVectorNameConfig(dense=config))
+        self._fields[name] = dimension
         if self.location is None:  # no HNSW graph over token vectors: they rescore candidates
             self._call(f"configure the '{name}' field", self.client.update_collection, self.name,
                        vectors_config={name: models.VectorParamsDiff(hnsw_config=models.HnswConfigDiff(m=0))})
@@ -248,7 +258,7 @@ class QdrantServerStore:
 
         if points:
             check_points(points)
-            named = bool(self._vector_params()[1])  # beside token-vector fields the dense one is named ""
+            named = self._named()  # beside other vector fields the dense one is named ""
             batch = [models.PointStruct(id=p.id, vector={"": [float(x) for x in p.vector]} if named
                                         else [float(x) for x in p.vector], payload=p.payload) for p in points]
             self._call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
