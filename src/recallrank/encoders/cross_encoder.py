@@ -15,7 +15,7 @@ from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders.fusion import ScoreFusion
+from recallrank.encoders.fusion import ScoreFusion, load_all
 from recallrank.index.base import Hit, point_id
 
 if TYPE_CHECKING:
@@ -44,8 +44,9 @@ class CrossEncoderReranker:
         precision: ``"fp32"``, ``"bf16"`` (autocast; about twice the pairs/s on CPUs with AVX512-BF16/AMX) or
             ``"int8"`` (dynamic quantisation of the linear layers, CPU only).
         fusion: ``"auto"`` uses the calibrated rerank + recall interpolation shipped with the model
-            (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`) when candidates carry a recall
-            score; a :class:`ScoreFusion` uses that one; ``None`` ranks by the cross-encoder alone.
+            (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`; one per recall model it was
+            calibrated for) when candidates carry a recall score; a :class:`ScoreFusion` uses that one whatever
+            the recall model; ``None`` ranks by the cross-encoder alone.
 
     Example:
         >>> rr = CrossEncoderReranker()                                  # doctest: +SKIP
@@ -70,6 +71,8 @@ class CrossEncoderReranker:
         self.precision: Precision = check_precision(precision)
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
+        #: recall model name -> its calibrated fusion (from the model folder, with ``fusion="auto"``)
+        self.fusions: dict[str, ScoreFusion] = {}
         self._model: CrossEncoder | None = None
         self._pair_encoder: PairEncoder | None = None
         self._lock = threading.Lock()
@@ -94,8 +97,9 @@ class CrossEncoderReranker:
                 if self.precision == "int8":
                     quantize_int8(model, model.device)
                 self._pair_encoder = PairEncoder.for_model(model)
-                if self.fusion_setting == "auto":
-                    self.fusion = ScoreFusion.load(self.model_name) if Path(self.model_name).is_dir() else None
+                if self.fusion_setting == "auto" and Path(self.model_name).is_dir():
+                    self.fusions = load_all(self.model_name)
+                    self.fusion = ScoreFusion.load(self.model_name)
                 self._model = model
         return self._model
 
@@ -156,22 +160,26 @@ class CrossEncoderReranker:
         return autocast(self.precision, self.warm_up().device)
 
     def rerank(self, query: str, candidates: Sequence[Candidate], top_n: int | None = None,
-               score_threshold: float | None = None, fuse: bool = True) -> list[Result]:
+               score_threshold: float | None = None, fuse: bool = True,
+               recall_model: str | None = None) -> list[Result]:
         """Candidates reordered by relevance, best first, as new :class:`Result` objects.
 
         Candidates with the same id (the point id, else the document's id, else its text + metadata) are
         scored once. ``top_n`` keeps the best n; ``score_threshold`` drops results scoring below it.
         The recall score of a :class:`Hit` or :class:`Result` is kept as ``retrieval_score``; when every
         candidate has one and the model ships a fusion (``fuse=True``), ``score`` is the calibrated fused
-        probability while ``relevance_score`` stays the cross-encoder's own.
+        probability while ``relevance_score`` stays the cross-encoder's own. ``recall_model`` names the model
+        that produced the recall scores (a retriever passes its own); its fusion is used, and none when the
+        model ships none for it.
         """
         query = check_text(query, "query")
         unique = list(_dedupe(candidates))
         logits = self.logits([(query, check_text(r.document.text, f"document {i}")) for i, r in enumerate(unique)])
         relevance = self._activate(logits)
         retrieval = [r.retrieval_score for r in unique]
-        if fuse and self.fusion is not None and unique and all(x is not None for x in retrieval):
-            final = self.fusion.apply(logits, np.asarray(retrieval, dtype=np.float32))
+        fusion = self.fusion_for(recall_model) if fuse else None
+        if fusion is not None and unique and all(x is not None for x in retrieval):
+            final = fusion.apply(logits, np.asarray(retrieval, dtype=np.float32))
         else:
             final = relevance
         ranked = sorted(
@@ -182,6 +190,13 @@ class CrossEncoderReranker:
         if score_threshold is not None:
             ranked = [r for r in ranked if r.score >= score_threshold]
         return ranked if top_n is None else ranked[:top_n]
+
+    def fusion_for(self, recall_model: str | None) -> ScoreFusion | None:
+        """The fusion to apply to scores recalled by ``recall_model`` (``None``: the default bi-encoder's)."""
+        self.warm_up()
+        if recall_model is None or isinstance(self.fusion_setting, ScoreFusion):
+            return self.fusion
+        return self.fusions.get(recall_model)
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,

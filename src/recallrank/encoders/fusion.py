@@ -7,7 +7,8 @@ independent evidence. ``ScoreFusion`` is a logistic model fitted on held-out dev
 
 so the fused score is still a probability (a ``score_threshold`` keeps its meaning) and its ranking
 interpolates both stages with weights learnt from data rather than hand-tuned. The weights hold for the
-recall model they were fitted with (recorded in ``bi_encoder``).
+recall model they were fitted with (recorded in ``bi_encoder``): a model folder's ``recallrank_fusion.json``
+holds one fusion per recall model it was calibrated for (:func:`load_all`, :func:`save_all`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 FILE_NAME = "recallrank_fusion.json"
+DEFAULT_RECALL = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class ScoreFusion:
     w_rerank: float
     w_recall: float
     bias: float
-    bi_encoder: str = "all-MiniLM-L6-v2"
+    bi_encoder: str = DEFAULT_RECALL
 
     def apply(self, logits: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
         z = self.w_rerank * np.asarray(logits, dtype=np.float64) + self.w_recall * np.asarray(retrieval, np.float64) \
@@ -42,18 +44,17 @@ class ScoreFusion:
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / FILE_NAME
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        return path
+        return save_all([self], folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> ScoreFusion | None:
-        path = Path(folder) / FILE_NAME
-        return cls(**json.loads(path.read_text())) if path.is_file() else None
+        """The folder's fusion for the default bi-encoder (else its first one), or ``None``."""
+        fusions = load_all(folder)
+        return fusions.get(DEFAULT_RECALL, next(iter(fusions.values()), None))
 
     @classmethod
     def fit(cls, logits: np.ndarray, retrieval: np.ndarray, labels: np.ndarray, l2: float = 1e-3,
-            bi_encoder: str = "all-MiniLM-L6-v2") -> ScoreFusion:
+            bi_encoder: str = DEFAULT_RECALL) -> ScoreFusion:
         """Maximum-likelihood logistic regression (Newton's method) on the two scores."""
         x = np.column_stack([logits, retrieval, np.ones(len(labels))]).astype(np.float64)
         y = np.asarray(labels, dtype=np.float64)
@@ -67,3 +68,19 @@ class ScoreFusion:
             if np.abs(step).max() < 1e-8:
                 break
         return cls(float(w[0]), float(w[1]), float(w[2]), bi_encoder)
+
+
+def load_all(folder: str | Path) -> dict[str, ScoreFusion]:
+    """Recall model name -> fusion, from ``folder/recallrank_fusion.json`` (one object, or ``{"fusions": [...]}``)."""
+    path = Path(folder) / FILE_NAME
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    items = data.get("fusions", [data])
+    return {f.bi_encoder: f for f in (ScoreFusion(**item) for item in items)}
+
+
+def save_all(fusions: list[ScoreFusion], folder: str | Path) -> Path:
+    path = Path(folder) / FILE_NAME
+    path.write_text(json.dumps({"fusions": [asdict(f) for f in fusions]}, indent=1) + "\n")
+    return path

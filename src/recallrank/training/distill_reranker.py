@@ -12,7 +12,8 @@ Sources (issue 10; nothing else is read): English FAQ question -> answer pairs a
 section pairs, Chinese Handbook / debian-reference / harden-doc heading -> section pairs with first-sentence
 pseudo-queries, zh_CN gettext catalogs (both directions), and the known-item training splits of the reranker
 (Debian English descriptions, Python docstrings, FOLDOC) so known-item ranking is kept. Held out: R-FAQ,
-cryptsetup, Privoxy, gnome-user-docs, Debian Chinese descriptions, WordNet.
+cryptsetup, Privoxy, gnome-user-docs, Debian Chinese descriptions, WordNet (test); the dev packages of
+:data:`~recallrank.datasets.faq.DEV_SOURCES` (harden-doc, chrony) are dropped here, lists and negatives alike.
 
 Lists are built once into ``<output>/lists.jsonl``; checkpoints every ``--save-steps``; the same command resumes.
 """
@@ -108,6 +109,27 @@ def build_lists(train_dir: Path, pairs_dir: Path, n_negatives: int, seed: int) -
     return rows
 
 
+def without_dev(rows: list[dict], train_dir: Path) -> list[dict]:
+    """Drop the dev packages (:data:`~recallrank.datasets.faq.DEV_SOURCES`): their lists, and their texts where
+    another query's recall brought them in as negatives (with those candidates' teacher scores)."""
+    from recallrank.datasets.faq import DEV_SOURCES, is_dev
+
+    dev_keys, dev_texts = set(), set()
+    for file in DEV_SOURCES:
+        for pair in read_jsonl_pairs(train_dir / f"{file}.jsonl"):
+            if is_dev(file, pair):
+                dev_keys.add(pair.key)
+                dev_texts.add(pair.text)
+    kept = []
+    for r in rows:
+        if r["key"] in dev_keys or r["key"].removesuffix(":first") in dev_keys:
+            continue
+        keep = [i for i, d in enumerate(r["docs"]) if i == 0 or d not in dev_texts]
+        kept.append({**r, "docs": [r["docs"][i] for i in keep],
+                     "teachers": {k: [v[i] for i in keep] for k, v in r["teachers"].items()}})
+    return kept
+
+
 def is_english(row: dict) -> bool:
     return row["source"] in ("faq-en", "headings-en", *KNOWN_ITEM)
 
@@ -186,6 +208,7 @@ def train(args: argparse.Namespace) -> Path:
     if args.lists_only:
         return lists_path
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+    rows = without_dev(rows, Path(args.train_dir))
     random.Random(args.seed).shuffle(rows)
     data = {"query": [r["query"] for r in rows], "docs": [r["docs"] for r in rows],
             "labels": [target_logits(r["teachers"], args.teacher_scale, args.positive_bonus) for r in rows]}
