@@ -92,11 +92,17 @@ def design_examples() -> list[tuple[str, str, str]]:
 
 
 def show_design_examples() -> None:
-    """The shipped cross-encoder's own scores (no recall score fused) for the company and the fruit text."""
+    """The shipped bilingual cross-encoder's own logits (no recall score fused) for the company and the fruit text."""
+    from recallrank.encoders._loading import bilingual_reranker_path
     from recallrank.encoders.cross_encoder import CrossEncoderReranker
+    from recallrank.errors import ModelLoadError
 
-    rr = CrossEncoderReranker(precision="bf16", activation="raw")
-    print("=== The design's example, judged by the shipped cross-encoder alone (logits, no fusion)")
+    try:
+        rr = CrossEncoderReranker(bilingual_reranker_path(), precision="bf16", activation="raw")
+    except ModelLoadError as exc:
+        print(f"(design example skipped: {exc})")
+        return
+    print("=== The design's example, judged by the shipped bilingual cross-encoder alone (logits, no fusion)")
     for query, company, fruit in design_examples():
         s_company, s_fruit = rr.score(query, [company, fruit])
         verdict = "company first" if s_company > s_fruit else "FRUIT FIRST"
