@@ -37,6 +37,7 @@ import numpy as np
 from recallrank.datasets.build import read_pairs
 from recallrank.datasets.pairs import Pair
 from recallrank.training.mining import recall_lists
+from recallrank.training.reranker import new_cross_encoder
 
 log = logging.getLogger(__name__)
 
@@ -190,22 +191,6 @@ def target_logits(teachers: dict[str, list[float]], scale: float, positive_bonus
     out = scale * np.mean(z, axis=0)
     out[0] += positive_bonus
     return [float(x) for x in out]
-
-
-def new_cross_encoder(base: str, max_length: int, layers: int | None = None) -> object:
-    """A cross-encoder over ``base`` (a transformers folder, cut to its first ``layers`` layers): mean pooling and
-    one linear unit, the head of the shipped MiniLM reranker."""
-    from sentence_transformers import CrossEncoder
-    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
-
-    transformer = Transformer(base, transformer_task="feature-extraction", max_seq_length=max_length)
-    hf = transformer.model
-    if layers is not None and layers < len(hf.encoder.layer):
-        hf.encoder.layer = hf.encoder.layer[:layers]
-        hf.config.num_hidden_layers = layers
-    dim = hf.config.hidden_size
-    head = Dense(dim, 1, activation_function=None, module_output_name="scores")
-    return CrossEncoder(modules=[transformer, Pooling(dim, pooling_mode="mean"), head])
 
 
 def train(args: argparse.Namespace) -> Path:

@@ -52,8 +52,9 @@ def build_training_rows(pairs_dir: Path, domains: tuple[str, ...], queries_per_d
     return {k: [v[i] for i in order] for k, v in rows.items()}
 
 
-def new_cross_encoder(layers: int, max_length: int) -> object:
-    """A cross-encoder initialised from the bundled MiniLM bi-encoder, cut to its first ``layers`` layers.
+def new_cross_encoder(base: str, max_length: int, layers: int | None = None) -> object:
+    """A cross-encoder over ``base`` (a transformers folder, e.g. the bundled MiniLM bi-encoder), cut to its first
+    ``layers`` layers.
 
     The head is mean pooling over the joint (query, document) encoding followed by one linear unit, not
     BERT's CLS pooler: all-MiniLM-L6-v2 was trained with mean pooling and its pooler weights are unused
@@ -63,10 +64,9 @@ def new_cross_encoder(layers: int, max_length: int) -> object:
     from sentence_transformers import CrossEncoder
     from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
 
-    transformer = Transformer(default_bi_encoder_path(), transformer_task="feature-extraction",
-                              max_seq_length=max_length)
+    transformer = Transformer(base, transformer_task="feature-extraction", max_seq_length=max_length)
     hf = transformer.model
-    if layers < len(hf.encoder.layer):
+    if layers is not None and layers < len(hf.encoder.layer):
         hf.encoder.layer = hf.encoder.layer[:layers]
         hf.config.num_hidden_layers = layers
     dim = hf.config.hidden_size
@@ -92,7 +92,7 @@ def train(args: argparse.Namespace) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         rows_path.write_text(json.dumps(rows, ensure_ascii=False))
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
-    model = new_cross_encoder(args.layers, args.max_length)
+    model = new_cross_encoder(default_bi_encoder_path(), args.max_length, args.layers)
     training_args = CrossEncoderTrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=args.epochs,
