@@ -15,7 +15,7 @@ from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders.fusion import ScoreFusion, load_all
+from recallrank.encoders.fusion import ScoreFusion, default_fusion, load_all
 from recallrank.index.base import Hit, point_id
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class CrossEncoderReranker:
                 self._pair_encoder = PairEncoder.for_model(model)
                 if self.fusion_setting == "auto" and Path(self.model_name).is_dir():
                     self.fusions = load_all(self.model_name)
-                    self.fusion = ScoreFusion.load(self.model_name)
+                    self.fusion = default_fusion(self.fusions)
                 self._model = model
         return self._model
 

@@ -49,8 +49,7 @@ class ScoreFusion:
     @classmethod
     def load(cls, folder: str | Path) -> ScoreFusion | None:
         """The folder's fusion for the default bi-encoder (else its first one), or ``None``."""
-        fusions = load_all(folder)
-        return fusions.get(DEFAULT_RECALL, next(iter(fusions.values()), None))
+        return default_fusion(load_all(folder))
 
     @classmethod
     def fit(cls, logits: np.ndarray, retrieval: np.ndarray, labels: np.ndarray, l2: float = 1e-3,
@@ -78,6 +77,11 @@ def load_all(folder: str | Path) -> dict[str, ScoreFusion]:
     data = json.loads(path.read_text())
     items = data.get("fusions", [data])
     return {f.bi_encoder: f for f in (ScoreFusion(**item) for item in items)}
+
+
+def default_fusion(fusions: dict[str, ScoreFusion]) -> ScoreFusion | None:
+    """The default bi-encoder's fusion among ``fusions`` (else the first one), or ``None``."""
+    return fusions.get(DEFAULT_RECALL, next(iter(fusions.values()), None))
 
 
 def save_all(fusions: list[ScoreFusion], folder: str | Path) -> Path:

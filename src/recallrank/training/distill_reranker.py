@@ -77,7 +77,8 @@ def _lists_for(name: str, queries: Sequence[Pair], corpus: Sequence[Pair], encod
     """One row per query: the positive and ``n_negatives`` recalled near misses (half from the top of recall),
     with the recall model's cosines as the ``teacher`` scores (the positive's computed when recall missed it)."""
     recalled = recall_lists(queries, corpus, encoder, depth=depth)
-    rows, unscored = [], []
+    rows: list[dict[str, Any]] = []
+    unscored: list[dict[str, Any]] = []
     for q in queries:
         hits = recalled[q.key]
         misses = [(text, score) for key, text, score in hits if key != q.key and text != q.text]

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,12 +138,12 @@ def compile_charsmap(norm: dict[int, str]) -> bytes:
         spm.SentencePieceTrainer.train(input=str(text), model_prefix=f"{tmp}/m", vocab_size=30,
                                        normalization_rule_tsv=str(rules), model_type="unigram",
                                        minloglevel=2, remove_extra_whitespaces=False)
-        proto = pb.ModelProto()
+        proto = pb.ModelProto()  # type: ignore[attr-defined]
         proto.ParseFromString(Path(f"{tmp}/m.model").read_bytes())
         return bytes(proto.normalizer_spec.precompiled_charsmap)
 
 
-def build_tokenizer(pieces: Sequence[str], scores: Sequence[float], charsmap: bytes) -> object:
+def build_tokenizer(pieces: Sequence[str], scores: Sequence[float] | np.ndarray, charsmap: bytes) -> Any:
     """XLM-R's tokenizer pipeline over the given pieces: normalise, collapse spaces, metaspace, unigram Viterbi.
 
     Pairs are ``<s> A </s></s> B </s>`` with token type 0 throughout, as XLM-R was pretrained.
@@ -160,7 +161,7 @@ def build_tokenizer(pieces: Sequence[str], scores: Sequence[float], charsmap: by
     return tok
 
 
-def used_pieces(tokenizer: object, texts: Iterable[str], batch: int = 2048) -> set[int]:
+def used_pieces(tokenizer: Any, texts: Iterable[str], batch: int = 2048) -> set[int]:
     """Ids of the pieces the tokenizer uses on ``texts``."""
     used: set[int] = set()
     chunk: list[str] = []
@@ -258,7 +259,7 @@ def convert(out: str | Path, corpus: Iterable[str] | None = None, layers: int | 
     return out
 
 
-def e5_sentence_transformer(path: str | Path) -> object:
+def e5_sentence_transformer(path: str | Path) -> Any:
     """The converted folder as a sentence-transformers bi-encoder: mean pooling, normalised, e5's prefixes."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
