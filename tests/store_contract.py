@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import numpy as np
 import pytest
 
 from recallrank import CollectionMismatchError, Document, InvalidInputError
+from recallrank.filters import Filter, IsEmpty, IsNull, Match, MatchAny, MatchExcept, Nothing, Range
 from recallrank.index.base import StoredPoint, VectorStore, point_id, to_payload
 
 DOCS = [Document(f"text {i}", metadata={"parity": "even" if i % 2 == 0 else "odd", "n": i}) for i in range(20)]
@@ -58,6 +60,51 @@ class StoreContract:
         assert store.count({"n": [1, 2, 3]}) == 3
         with pytest.raises(InvalidInputError, match="match values"):
             store.search(np.array(_vec(3)), 5, {"n": 1.5})
+
+    def test_rich_filters_run_inside_qdrant(self, store: VectorStore) -> None:
+        """Ranges (numbers, ISO datetimes), is-empty, must_not, should, match-except and nested keys, each checked
+        against the same predicate in Python, through search (top_k never short) and count."""
+        store.ensure_collection(4, "cosine")
+        docs = [Document(f"rich {i}", metadata={
+            "n": i, **({"day": f"2024-01-{i + 1:02d}T12:00:00"} if i % 3 else {}),
+            "author": {"name": "ann" if i < 4 else "bob"}, "tags": ["a", "b"] if i % 2 else [],
+            **({"maybe": None} if i == 5 else {}), "the kind": "even" if i % 2 == 0 else "odd"}) for i in range(10)]
+        store.upsert([StoredPoint(point_id(d), _vec(i), to_payload(d)) for i, d in enumerate(docs)])
+        store.finish_ingest()
+        cases: list[tuple[object, object]] = [
+            (Filter(must=(Range("n", gte=2, lt=5),)), lambda m: 2 <= m["n"] < 5),
+            ({"n": {"gt": 6}}, lambda m: m["n"] > 6),
+            (Filter(must=(Range("day", gt="2024-01-05T00:00:00"),)), lambda m: "day" in m and m["day"] > "2024-01-05"),
+            (Filter(must=(Range("day", lte=datetime(2024, 1, 3, 12)),)),
+             lambda m: "day" in m and m["day"] <= "2024-01-03T12:00:00"),
+            (Filter(must=(IsEmpty("day"),)), lambda m: "day" not in m),
+            (Filter(must=(IsEmpty("tags"),)), lambda m: not m["tags"]),
+            (Filter(must=(IsNull("maybe"),)), lambda m: "maybe" in m),
+            (Filter(must_not=(Match("author.name", "ann"),)), lambda m: m["author"]["name"] != "ann"),
+            (Filter(should=(Match("n", 1), Range("n", gte=8))), lambda m: m["n"] == 1 or m["n"] >= 8),
+            (Filter(must=(MatchExcept("n", (0, 1, 2)),)), lambda m: m["n"] > 2),
+            (Filter(must=(MatchAny("tags", ("a", "z")), Match("author.name", "bob"))),
+             lambda m: bool(m["tags"]) and m["author"]["name"] == "bob"),
+            ({"must": [{"key": "n", "range": {"lt": 3}}], "must_not": [{"is_empty": {"key": "day"}}]},
+             lambda m: m["n"] < 3 and "day" in m),
+            (Filter(must=(Nothing(),)), lambda m: False),
+            ({"the kind": "odd"}, lambda m: m["n"] % 2 == 1),
+        ]
+        for flt, predicate in cases:
+            expected = {d.text for d in docs if predicate(dict(d.metadata))}  # type: ignore[operator]
+            hits = store.search(np.array(_vec(0)), 10, flt, exact=True)  # type: ignore[arg-type]
+            assert {h.document.text for h in hits} == expected, flt
+            assert store.count(flt) == len(expected), flt  # type: ignore[arg-type]
+
+    def test_bad_filters_name_the_field_and_what_is_accepted(self, store: VectorStore) -> None:
+        fill(store)
+        for flt, message in [({"n": {"between": [1, 2]}}, r"'n'.*gt, gte, lt, lte"),
+                             ({"n": {"gt": "soon"}}, r"'n' gt 'soon'.*ISO 8601"),
+                             ({"n": {"gt": True}}, r"'n' gt True.*number"),
+                             ({"must": [{"key": "n", "match": {"like": 1}}]}, r"'n' match.*'value', 'any' or 'except'"),
+                             ({"a..b": 1}, r"not a metadata key")]:
+            with pytest.raises(InvalidInputError, match=message):
+                store.search(np.array(_vec(3)), 5, flt)  # type: ignore[arg-type]
 
     def test_delete_by_id_and_hashes(self, store: VectorStore) -> None:
         fill(store)

@@ -20,6 +20,7 @@ import pytest
 from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, StoreError, TwoStageRetriever
 from recallrank.cli import main
 from recallrank.cli.commands import parse_filters
+from recallrank.filters import Filter, Match, as_filter
 from recallrank.index.base import StoredPoint, VectorStore
 from tests.fakes import HashEncoder
 
@@ -123,7 +124,7 @@ def test_2_boolean_filters_are_exact(store: VectorStore) -> None:
     assert ids({"flag": False}) == ["False"]
     assert ids({"flag": 1}) == ["1"] and ids({"flag": "true"}) == ["true"]
     assert ids({"flag": [True, 0]}) == ["0", "True"]
-    assert parse_filters(["flag:=true", "s=true"]) == {"flag": True, "s": "true"}
+    assert parse_filters(["flag:=true", "s=true"]) == as_filter({"flag": True, "s": "true"})
 
 
 # 3. JSONL ids are scoped to their file; the same id twice in one file is an error -------------------------------
@@ -151,9 +152,12 @@ def test_4_validation_happens_before_any_write(retriever: TwoStageRetriever) -> 
 def test_7_zip_codes_stay_strings(store: VectorStore) -> None:
     r = TwoStageRetriever(store, HashEncoder(), False)  # type: ignore[arg-type]
     r.add_documents([Document("string zip", {"zip": "02139"}), Document("int zip", {"zip": 2139})])
-    assert parse_filters(["zip=02139"]) == {"zip": "02139"} and parse_filters(["zip:=2139"]) == {"zip": 2139}
+    assert parse_filters(["zip=02139"]) == as_filter({"zip": "02139"})
+    assert parse_filters(["zip:=2139"]) == as_filter({"zip": 2139})
+    assert parse_filters(["zip!=02139"]) == Filter(must_not=(Match("zip", "02139"),))
     assert [h.document.text for h in store.search(np.ones(8), 5, parse_filters(["zip=02139"]))] == ["string zip"]
     assert [h.document.text for h in store.search(np.ones(8), 5, parse_filters(["zip:=2139"]))] == ["int zip"]
+    assert [h.document.text for h in store.search(np.ones(8), 5, parse_filters(["zip!=02139"]))] == ["int zip"]
 
 
 # 8. unreadable sources are not skipped silently; deleted or emptied files leave nothing searchable -----------------
@@ -194,7 +198,7 @@ def test_9_cli_errors_are_one_clear_line(cli: Any, capsys: Any, args: list[str],
 @pytest.mark.parametrize(("call", "message"), [
     (lambda r: r.search("q", score_threshold="0.5"), "score_threshold must be a finite number"),
     (lambda r: r.search("q", score_threshold=float("nan")), "score_threshold must be a finite number"),
-    (lambda r: r.search("q", filter={"": "x"}), "filter key '': keys are non-empty"),
+    (lambda r: r.search("q", filter={"": "x"}), "filter key: '' is not a metadata key"),
     (lambda r: r.search("q", filter={"n": 2**70}), "outside the 64-bit integer range"),
     (lambda r: r.search("q", filter={"n": []}), "empty list"),
     (lambda r: r.search("q", top_k=10**20), "top_k must be a positive int of at most 100,000"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from recallrank.documents import check_text
 from recallrank.encoders._precision import check_precision
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
+from recallrank.filters import Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
@@ -130,31 +133,64 @@ def require_collection(store: VectorStore, s: dict[str, Any]) -> None:
                          "pass the --path/--url and --collection it was built with")
 
 
-def parse_filters(items: list[str]) -> dict[str, Any] | None:
-    """``KEY=VALUE`` matches the string VALUE exactly; ``KEY:=JSON`` matches a typed value (``n:=5``, ``flag:=true``,
-    ``name:='"x"'``); a key given twice accepts either value.
+_FILTER_ITEM = re.compile(r"^([^=!<>:]+?)(!:=|:=|!=|>=|<=|=|>|<)(.*)$", re.S)
 
-    Example: ``["zip=02139", "lang=en", "lang=zh", "year:=2023"]`` -> ``{"zip": "02139", "lang": ["en", "zh"],
-    "year": 2023}``.
+
+def parse_filters(items: list[str]) -> Filter | None:
+    """``--filter`` items as one :class:`~recallrank.filters.Filter` (all must hold).
+
+    ``KEY=VALUE`` matches the string VALUE exactly; ``KEY:=JSON`` a typed value (``n:=5``, ``flag:=true``,
+    ``name:='"x"'``); a key given twice with ``=`` or ``:=`` accepts either value. ``KEY!=VALUE`` excludes a string
+    and ``KEY!:=JSON`` a typed value (documents without KEY stay in); ``KEY>=X``, ``KEY>X``, ``KEY<=X``, ``KEY<X``
+    bound a number or an ISO 8601 datetime (``year>=2020``, ``date<2024-06-01``). Dotted keys reach nested fields.
+
+    Example: ``["zip=02139", "lang=en", "lang=zh", "year>=2020"]`` -> zip is "02139", lang is "en" or "zh", and
+    year >= 2020.
     """
-    out: dict[str, list[Any]] = {}
+    equal: dict[str, list[Any]] = {}
+    must: list[Any] = []
+    must_not: list[Any] = []
     for item in items:
-        typed = "=" in item and item.split("=", 1)[0].endswith(":")
-        key, sep, raw = item.partition(":=" if typed else "=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--filter {item!r}: write KEY=VALUE for a string (--filter source=faq) or "
-                                    "KEY:=VALUE for a number or boolean (--filter year:=2023, --filter draft:=false)")
-        value: Any = raw
-        if typed:
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = None
-            if isinstance(value, float) or not isinstance(value, (str, int)):
-                raise InvalidInputError(f"--filter {item!r}: after := write an integer, true, false or a quoted "
-                                        f"JSON string; for the string {raw!r} write {key}={raw}")
-        out.setdefault(key.strip(), []).append(value)
-    return {k: v[0] if len(v) == 1 else v for k, v in out.items()} or None
+        m = _FILTER_ITEM.match(item)
+        if not m or not m.group(1).strip():
+            raise InvalidInputError(f"--filter {item!r}: write KEY=VALUE for a string (--filter source=faq), "
+                                    "KEY:=VALUE for a number or boolean (--filter year:=2023), KEY!=VALUE to exclude "
+                                    "one, or KEY>=VALUE / KEY<VALUE for a range (--filter year>=2020)")
+        key, op, raw = m.group(1).strip(), m.group(2), m.group(3)
+        if op in ("=", ":=", "!=", "!:="):
+            value: Any = raw
+            if op.endswith(":="):
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = None
+                if isinstance(value, float) or not isinstance(value, (str, int)):
+                    raise InvalidInputError(f"--filter {item!r}: after := write an integer, true, false or a quoted "
+                                            f"JSON string; for the string {raw!r} write {key}={raw}; for a float "
+                                            f"write a range ({key}>={raw} {key}<={raw})")
+            if op.startswith("!"):
+                must_not.append(Match(key, value))
+            else:
+                equal.setdefault(key, []).append(value)
+        else:
+            bound = _number(raw)
+            must.append(Range(key, **{{">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]:
+                                      bound if bound is not None else raw}))
+    matches = [Match(key, values[0]) if len(values) == 1 else MatchAny(key, tuple(values))
+               for key, values in equal.items()]
+    return Filter(must=(*matches, *must), must_not=tuple(must_not)) or None
+
+
+def _number(raw: str) -> int | float | None:
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def response_json(query: str, response: SearchResponse) -> dict[str, Any]:

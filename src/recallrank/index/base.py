@@ -12,15 +12,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from recallrank.documents import INT_MAX, INT_MIN, Document, check_unicode, check_value
-from recallrank.errors import InvalidInputError
+from recallrank.documents import Document, check_value
+from recallrank.filters import Filter, as_filter, to_qdrant
 
 #: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
 DISTANCES = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
 _NAMESPACE = uuid.UUID("6f1d3c52-8a3b-5d0e-9a55-7b0c9f2e4a11")
 
-#: metadata filter: ``{"key": value}`` matches equal values, ``{"key": [v1, v2]}`` any of them; all keys must match
-MetadataFilter = Mapping[str, Any]
+#: metadata filter: a :class:`recallrank.filters.Filter`, or a dict: ``{"key": value}`` matches equal values,
+#: ``{"key": [v1, v2]}`` any of them, ``{"key": {"gte": 1}}`` a range; all keys must match (see ``as_filter``)
+MetadataFilter = Mapping[str, Any] | Filter
 
 
 @dataclass(frozen=True)
@@ -89,59 +90,20 @@ def from_payload(payload: Mapping[str, Any] | None) -> Document:
     return Document(text=str(payload.get("text", "")), metadata=metadata, id=payload.get("doc_id"))
 
 
-def check_filter(flt: MetadataFilter | None) -> dict[str, list[str | int | bool]]:
-    """Normalise a metadata filter to key -> accepted values, rejecting what Qdrant cannot match exactly.
+def check_filter(flt: MetadataFilter | None) -> Filter | None:
+    """Validate a filter in any accepted form (see :func:`recallrank.filters.as_filter`) before anything runs.
 
     Types are kept exact on every backend: ``True`` matches the boolean only (never ``1``), and ``"02139"`` the
     string only (never the number 2139).
     """
-    if flt is None:
-        return {}
-    if not isinstance(flt, Mapping):
-        raise InvalidInputError(f"filter must be a dict like {{'source': 'faq'}}, got {type(flt).__name__}")
-    out: dict[str, list[str | int | bool]] = {}
-    for key, value in flt.items():
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidInputError(f"filter key {key!r}: keys are non-empty metadata field names, "
-                                    "e.g. {'source': 'faq'}")
-        check_unicode(key, f"filter key {key!r}")
-        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-        if not values:
-            raise InvalidInputError(f"filter[{key!r}] is an empty list; give at least one value to match")
-        for v in values:
-            if not isinstance(v, (str, int)):  # bool is an int
-                raise InvalidInputError(f"filter[{key!r}] = {value!r:.80}: match values must be str, int or bool "
-                                        "(or a non-empty list of them)")
-            if isinstance(v, str):
-                check_unicode(v, f"filter[{key!r}]")
-            elif not isinstance(v, bool) and not INT_MIN <= v <= INT_MAX:
-                raise InvalidInputError(f"filter[{key!r}] = {v}: outside the 64-bit integer range that can be "
-                                        "stored, so nothing can match it; filter on the string instead")
-        out[key] = values
-    return out
+    return as_filter(flt)
 
 
 def qdrant_filter(flt: MetadataFilter | None, models: Any, typed: Callable[[Any], Any] = lambda v: v) -> Any:
-    """``flt`` as a Qdrant ``Filter`` built from ``models`` (``qdrant_client.models`` or ``qdrant_edge``, which
-    share these class names), or ``None`` for no filter. Every key must match; a list accepts any of its values.
-    Qdrant's match-any takes neither booleans nor mixed types, so such a list ORs one exact match per value.
-    ``typed`` wraps each exact value (qdrant-edge needs its booleans as ``numpy.bool_``)."""
-
-    def exact(key: str, value: str | int | bool) -> Any:
-        return models.FieldCondition(key=key, match=models.MatchValue(value=typed(value)))
-
-    conditions: list[Any] = []
-    for name, values in check_filter(flt).items():
-        key = f"metadata.{name}"
-        one_type = all(isinstance(v, str) for v in values) or \
-            all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        if len(values) == 1:
-            conditions.append(exact(key, values[0]))
-        elif one_type:
-            conditions.append(models.FieldCondition(key=key, match=models.MatchAny(any=values)))
-        else:
-            conditions.append(models.Filter(should=[exact(key, v) for v in values]))
-    return models.Filter(must=conditions) if conditions else None
+    """``flt`` as a Qdrant ``Filter`` built from ``models`` (``qdrant_client.models`` or ``qdrant_edge``), or ``None``
+    for no filter; metadata keys live under ``metadata.`` in the payload. ``typed`` wraps each exact value
+    (qdrant-edge needs its booleans as ``numpy.bool_``)."""
+    return to_qdrant(as_filter(flt), models, "metadata.", typed)
 
 
 @runtime_checkable
