@@ -3,7 +3,7 @@
 The model mirrors Qdrant's own: a :class:`Filter` holds ``must`` / ``should`` / ``must_not`` lists of conditions
 (:class:`Match`, :class:`MatchAny`, :class:`MatchExcept`, :class:`Range`, :class:`IsEmpty`, :class:`IsNull`, or
 another :class:`Filter`). Keys name metadata fields; ``"a.b"`` reaches into nested objects and ``"a[].b"`` into
-lists of objects, as in Qdrant. Front ends translate *to* this model: :func:`as_filter` reads the plain dicts of
+lists of objects, as in Qdrant; ``"@text"`` and ``"@doc_id"`` name the document's own text and id. Front ends translate *to* this model: :func:`as_filter` reads the plain dicts of
 the Python API (``{"source": "faq"}``, or Qdrant-style ``{"must": [...]}``), :func:`from_haystack` Haystack's
 ``field``/``operator``/``value`` dicts and :func:`from_mongo` LangChain's ``$and``/``$eq`` dicts. Nothing is ever
 filtered in Python after the search, which would silently return fewer than ``top_k``.
@@ -450,7 +450,10 @@ def to_qdrant(flt: Filter | None, models: Any, prefix: str = "metadata.",
     edge = hasattr(models, "RangeFloat")
 
     def key(k: str) -> str:  # segments other than plain words are quoted, as Qdrant's JSON paths want
-        return prefix + ".".join(seg if _PLAIN.match(seg.removesuffix("[]")) else
+        root = prefix
+        if k.startswith("@"):  # a payload field beside the metadata: @text, @doc_id
+            root, k = "", k[1:]
+        return root + ".".join(seg if _PLAIN.match(seg.removesuffix("[]")) else
                                  f'"{seg.removesuffix("[]")}"' + ("[]" if seg.endswith("[]") else "")
                                  for seg in k.split("."))
 

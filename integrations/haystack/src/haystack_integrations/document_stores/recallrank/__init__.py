@@ -1,0 +1,3 @@
+from haystack_integrations.document_stores.recallrank.document_store import RecallrankDocumentStore
+
+__all__ = ["RecallrankDocumentStore"]

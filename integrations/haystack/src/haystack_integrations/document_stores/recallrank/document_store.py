@@ -1,0 +1,324 @@
+"""A Haystack DocumentStore over recallrank's Qdrant stores: embedded Qdrant Edge by default, a server by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from haystack import Document, default_from_dict, default_to_dict
+from haystack.document_stores.errors import DuplicateDocumentError
+from haystack.document_stores.types import DuplicatePolicy
+from haystack.errors import FilterError
+from haystack.utils import Secret, deserialize_secrets_inplace
+
+from recallrank import Document as CoreDocument
+from recallrank.filters import Filter, FilterValueError, Match, MatchAny, from_haystack
+from recallrank.index.base import StoredPoint, VectorStore, check_points, point_id, to_payload
+from recallrank.index.open import DEFAULT_PATH, open_store
+
+#: Haystack's similarity names -> recallrank's
+SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "euclidean"}
+#: Haystack document fields that are not metadata -> payload fields
+FIELDS = {"content": "@text", "id": "@doc_id"}
+_READ = ["text", "metadata", "metadata_json", "doc_id", "haystack"]
+_NO_EMBEDDING = Match("@haystack.no_embedding", True)
+_clock = {"next": 0}
+_clock_lock = threading.Lock()
+
+
+def _sequence(n: int) -> range:
+    """``n`` write-order numbers: microseconds since the epoch, strictly increasing within the process."""
+    with _clock_lock:
+        start = max(_clock["next"], time.time_ns() // 1000)
+        _clock["next"] = start + n
+    return range(start, start + n)
+
+
+class RecallrankDocumentStore:
+    """Haystack documents in a Qdrant collection that recallrank's own retrievers, CLI and LangChain adapters read too.
+
+    Args:
+        path: folder of the embedded Qdrant Edge store (default ``.recallrank/index``); or
+        url: a Qdrant server (``http://host:6333``), with ``api_key`` as a Haystack ``Secret`` (read from
+            ``QDRANT_API_KEY`` by default, never serialised).
+        location: ``":memory:"`` for qdrant-client's local mode (a test double, not for production).
+        collection: the collection name.
+        embedding_dim: length of the documents' embeddings (384 for recallrank's default bi-encoder).
+        similarity: ``"cosine"``, ``"dot_product"`` or ``"l2"``.
+        return_embedding: whether ``filter_documents`` and retrieval return embeddings.
+        exact_embeddings: also keep each embedding's float64 values in the payload, so that it comes back exactly
+            as written (Qdrant keeps vectors as float32); costs about 11 bytes per dimension per document.
+
+    Documents without an embedding are stored too (``filter_documents`` returns them); embedding retrieval never
+    returns them. Nothing is opened until the store is first used.
+
+    Example:
+        >>> from haystack import Document
+        >>> store = RecallrankDocumentStore(path="./index", embedding_dim=3)          # doctest: +SKIP
+        >>> store.write_documents([Document(content="hi", embedding=[0.1, 0.2, 0.3])])  # doctest: +SKIP
+        1
+    """
+
+    def __init__(self, path: str | None = None, url: str | None = None, *,
+                 api_key: Secret | None = Secret.from_env_var("QDRANT_API_KEY", strict=False),
+                 location: str | None = None, collection: str = "haystack", embedding_dim: int = 384,
+                 similarity: str = "cosine", return_embedding: bool = False, exact_embeddings: bool = False) -> None:
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity={similarity!r}: use one of {', '.join(SIMILARITIES)}")
+        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be a positive int, got {embedding_dim!r}")
+        if sum(x is not None for x in (path, url, location)) > 1:
+            raise ValueError("pass one of path= (embedded), url= (server) or location=':memory:' (test double)")
+        self.path, self.url, self.api_key, self.location = path, url, api_key, location
+        self.collection, self.embedding_dim, self.similarity = collection, embedding_dim, similarity
+        self.return_embedding, self.exact_embeddings = return_embedding, exact_embeddings
+        self._store: VectorStore | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------------------------
+    @property
+    def store(self) -> VectorStore:
+        """The recallrank store (opened on first use)."""
+        if self._store is None:
+            if self.location is not None:
+                from recallrank.index.server import QdrantServerStore
+
+                self._store = QdrantServerStore(location=self.location, name=self.collection)
+            else:
+                key = self.api_key.resolve_value() if self.api_key is not None and self.url is not None else None
+                self._store = open_store(self.path if self.url is None and self.path is not None else
+                                         (None if self.url is not None else DEFAULT_PATH),
+                                         self.url, self.collection, api_key=key)
+        return self._store
+
+    def close(self) -> None:
+        """Release the store's files, locks and connections."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, path=self.path, url=self.url,
+                               api_key=self.api_key.to_dict() if self.api_key is not None else None,
+                               location=self.location, collection=self.collection, embedding_dim=self.embedding_dim,
+                               similarity=self.similarity, return_embedding=self.return_embedding,
+                               exact_embeddings=self.exact_embeddings)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecallrankDocumentStore:
+        data = copy.deepcopy(data)  # the caller's dict is left as it was
+        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
+        return default_from_dict(cls, data)
+
+    def to_filter(self, filters: Mapping[str, Any] | None) -> Filter | None:
+        """Haystack filters as recallrank's filter model; a malformed one raises Haystack's ``FilterError``."""
+        if filters is not None and not isinstance(filters, Mapping):
+            raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
+        try:
+            return from_haystack(filters, FIELDS)
+        except FilterValueError as exc:
+            raise FilterError(str(exc)) from exc
+
+    def _scroll(self, flt: Filter | None) -> list[tuple[str, dict[str, Any]]]:
+        return list(self.store.scroll(_READ, flt)) if self.store.exists() else []
+
+    def _document(self, pid: str, payload: Mapping[str, Any], vector: Any = None, score: float | None = None,
+                  with_embedding: bool = False) -> Document:
+        core = _core(payload)
+        extra = payload.get("haystack") or {}
+        data = json.loads(extra.get("extra") or "{}")
+        embedding = None
+        if with_embedding and not extra.get("no_embedding"):
+            exact = data.get("embedding")
+            embedding = np.frombuffer(base64.b64decode(exact), dtype="<f8").tolist() if exact else \
+                [float(x) for x in vector] if vector is not None else None
+        return Document.from_dict({"id": core.id, "content": None if data.get("no_content") else core.text,
+                                   "meta": dict(core.metadata), "blob": data.get("blob"), "score": score,
+                                   "embedding": embedding, "sparse_embedding": data.get("sparse_embedding")})
+
+    def _points(self, documents: list[Document], seq: dict[str, int]) -> list[StoredPoint]:
+        points = []
+        for d in documents:
+            extra: dict[str, Any] = {}
+            if d.content is None:
+                extra["no_content"] = True
+            if d.blob is not None:
+                extra["blob"] = d.blob.to_dict()
+            if d.sparse_embedding is not None:
+                extra["sparse_embedding"] = d.sparse_embedding.to_dict()
+            if d.embedding is not None:
+                if len(d.embedding) != self.embedding_dim:
+                    raise ValueError(f"document {d.id!r} has a {len(d.embedding)}-d embedding but the store holds "
+                                     f"{self.embedding_dim}-d ones; embed it with the store's model or pass "
+                                     "embedding_dim= (and another collection) to the store")
+                vector = np.asarray(d.embedding, dtype=np.float64)
+                if not np.all(np.isfinite(vector)):
+                    raise ValueError(f"document {d.id!r}: the embedding holds NaN or infinity")
+                if self.exact_embeddings:
+                    extra["embedding"] = base64.b64encode(vector.astype("<f8").tobytes()).decode("ascii")
+            else:
+                vector = np.zeros(self.embedding_dim)
+                vector[0] = 1.0  # a placeholder: embedding retrieval filters these documents out
+            core = CoreDocument(d.content if d.content is not None else "", dict(d.meta), d.id)
+            meta: dict[str, Any] = {"seq": seq[d.id], "extra": json.dumps(extra)}
+            if d.embedding is None:
+                meta["no_embedding"] = True
+            points.append(StoredPoint(point_id(core), vector.tolist(), {**to_payload(core), "haystack": meta}))
+        check_points(points)
+        return points
+
+    # -- the DocumentStore protocol -------------------------------------------------------------------------------
+    def count_documents(self) -> int:
+        """Number of documents stored."""
+        return self.store.count() if self.store.exists() else 0
+
+    def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
+        """The documents matching Haystack ``filters`` (all when ``None``), in the order they were written; the
+        filter runs inside Qdrant."""
+        rows = sorted(self._scroll(self.to_filter(filters)), key=lambda r: (r[1].get("haystack") or {}).get("seq", 0))
+        vectors = self.store.vectors([pid for pid, _ in rows]) if self.return_embedding and rows else {}
+        return [self._document(pid, payload, vectors.get(pid), with_embedding=self.return_embedding)
+                for pid, payload in rows]
+
+    def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
+        """Write ``documents``; ``NONE`` and ``FAIL`` raise ``DuplicateDocumentError`` for an id already stored (or
+        given twice), ``SKIP`` keeps what is stored, ``OVERWRITE`` replaces it. Every document is checked before
+        anything is written. Returns how many were written."""
+        if not isinstance(documents, list) or not all(isinstance(d, Document) for d in documents):
+            raise ValueError("write_documents expects a list of haystack Documents, got "
+                             f"{type(documents).__name__}: {documents!r:.60}")
+        if not isinstance(policy, DuplicatePolicy):
+            raise ValueError(f"policy must be a DuplicatePolicy, got {policy!r}")
+        policy = DuplicatePolicy.FAIL if policy == DuplicatePolicy.NONE else policy
+        unique: dict[str, Document] = {}
+        for d in documents:
+            if d.id in unique:
+                if policy == DuplicatePolicy.FAIL:
+                    raise DuplicateDocumentError(f"document id {d.id!r} is given twice; nothing was written")
+                if policy == DuplicatePolicy.SKIP:
+                    continue
+            unique[d.id] = d
+        if not unique:
+            return 0
+        pids = {point_id(CoreDocument("x", {}, i)): i for i in unique}
+        stored = set(self.store.existing_hashes(list(pids))) if self.store.exists() else set()
+        if stored and policy == DuplicatePolicy.FAIL:
+            ids = sorted(pids[p] for p in stored)
+            raise DuplicateDocumentError(f"{len(ids)} document id(s) already stored, e.g. {ids[0]!r}; nothing was "
+                                         "written (pass policy=DuplicatePolicy.OVERWRITE or SKIP)")
+        todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or
+                point_id(CoreDocument("x", {}, d.id)) not in stored]
+        points = self._points(todo, dict(zip([d.id for d in todo], _sequence(len(todo)))))
+        self.store.ensure_collection(self.embedding_dim, SIMILARITIES[self.similarity])
+        self.store.upsert(points)
+        self.store.finish_ingest()
+        return len(points)
+
+    def delete_documents(self, document_ids: list[str]) -> None:
+        """Delete documents by Haystack id; unknown ids are ignored."""
+        if self.store.exists() and document_ids:
+            self.store.delete([point_id(CoreDocument("x", {}, i)) for i in document_ids])
+            self.store.finish_ingest()
+
+    # -- beyond the protocol --------------------------------------------------------------------------------------
+    def count_documents_by_filter(self, filters: dict[str, Any]) -> int:
+        """Number of documents matching ``filters`` (counted inside Qdrant)."""
+        return self.store.count(self.to_filter(filters)) if self.store.exists() else 0
+
+    def delete_by_filter(self, filters: dict[str, Any]) -> int:
+        """Delete the documents matching ``filters``; returns how many."""
+        ids = [pid for pid, _ in self._scroll(self.to_filter(filters))]
+        if ids:
+            self.store.delete(ids)
+            self.store.finish_ingest()
+        return len(ids)
+
+    def delete_all_documents(self, recreate_index: bool = False) -> None:
+        """Delete every document. The collection and its settings are kept either way (``recreate_index`` is
+        accepted for Haystack compatibility; to change the embedding size use another collection)."""
+        self.delete_by_filter({})
+
+    def update_by_filter(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Merge ``meta`` into the metadata of every document matching ``filters``; returns how many. Embeddings,
+        ids and write order are kept."""
+        if not isinstance(meta, Mapping):
+            raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
+        rows = self._scroll(self.to_filter(filters))
+        if not rows:
+            return 0
+        vectors = self.store.vectors([pid for pid, _ in rows])
+        points = []
+        for pid, payload in rows:
+            core = _core(payload)
+            updated = CoreDocument(core.text, {**core.metadata, **meta}, core.id)
+            points.append(StoredPoint(pid, vectors[pid].tolist(), {**to_payload(updated),
+                                                                   "haystack": payload.get("haystack") or {}}))
+        check_points(points)
+        self.store.upsert(points)
+        self.store.finish_ingest()
+        return len(points)
+
+    def embedding_retrieval(self, query_embedding: list[float], *, filters: dict[str, Any] | None = None,
+                            top_k: int = 10, score_threshold: float | None = None,
+                            return_embedding: bool | None = None) -> list[Document]:
+        """The ``top_k`` documents nearest ``query_embedding`` (filters applied inside Qdrant), best first, with
+        ``score`` (cosine or dot product; negative distance for ``l2``)."""
+        if len(query_embedding) != self.embedding_dim:
+            raise ValueError(f"the query embedding is {len(query_embedding)}-d but the store holds "
+                             f"{self.embedding_dim}-d embeddings; embed the query with the documents' model")
+        if not self.store.exists():
+            return []
+        flt = self.to_filter(filters)
+        flt = Filter(must=(flt,) if flt else (), must_not=(_NO_EMBEDDING,))
+        hits = self.store.search(np.asarray(query_embedding, dtype=np.float32), top_k, flt)
+        embed = return_embedding if return_embedding is not None else self.return_embedding
+        vectors = self.store.vectors([h.id for h in hits]) if embed and hits else {}
+        hits = [h for h in hits if score_threshold is None or h.score >= score_threshold]
+        ids = tuple(str(h.document.id) for h in hits)  # the full payloads: blob, sparse and exact embeddings
+        rows = dict(self.store.scroll(_READ, Filter(must=(MatchAny("@doc_id", ids),)))) if hits else {}
+        return [self._document(h.id, rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed)
+                for h in hits]
+
+    # -- async twins: the same logic in a worker thread -----------------------------------------------------------
+    async def count_documents_async(self) -> int:
+        return await asyncio.to_thread(self.count_documents)
+
+    async def filter_documents_async(self, filters: dict[str, Any] | None = None) -> list[Document]:
+        return await asyncio.to_thread(self.filter_documents, filters)
+
+    async def write_documents_async(self, documents: list[Document],
+                                    policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
+        return await asyncio.to_thread(self.write_documents, documents, policy)
+
+    async def delete_documents_async(self, document_ids: list[str]) -> None:
+        await asyncio.to_thread(self.delete_documents, document_ids)
+
+    async def count_documents_by_filter_async(self, filters: dict[str, Any]) -> int:
+        return await asyncio.to_thread(self.count_documents_by_filter, filters)
+
+    async def delete_by_filter_async(self, filters: dict[str, Any]) -> int:
+        return await asyncio.to_thread(self.delete_by_filter, filters)
+
+    async def delete_all_documents_async(self, recreate_index: bool = False) -> None:
+        await asyncio.to_thread(self.delete_all_documents, recreate_index)
+
+    async def update_by_filter_async(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
+        return await asyncio.to_thread(self.update_by_filter, filters, meta)
+
+    async def embedding_retrieval_async(self, query_embedding: list[float], *, filters: dict[str, Any] | None = None,
+                                        top_k: int = 10, score_threshold: float | None = None,
+                                        return_embedding: bool | None = None) -> list[Document]:
+        return await asyncio.to_thread(self.embedding_retrieval, query_embedding, filters=filters, top_k=top_k,
+                                       score_threshold=score_threshold, return_embedding=return_embedding)
+
+
+def _core(payload: Mapping[str, Any]) -> CoreDocument:
+    from recallrank.index.base import from_payload
+
+    return from_payload(payload)
