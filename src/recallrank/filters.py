@@ -3,10 +3,11 @@
 The model mirrors Qdrant's own: a :class:`Filter` holds ``must`` / ``should`` / ``must_not`` lists of conditions
 (:class:`Match`, :class:`MatchAny`, :class:`MatchExcept`, :class:`Range`, :class:`IsEmpty`, :class:`IsNull`, or
 another :class:`Filter`). Keys name metadata fields; ``"a.b"`` reaches into nested objects and ``"a[].b"`` into
-lists of objects, as in Qdrant; ``"@text"`` and ``"@doc_id"`` name the document's own text and id. Front ends translate *to* this model: :func:`as_filter` reads the plain dicts of
-the Python API (``{"source": "faq"}``, or Qdrant-style ``{"must": [...]}``), :func:`from_haystack` Haystack's
-``field``/``operator``/``value`` dicts and :func:`from_mongo` LangChain's ``$and``/``$eq`` dicts. Nothing is ever
-filtered in Python after the search, which would silently return fewer than ``top_k``.
+lists of objects, as in Qdrant; ``"@text"`` and ``"@doc_id"`` name the document's own text and id. Front ends
+translate *to* this model: :func:`as_filter` reads the plain dicts of the Python API (``{"source": "faq"}``, or
+Qdrant-style ``{"must": [...]}``), :func:`from_haystack` Haystack's ``field``/``operator``/``value`` dicts and
+:func:`from_mongo` LangChain's ``$and``/``$eq`` dicts. Nothing is ever filtered in Python after the search, which
+would silently return fewer than ``top_k``.
 
 Example:
     >>> from recallrank.filters import Filter, Match, Range, as_filter

@@ -27,7 +27,6 @@ from haystack.testing.document_store_async import (
     WriteDocumentsAsyncTest,
 )
 from haystack.utils import Secret
-
 from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore
 
 

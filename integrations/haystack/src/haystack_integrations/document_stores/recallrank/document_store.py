@@ -28,6 +28,8 @@ SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "euclidean"}
 #: Haystack document fields that are not metadata -> payload fields
 FIELDS = {"content": "@text", "id": "@doc_id"}
 _READ = ["text", "metadata", "metadata_json", "doc_id", "haystack"]
+#: the server API key, read from the environment when the store connects (never serialised as a value)
+DEFAULT_API_KEY = Secret.from_env_var("QDRANT_API_KEY", strict=False)
 _NO_EMBEDDING = Match("@haystack.no_embedding", True)
 _clock = {"next": 0}
 _clock_lock = threading.Lock()
@@ -67,7 +69,7 @@ class RecallrankDocumentStore:
     """
 
     def __init__(self, path: str | None = None, url: str | None = None, *,
-                 api_key: Secret | None = Secret.from_env_var("QDRANT_API_KEY", strict=False),
+                 api_key: Secret | None = DEFAULT_API_KEY,
                  location: str | None = None, collection: str = "haystack", embedding_dim: int = 384,
                  similarity: str = "cosine", return_embedding: bool = False, exact_embeddings: bool = False) -> None:
         if similarity not in SIMILARITIES:
@@ -214,7 +216,7 @@ class RecallrankDocumentStore:
                                          "written (pass policy=DuplicatePolicy.OVERWRITE or SKIP)")
         todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or
                 point_id(CoreDocument("x", {}, d.id)) not in stored]
-        points = self._points(todo, dict(zip([d.id for d in todo], _sequence(len(todo)))))
+        points = self._points(todo, dict(zip([d.id for d in todo], _sequence(len(todo)), strict=True)))
         self.store.ensure_collection(self.embedding_dim, SIMILARITIES[self.similarity])
         self.store.upsert(points)
         self.store.finish_ingest()

@@ -1,0 +1,3 @@
+from haystack_integrations.components.rankers.recallrank.ranker import RecallrankRanker
+
+__all__ = ["RecallrankRanker"]
