@@ -1,0 +1,125 @@
+"""recallrank's two-stage retrieval as a LlamaIndex retriever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
+
+from recallrank.documents import Result
+from recallrank.errors import InvalidInputError
+from recallrank.filters import Filter, IsEmpty, Match, MatchAny, Range, as_filter
+from recallrank.pipeline import TwoStageRetriever
+
+#: metadata keys that carry the stage scores; kept out of what the LLM and embedders read
+SCORE_KEYS = ["retrieval_score", "relevance_score"]
+
+
+def to_node(r: Result) -> NodeWithScore:
+    """A recallrank result as a new LlamaIndex node: ``score`` the final one, both stage scores in metadata."""
+    metadata = {**r.document.metadata, "retrieval_score": r.retrieval_score, "relevance_score": r.relevance_score}
+    node = TextNode(text=r.document.text, id_=str(r.document.id if r.document.id is not None else r.point_id),
+                    metadata=metadata, excluded_llm_metadata_keys=list(SCORE_KEYS),
+                    excluded_embed_metadata_keys=list(SCORE_KEYS))
+    return NodeWithScore(node=node, score=r.score)
+
+
+def from_metadata_filters(filters: MetadataFilters | None) -> Filter | None:
+    """LlamaIndex ``MetadataFilters`` as recallrank's filter model (run inside Qdrant). ``TEXT_MATCH`` needs a
+    full-text index and is refused with the operators that are accepted."""
+    if filters is None:
+        return None
+    parts = tuple(_condition(f) for f in filters.filters)
+    if not parts:
+        return None
+    condition = filters.condition or FilterCondition.AND
+    if condition == FilterCondition.OR:
+        return Filter(should=parts)
+    if condition == FilterCondition.NOT:
+        return Filter(must_not=(Filter(must=parts),))
+    return Filter(must=parts)
+
+
+_ACCEPTED = "==, !=, >, >=, <, <=, in, nin, any, all, contains, is_empty"
+
+
+def _condition(f: MetadataFilter | MetadataFilters) -> Any:
+    if isinstance(f, MetadataFilters):
+        return from_metadata_filters(f) or Filter()
+    key, op, value = f.key, f.operator, f.value
+    where = f"LlamaIndex filter on {key!r} with operator {op.value!r}"
+    try:
+        if op == FilterOperator.EQ:
+            return Range(key, gte=value, lte=value) if isinstance(value, float) else Match(key, value)
+        if op == FilterOperator.NE:
+            return Filter(must_not=(Range(key, gte=value, lte=value) if isinstance(value, float)
+                                    else Match(key, value),))
+        if op in (FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
+            return Range(key, **{op.name.lower(): value})
+        if op in (FilterOperator.IN, FilterOperator.ANY):
+            return MatchAny(key, tuple(value) if isinstance(value, list) else value)
+        if op == FilterOperator.NIN:
+            return Filter(must_not=(MatchAny(key, tuple(value) if isinstance(value, list) else value),))
+        if op == FilterOperator.ALL:
+            if not isinstance(value, list) or not value:
+                raise InvalidInputError(f"expects a non-empty list, got {value!r:.60}")
+            return Filter(must=tuple(Match(key, v) for v in value))
+        if op == FilterOperator.CONTAINS:
+            return Match(key, value)
+        if op == FilterOperator.IS_EMPTY:
+            return IsEmpty(key)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+    raise InvalidInputError(f"{where}: unsupported (full-text match needs a text index); accepted: {_ACCEPTED}")
+
+
+class RecallrankRetriever(BaseRetriever):
+    """Two-stage retrieval (bi-encoder recall from Qdrant, cross-encoder rerank) as a LlamaIndex retriever.
+
+    Args:
+        retriever: a :class:`recallrank.TwoStageRetriever` (its store, models and stages); or build one with
+            :meth:`from_store`.
+        similarity_top_k: nodes returned; recall_k: candidates recalled (``None``: the retriever's ``top_k``).
+        filters: LlamaIndex ``MetadataFilters`` or a recallrank filter (dict or :class:`~recallrank.filters.Filter`).
+        score_threshold: nodes whose final score is below it are dropped (``0.0`` honoured).
+
+    Each ``NodeWithScore`` has ``score`` (the final ranking score) and ``metadata["retrieval_score"]`` /
+    ``["relevance_score"]`` (the two stages'), which the LLM does not see.
+
+    Example:
+        >>> from recallrank import EdgeStore
+        >>> r = RecallrankRetriever.from_store(EdgeStore("./index", "notes"), similarity_top_k=5)   # doctest: +SKIP
+        >>> r.retrieve("how do I mount a disk")                                                    # doctest: +SKIP
+    """
+
+    def __init__(self, retriever: TwoStageRetriever, *, similarity_top_k: int = 10, recall_k: int | None = None,
+                 filters: MetadataFilters | Any = None, score_threshold: float | None = None,
+                 callback_manager: CallbackManager | None = None) -> None:
+        if not isinstance(retriever, TwoStageRetriever):
+            raise InvalidInputError(f"retriever must be a recallrank TwoStageRetriever, got {type(retriever).__name__}"
+                                    "; build one with RecallrankRetriever.from_store(store)")
+        self._pipeline, self.similarity_top_k, self.recall_k = retriever, similarity_top_k, recall_k
+        self.filters = filters if isinstance(filters, MetadataFilters) or filters is None else as_filter(filters)
+        self._filter = from_metadata_filters(filters) if isinstance(filters, MetadataFilters) else self.filters
+        self.score_threshold = score_threshold
+        super().__init__(callback_manager=callback_manager)
+
+    @classmethod
+    def from_store(cls, store: Any, *, encoder: Any = None, reranker: Any = None, **kwargs: Any) -> RecallrankRetriever:
+        """A retriever over a recallrank store (``EdgeStore``, ``QdrantServerStore``); models load on first use."""
+        return cls(TwoStageRetriever(store, encoder, reranker), **kwargs)
+
+    def _args(self) -> dict[str, Any]:
+        k = self.recall_k if self.recall_k is not None else max(self._pipeline.top_k, self.similarity_top_k)
+        return {"top_k": k, "top_n": self.similarity_top_k, "filter": self._filter,
+                "score_threshold": self.score_threshold}
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [to_node(r) for r in self._pipeline.search(query_bundle.query_str, **self._args()).results]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        response = await self._pipeline.asearch(query_bundle.query_str, **self._args())
+        return [to_node(r) for r in response.results]
