@@ -11,13 +11,14 @@ export TOKENIZERS_PARALLELISM := false
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml models/recallrank-late-minilm/pyproject.toml models/recallrank-reranker-e5/pyproject.toml
+$(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.toml models/recallrank-late-minilm/pyproject.toml models/recallrank-reranker-e5/pyproject.toml \
+		integrations/haystack/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: any other spec pulls a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e ./models/recallrank-late-minilm \
-		-e ./models/recallrank-reranker-e5 -e '.[dev]'
+		-e ./models/recallrank-reranker-e5 -e '.[dev]' -e ./integrations/haystack -e ./integrations/llamaindex
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install recallrank with its test extras
@@ -25,7 +26,7 @@ install: $(VENV)/.installed  ## create .venv and install recallrank with its tes
 demo: install  ## index the English Debian corpus once (embedded Qdrant) and watch two-stage retrieval
 	$(VENV)/bin/recallrank demo
 
-test: install  ## run the test suite (unit + integration where a Qdrant server is reachable)
+test: install  ## run the test suite: core, Haystack and LlamaIndex integrations (+ server tests where a Qdrant server is reachable)
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

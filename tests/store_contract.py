@@ -31,6 +31,19 @@ def fill(store: VectorStore) -> VectorStore:
     return store
 
 
+def payload_indexes(store: VectorStore) -> dict[str, str] | None:
+    """Payload path -> index type on the backend (``None`` where the backend has no indexes)."""
+    from recallrank.index.edge import EdgeStore
+
+    if isinstance(store, EdgeStore):
+        schema = store.shard().info().payload_schema
+    elif getattr(store, "location", None) is None:
+        schema = store.client.get_collection(store.name).payload_schema  # type: ignore[attr-defined]
+    else:
+        return None
+    return {k: str(getattr(v, "data_type", v)).split(".")[-1].lower() for k, v in dict(schema).items()}
+
+
 class StoreContract:
     """Subclasses provide a ``store`` fixture: an empty collection on their backend."""
 
@@ -95,6 +108,14 @@ class StoreContract:
             hits = store.search(np.array(_vec(0)), 10, flt, exact=True)  # type: ignore[arg-type]
             assert {h.document.text for h in hits} == expected, flt
             assert store.count(flt) == len(expected), flt  # type: ignore[arg-type]
+
+    def test_filtered_keys_get_payload_indexes(self, store: VectorStore) -> None:
+        fill(store)
+        assert store.count({"parity": "odd", "n": {"gte": 10}}) == 5
+        indexes = payload_indexes(store)
+        if indexes is not None:  # qdrant-client's local mode has none
+            assert {"metadata.parity": "keyword", "metadata.n": "float"}.items() <= indexes.items()
+        assert store.count({"n": "3"}) == 0 and store.count({"n": 3}) == 1  # other types still answered exactly
 
     def test_bad_filters_name_the_field_and_what_is_accepted(self, store: VectorStore) -> None:
         fill(store)

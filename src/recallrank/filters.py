@@ -441,6 +441,16 @@ def _mongo_field(key: str, ops: Mapping[str, Any]) -> list[Condition]:
 # --- to Qdrant ---------------------------------------------------------------------------------------------------
 
 
+def payload_key(key: str, prefix: str = "metadata.") -> str:
+    """The payload path of a filter key: under ``prefix`` (``@text``/``@doc_id`` at the top), segments other than
+    plain words quoted, as Qdrant's JSON paths want."""
+    if key.startswith("@"):  # a payload field beside the metadata
+        prefix, key = "", key[1:]
+    return prefix + ".".join(seg if _PLAIN.match(seg.removesuffix("[]")) else
+                             f'"{seg.removesuffix("[]")}"' + ("[]" if seg.endswith("[]") else "")
+                             for seg in key.split("."))
+
+
 def to_qdrant(flt: Filter | None, models: Any, prefix: str = "metadata.",
               typed: Callable[[Any], Any] = lambda v: v) -> Any:
     """``flt`` as a Qdrant ``Filter`` of ``models`` (``qdrant_edge`` or ``qdrant_client.models``; the class names
@@ -450,13 +460,8 @@ def to_qdrant(flt: Filter | None, models: Any, prefix: str = "metadata.",
         return None
     edge = hasattr(models, "RangeFloat")
 
-    def key(k: str) -> str:  # segments other than plain words are quoted, as Qdrant's JSON paths want
-        root = prefix
-        if k.startswith("@"):  # a payload field beside the metadata: @text, @doc_id
-            root, k = "", k[1:]
-        return root + ".".join(seg if _PLAIN.match(seg.removesuffix("[]")) else
-                                 f'"{seg.removesuffix("[]")}"' + ("[]" if seg.endswith("[]") else "")
-                                 for seg in k.split("."))
+    def key(k: str) -> str:
+        return payload_key(k, prefix)
 
     def cond(c: Condition) -> Any:
         if isinstance(c, Filter):
@@ -504,7 +509,9 @@ def to_qdrant(flt: Filter | None, models: Any, prefix: str = "metadata.",
 
 def payload_schema(flt: Filter | None) -> dict[str, str]:
     """Key -> Qdrant payload index type for the keys ``flt`` reads: ``keyword``, ``integer``, ``bool``, ``float``
-    or ``datetime`` (from the values it compares them with)."""
+    or ``datetime`` (from the values it compares them with). Stores create these indexes on a key's first filtered
+    use, so filtered search stays fast as the collection grows; a later filter comparing the key with another type
+    is still answered exactly (Qdrant reads the payload where the index cannot)."""
     out: dict[str, str] = {}
 
     def visit(f: Filter) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, StoreCorruptedError, StoreError, StoreUnavailableError
+from recallrank.filters import as_filter, payload_key, payload_schema
 from recallrank.index import edge_multivector as mv
 from recallrank.index.base import (
     DISTANCES,
@@ -81,6 +82,8 @@ class EdgeStore(ThreadedAsyncSearch):
         self.full_scan_threshold_kb = full_scan_threshold_kb
         self._shard: Any = None
         self._meta: dict[str, Any] = {}
+        #: shard -> payload paths known to be indexed
+        self._indexed: dict[int, set[str]] = {}
         self._lock = threading.RLock()
 
     @property
@@ -206,7 +209,7 @@ class EdgeStore(ThreadedAsyncSearch):
             dimension, similarity = self._meta["dimension"], self._meta["similarity"]
             self.engine("flush", self._shard.flush)
             self.engine("close", self._shard.close)
-            self._shard = None
+            self._shard, self._indexed = None, {}
             self._shard = self._load(self.engine_settings(dimension, similarity, multivectors))
 
     def _clear_leftover(self, loc: Path) -> None:
@@ -440,8 +443,9 @@ class EdgeStore(ThreadedAsyncSearch):
         if not self.exists():
             return
         shard, offset = self._open(), None
+        condition = self._filter(shard, flt)
         while True:
-            request = qe.ScrollRequest(offset=offset, limit=batch, filter=_edge_filter(flt),
+            request = qe.ScrollRequest(offset=offset, limit=batch, filter=condition,
                                        with_payload=list(fields), with_vector=False)
             records, offset = self.engine("read payloads", shard.scroll, request)
             yield from ((str(r.id), dict(r.payload or {})) for r in records)
@@ -456,7 +460,7 @@ class EdgeStore(ThreadedAsyncSearch):
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest([float(x) for x in np.asarray(vector).ravel()]),
-            filter=_edge_filter(flt),
+            filter=self._filter(shard, flt),
             with_payload=True,
             params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact),
         )
@@ -485,7 +489,27 @@ class EdgeStore(ThreadedAsyncSearch):
         if not self.exists():
             return 0
         shard = self._open()
-        return int(self.engine("count points", shard.count, qe.CountRequest(exact=True, filter=_edge_filter(flt))))
+        condition = self._filter(shard, flt)
+        return int(self.engine("count points", shard.count, qe.CountRequest(exact=True, filter=condition)))
+
+    def _filter(self, shard: Any, flt: MetadataFilter | None) -> Any:
+        """``flt`` as qdrant-edge's filter, after creating payload indexes for the keys it reads (first use only)."""
+        import qdrant_edge as qe
+
+        parsed = as_filter(flt)
+        wanted = {payload_key(k): kind for k, kind in payload_schema(parsed).items()}
+        with self._lock:
+            indexed = self._indexed.get(id(shard))
+            if indexed is None:
+                info = self.engine("read the payload indexes", shard.info)
+                indexed = self._indexed[id(shard)] = set(dict(info.payload_schema or {}))
+            for path, kind in wanted.items():
+                if path not in indexed:
+                    schema = getattr(qe.PayloadSchemaType, kind.capitalize())
+                    self.engine("create a payload index", shard.update,
+                                qe.UpdateOperation.create_field_index(path, schema))
+                    indexed.add(path)
+        return _edge_filter(parsed)
 
     def close(self, finish: bool = True) -> None:
         with self._lock:
@@ -493,7 +517,7 @@ class EdgeStore(ThreadedAsyncSearch):
                 if finish:
                     self.finish_ingest()
                 self.engine("close", self._shard.close)
-                self._shard = None
+                self._shard, self._indexed = None, {}
 
     def __repr__(self) -> str:
         return f"EdgeStore(path={str(self.root)!r}, name={self.name!r}, hnsw_ef={self.hnsw_ef})"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
+from recallrank.filters import as_filter, payload_key, payload_schema
 from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_points, from_payload, qdrant_filter
 from recallrank.redact import MASK, has_secret, redact_url
 
@@ -57,6 +58,7 @@ class QdrantServerStore:
         self._similarity: str | None = None
         self._known = False
         self._fields: dict[str, int] = {}  # token-vector fields seen on the server (see multivector_fields)
+        self._indexed: set[str] | None = None  # payload paths with an index on the server
 
     def __repr__(self) -> str:  # neither the API key nor a password in the URL ever appears
         return f"QdrantServerStore(url={redact_url(self.url)!r}, name={self.name!r}, location={self.location!r})"
@@ -127,7 +129,7 @@ class QdrantServerStore:
         offset = None
         while True:
             records, offset = self._call("read payloads", self.client.scroll, self.name,
-                                         scroll_filter=_server_filter(flt), limit=batch, offset=offset,
+                                         scroll_filter=self._filter(flt), limit=batch, offset=offset,
                                          with_payload=list(fields), with_vectors=False)
             yield from ((str(r.id), dict(r.payload or {})) for r in records)
             if offset is None:
@@ -270,7 +272,7 @@ class QdrantServerStore:
         from qdrant_client import models
 
         request = {"collection_name": self.name, "query": [float(x) for x in np.asarray(vector).ravel()],
-                   "limit": limit, "query_filter": _server_filter(flt), "with_payload": True}
+                   "limit": limit, "query_filter": self._filter(flt), "with_payload": True}
         if self.location is None:  # local mode is brute force and warns about search params
             request["search_params"] = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
         return request
@@ -311,8 +313,26 @@ class QdrantServerStore:
     def count(self, flt: MetadataFilter | None = None) -> int:
         if not self.exists():
             return 0
-        return int(self._call("count", self.client.count, self.name, count_filter=_server_filter(flt),
+        return int(self._call("count", self.client.count, self.name, count_filter=self._filter(flt),
                               exact=True).count)
+
+    def _filter(self, flt: MetadataFilter | None) -> Any:
+        """``flt`` as qdrant-client's filter, after creating payload indexes for the keys it reads (first use;
+        skipped in local mode, which has no indexes)."""
+        from qdrant_client import models
+
+        parsed = as_filter(flt)
+        wanted = {payload_key(k): kind for k, kind in payload_schema(parsed).items()}
+        if wanted and self.location is None:
+            if self._indexed is None:
+                info = self._call("read the payload indexes", self.client.get_collection, self.name)
+                self._indexed = set(dict(info.payload_schema or {}))
+            for path, kind in wanted.items():
+                if path not in self._indexed:
+                    self._call("create a payload index", self.client.create_payload_index, self.name,
+                               field_name=path, field_schema=models.PayloadSchemaType(kind), wait=True)
+                    self._indexed.add(path)
+        return _server_filter(parsed)
 
     def close(self) -> None:
         if self._client is not None:
