@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench bench-selection bench-hnsw quality reranker reranker-e5 bench-questions data clean
+.PHONY: help demo install test test-integration lint type bench bench-selection bench-filters bench-hnsw quality reranker reranker-e5 bench-questions data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ test-integration: install  ## only the tests against a real Qdrant server (QDRAN
 	$(PY) -m pytest -q -m integration
 
 lint: install  ## ruff
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples integrations
 
 type: install  ## mypy
 	$(VENV)/bin/mypy
@@ -48,6 +48,9 @@ bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest
 
 bench-selection: install  ## the selection table: every rerank stage and cascade, quality, latency at 10k/50k docs (~25 min)
 	$(PY) benchmarks/selection.py
+
+bench-filters: install  ## filtered vs unfiltered search p50 at 50k points, with and without payload indexes
+	$(PY) benchmarks/filtered_search.py
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py

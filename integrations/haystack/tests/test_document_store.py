@@ -14,15 +14,23 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
 from haystack.testing.document_store import (
     CountDocumentsByFilterTest,
+    CountUniqueMetadataByFilterTest,
     DocumentStoreBaseExtendedTests,
+    GetMetadataFieldMinMaxTest,
+    GetMetadataFieldsInfoTest,
+    GetMetadataFieldUniqueValuesTest,
 )
 from haystack.testing.document_store_async import (
     CountDocumentsAsyncTest,
     CountDocumentsByFilterAsyncTest,
+    CountUniqueMetadataByFilterAsyncTest,
     DeleteAllAsyncTest,
     DeleteByFilterAsyncTest,
     DeleteDocumentsAsyncTest,
     FilterDocumentsAsyncTest,
+    GetMetadataFieldMinMaxAsyncTest,
+    GetMetadataFieldsInfoAsyncTest,
+    GetMetadataFieldUniqueValuesAsyncTest,
     UpdateByFilterAsyncTest,
     WriteDocumentsAsyncTest,
 )
@@ -35,12 +43,14 @@ def embedded(tmp_path: Path) -> RecallrankDocumentStore:
                                    exact_embeddings=True)
 
 
-class HaystackSuites(DocumentStoreBaseExtendedTests, CountDocumentsByFilterTest, CountDocumentsAsyncTest,
-                     CountDocumentsByFilterAsyncTest, DeleteAllAsyncTest, DeleteByFilterAsyncTest,
-                     DeleteDocumentsAsyncTest, FilterDocumentsAsyncTest, UpdateByFilterAsyncTest,
-                     WriteDocumentsAsyncTest):
-    """Every sync and async suite class the store implements; the two write tests Haystack asks each store to
-    define (its default write policy) are below."""
+class HaystackSuites(DocumentStoreBaseExtendedTests, CountDocumentsByFilterTest, CountUniqueMetadataByFilterTest,
+                     GetMetadataFieldsInfoTest, GetMetadataFieldMinMaxTest, GetMetadataFieldUniqueValuesTest,
+                     CountDocumentsAsyncTest, CountDocumentsByFilterAsyncTest, CountUniqueMetadataByFilterAsyncTest,
+                     DeleteAllAsyncTest, DeleteByFilterAsyncTest, DeleteDocumentsAsyncTest, FilterDocumentsAsyncTest,
+                     GetMetadataFieldsInfoAsyncTest, GetMetadataFieldMinMaxAsyncTest,
+                     GetMetadataFieldUniqueValuesAsyncTest, UpdateByFilterAsyncTest, WriteDocumentsAsyncTest):
+    """Every sync and async suite class in haystack.testing.document_store(_async); the two write tests Haystack
+    asks each store to define (its default write policy) are below."""
 
     def test_write_documents(self, document_store: RecallrankDocumentStore) -> None:
         doc = Document(content="test doc")

@@ -266,6 +266,50 @@ class RecallrankDocumentStore:
         self.store.finish_ingest()
         return len(points)
 
+    # -- metadata introspection: over the documents the filter selects inside Qdrant ------------------------------
+    def _metadata(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(_core(payload).metadata) for _, payload in self._scroll(self.to_filter(filters))]
+
+    def count_unique_metadata_by_filter(self, filters: dict[str, Any] | None,
+                                        metadata_fields: list[str]) -> dict[str, int]:
+        """Field -> number of distinct values among the documents matching ``filters`` (``1``, ``1.0``, ``"1"`` and
+        ``True`` are four values)."""
+        rows = self._metadata(filters)
+        return {f: len({_distinct(m[_field(f)]) for m in rows if m.get(_field(f)) is not None})
+                for f in metadata_fields}
+
+    def get_metadata_fields_info(self) -> dict[str, dict[str, str]]:
+        """Metadata field -> ``{"type": ...}`` (``keyword``, ``long``, ``float``, ``boolean`` or ``object``; the type
+        of its first non-null value)."""
+        out: dict[str, dict[str, str]] = {}
+        for m in self._metadata():
+            for key, value in m.items():
+                if value is not None and key not in out:
+                    out[key] = {"type": _TYPES.get(type(value), "object")}
+        return out
+
+    def get_metadata_field_min_max(self, metadata_field: str) -> dict[str, Any]:
+        """``{"min": ..., "max": ...}`` of a field's numbers (of its strings when it has no numbers); ``None`` both
+        when no document has it."""
+        values = [m.get(_field(metadata_field)) for m in self._metadata()]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        chosen = numbers or [v for v in values if isinstance(v, str)]
+        return {"min": min(chosen), "max": max(chosen)} if chosen else {"min": None, "max": None}
+
+    def get_metadata_field_unique_values(self, metadata_field: str, search_term: str | None = None, from_: int = 0,
+                                         size: int = 10, filters: dict[str, Any] | None = None
+                                         ) -> tuple[list[Any], int]:
+        """A page (``from_``, ``size``) of a field's distinct values, in a stable order, and how many there are;
+        ``search_term`` keeps values containing it (case-insensitive)."""
+        seen: dict[Any, Any] = {}
+        for m in self._metadata(filters):
+            value = m.get(_field(metadata_field))
+            if value is None or (search_term is not None and search_term.lower() not in str(value).lower()):
+                continue
+            seen.setdefault(_distinct(value), value)
+        ordered = [seen[k] for k in sorted(seen, key=lambda k: (k[0], str(k[1])))]
+        return ordered[from_:from_ + size], len(ordered)
+
     def embedding_retrieval(self, query_embedding: list[float], *, filters: dict[str, Any] | None = None,
                             top_k: int = 10, score_threshold: float | None = None,
                             return_embedding: bool | None = None) -> list[Document]:
@@ -313,11 +357,39 @@ class RecallrankDocumentStore:
     async def update_by_filter_async(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
         return await asyncio.to_thread(self.update_by_filter, filters, meta)
 
+    async def count_unique_metadata_by_filter_async(self, filters: dict[str, Any] | None,
+                                                    metadata_fields: list[str]) -> dict[str, int]:
+        return await asyncio.to_thread(self.count_unique_metadata_by_filter, filters, metadata_fields)
+
+    async def get_metadata_fields_info_async(self) -> dict[str, dict[str, str]]:
+        return await asyncio.to_thread(self.get_metadata_fields_info)
+
+    async def get_metadata_field_min_max_async(self, metadata_field: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.get_metadata_field_min_max, metadata_field)
+
+    async def get_metadata_field_unique_values_async(self, metadata_field: str, search_term: str | None = None,
+                                                     from_: int = 0, size: int = 10,
+                                                     filters: dict[str, Any] | None = None) -> tuple[list[Any], int]:
+        return await asyncio.to_thread(self.get_metadata_field_unique_values, metadata_field, search_term, from_,
+                                       size, filters)
+
     async def embedding_retrieval_async(self, query_embedding: list[float], *, filters: dict[str, Any] | None = None,
                                         top_k: int = 10, score_threshold: float | None = None,
                                         return_embedding: bool | None = None) -> list[Document]:
         return await asyncio.to_thread(self.embedding_retrieval, query_embedding, filters=filters, top_k=top_k,
                                        score_threshold=score_threshold, return_embedding=return_embedding)
+
+
+_TYPES = {str: "keyword", bool: "boolean", int: "long", float: "float"}
+
+
+def _field(name: str) -> str:
+    return name[5:] if name.startswith("meta.") else name
+
+
+def _distinct(value: Any) -> tuple[str, Any]:
+    """A key that keeps 1, 1.0, "1" and True apart (and makes lists and dicts hashable)."""
+    return type(value).__name__, value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
 
 
 def _core(payload: Mapping[str, Any]) -> CoreDocument:
