@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,21 @@ class TestClientLocalMode(HaystackSuites):
         store = RecallrankDocumentStore(location=":memory:", embedding_dim=768, return_embedding=True,
                                         exact_embeddings=True)
         yield store
+        store.close()
+
+
+@pytest.mark.integration
+class TestServer(HaystackSuites):
+    """The same suites against a real Qdrant server (QDRANT_URL, else testcontainers, else skipped)."""
+
+    @pytest.fixture
+    def document_store(self, qdrant_url: str, request: pytest.FixtureRequest) -> Iterator[RecallrankDocumentStore]:
+        name = "hs_" + uuid.uuid4().hex[:12]
+        store = RecallrankDocumentStore(url=qdrant_url, collection=name, embedding_dim=768, return_embedding=True,
+                                        exact_embeddings=True)
+        yield store
+        if store.store.exists():
+            store.store.client.delete_collection(name)  # type: ignore[attr-defined]
         store.close()
 
 

@@ -100,3 +100,20 @@ def test_retriever_needs_a_pipeline(tmp_path: Path) -> None:
     Settings.llm = MockLLM()
     r = RecallrankRetriever.from_store(EdgeStore(tmp_path / "never", "x"))
     assert r.similarity_top_k == 10 and not (tmp_path / "never").exists()
+
+
+@pytest.mark.integration
+def test_retriever_on_a_qdrant_server(qdrant_url: str) -> None:
+    """The same retriever with filters and async against a real server (QDRANT_URL, else testcontainers)."""
+    from recallrank import QdrantServerStore
+
+    store = QdrantServerStore(qdrant_url, "li_" + os.urandom(6).hex())
+    pipeline = TwoStageRetriever(store, reranker=True)
+    pipeline.add_documents([Document(t, m, id=i) for i, t, m in CORPUS])
+    try:
+        food = MetadataFilters(filters=[MetadataFilter(key="topic", value="food")])
+        got = RecallrankRetriever(pipeline, similarity_top_k=5, filters=food).retrieve("technology company")
+        assert {n.node.node_id for n in got} == {"apple-fruit", "tea"}
+    finally:
+        store.client.delete_collection(store.name)
+        store.close()
