@@ -76,7 +76,9 @@ class _StoreRetriever(BaseRetriever):
     k: int = Field(default=4, gt=0)
     """Documents returned; also settable per call: ``invoke(query, k=3)``."""
     filter: dict[str, Any] | None = None
-    """Metadata filter, e.g. ``{"source": "faq"}`` or ``{"lang": ["en", "zh"]}``; per call too."""
+    """Metadata filter, run inside Qdrant; per call too. ``{"source": "faq"}``, ``{"lang": ["en", "zh"]}``,
+    ``{"year": {"gte": 2020}}`` or LangChain's ``{"$and": [{"year": {"$gte": 2020}}, ...]}``; per call, a
+    :class:`recallrank.filters.Filter` too (see :mod:`recallrank.filters`)."""
     score_threshold: float | None = None
     """Drop documents scoring below it (``0.0`` is honoured); per call too."""
     exact: bool = False

@@ -91,6 +91,11 @@ def test_k_filter_threshold_and_top_k_per_call(two_stage: RecallrankRetriever) -
     assert len(two_stage.invoke(QUERY, k=1)) == 1
     food = two_stage.invoke(QUERY, filter={"topic": "food"})
     assert {d.id for d in food} == {"apple-fruit", "tea"}
+    newer_food = two_stage.invoke(QUERY, filter={"$and": [{"topic": {"$eq": "food"}}, {"year": {"$gte": 2020}}]})
+    assert {d.id for d in newer_food} == {"apple-fruit"}  # LangChain's $-operator dicts, run inside Qdrant
+    assert {d.id for d in two_stage.invoke(QUERY, filter={"topic": {"$nin": ["food", "software"]}})} == {"apple-inc"}
+    with pytest.raises(InvalidInputError, match=r"'year': operator '\$regex' is not supported"):
+        two_stage.invoke(QUERY, filter={"year": {"$regex": "20"}})
     assert two_stage.invoke(QUERY, score_threshold=1.01) == []
     assert len(two_stage.invoke(QUERY, score_threshold=0.0)) == 3  # 0.0 is a threshold, not "unset"
     assert len(two_stage.invoke(QUERY, top_k=2, k=2)) == 2
