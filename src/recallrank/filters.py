@@ -483,8 +483,8 @@ def to_qdrant(flt: Filter | None, models: Any, prefix: str = "metadata.",
         if isinstance(c, Range):
             bounds = c.bounds()
             if c.is_datetime:
-                iso = {op: _bound(c.key, op, v) for op, v in bounds.items()}
-                values = {op: v.isoformat() if edge else v for op, v in iso.items()}
+                instants = {op: _bound(c.key, op, v) for op, v in bounds.items()}
+                values = {op: v.isoformat() if edge and isinstance(v, datetime) else v for op, v in instants.items()}
                 rng = models.RangeDateTime(**values) if edge else models.DatetimeRange(**values)
             else:
                 values = {op: float(v) for op, v in bounds.items()}
