@@ -18,7 +18,6 @@ from haystack.components.converters import TextFileToDocument
 from haystack.components.preprocessors import DocumentSplitter
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
-
 from haystack_integrations.components.embedders.recallrank import RecallrankDocumentEmbedder
 from haystack_integrations.components.retrievers.recallrank import RecallrankRetriever
 from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore

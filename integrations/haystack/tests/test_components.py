@@ -24,13 +24,9 @@ from haystack_integrations.components.rankers.recallrank import RecallrankRanker
 from haystack_integrations.components.retrievers.recallrank import RecallrankEmbeddingRetriever, RecallrankRetriever
 from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore
 
-TEXTS = {
-    "apple-inc.txt": "Apple Inc. is an American technology company; its market value passed three trillion dollars.",
-    "apple-fruit.txt": "The apple is a sweet fruit; apple orchards have a high market value for farmers.",
-    "qdrant.txt": "Qdrant is a vector database and similarity search engine written in Rust.",
-    "python.txt": "Python is a programming language that lets you work quickly and integrate systems.",
-    "tea.txt": "Green tea is made from leaves of Camellia sinensis that have not been withered or oxidised.",
-}
+from recallrank.testing import SAMPLE_CORPUS
+
+TEXTS = {f"{i}.txt": text for i, text, _ in SAMPLE_CORPUS}
 PROMPT = "Context:\n{% for d in documents %}- {{ d.content }}\n{% endfor %}Question: {{ query }}"
 
 

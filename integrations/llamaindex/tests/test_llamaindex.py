@@ -20,19 +20,9 @@ from llama_index.retrievers.recallrank import RecallrankRetriever, from_metadata
 
 from recallrank import Document, EdgeStore, InvalidInputError, TwoStageRetriever
 from recallrank.filters import Filter, Match, MatchAny, Range
+from recallrank.testing import SAMPLE_CORPUS
 
-CORPUS = [
-    ("apple-inc", "Apple Inc. is an American technology company; its market value passed three trillion dollars.",
-     {"topic": "business", "year": 2023}),
-    ("apple-fruit", "The apple is a sweet fruit; apple orchards have a high market value for farmers.",
-     {"topic": "food", "year": 2021}),
-    ("qdrant", "Qdrant is a vector database and similarity search engine written in Rust.",
-     {"topic": "software", "year": 2023}),
-    ("python", "Python is a programming language that lets you work quickly and integrate systems.",
-     {"topic": "software", "year": 2020}),
-    ("tea", "Green tea is made from leaves of Camellia sinensis that have not been withered or oxidised.",
-     {"topic": "food", "year": 2019}),
-]
+CORPUS = SAMPLE_CORPUS
 
 
 @pytest.fixture(scope="module")
