@@ -117,6 +117,16 @@ class StoreContract:
             assert {"metadata.parity": "keyword", "metadata.n": "float"}.items() <= indexes.items()
         assert store.count({"n": "3"}) == 0 and store.count({"n": 3}) == 1  # other types still answered exactly
 
+    def test_a_short_filtered_search_is_repeated_exactly(self, store: VectorStore) -> None:
+        """Whatever the graph walk finds under a filter, the store returns min(limit, matching) hits."""
+        from recallrank.index.base import short_of_limit
+
+        flt = object()
+        assert short_of_limit(3, 10, flt, False, lambda: 5) and not short_of_limit(3, 10, flt, False, lambda: 3)
+        assert not short_of_limit(3, 10, None, False, lambda: 5) and not short_of_limit(3, 10, flt, True, lambda: 5)
+        fill(store)
+        assert len(store.search(np.array(_vec(3)), 15, {"parity": "odd"})) == 10
+
     def test_bad_filters_name_the_field_and_what_is_accepted(self, store: VectorStore) -> None:
         fill(store)
         for flt, message in [({"n": {"between": [1, 2]}}, r"'n'.*gt, gte, lt, lte"),

@@ -106,6 +106,13 @@ def qdrant_filter(flt: MetadataFilter | None, models: Any, typed: Callable[[Any]
     return to_qdrant(as_filter(flt), models, "metadata.", typed)
 
 
+def short_of_limit(found: int, limit: int, condition: Any, exact: bool, count: Callable[[], int]) -> bool:
+    """Whether a filtered HNSW search came back with fewer hits than the filter matches (the graph walk can miss
+    points under a restrictive filter): then the caller repeats it exactly, so a filter never silently returns
+    fewer than ``limit``. Costs one count, and only when the result is short."""
+    return condition is not None and not exact and found < limit and int(count()) > found
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """A collection of points in Qdrant, embedded or on a server."""

@@ -37,6 +37,7 @@ from recallrank.index.base import (
     ThreadedAsyncSearch,
     check_points,
     qdrant_filter,
+    short_of_limit,
 )
 from recallrank.index.base import from_payload as _doc
 
@@ -457,14 +458,17 @@ class EdgeStore(ThreadedAsyncSearch):
         import qdrant_edge as qe
 
         shard = self._open()
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest([float(x) for x in np.asarray(vector).ravel()]),
-            filter=self._filter(shard, flt),
-            with_payload=True,
-            params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact),
-        )
-        points = self.engine("search", shard.query, request)
+        condition = self._filter(shard, flt)
+
+        def query(exhaustive: bool) -> Any:
+            return self.engine("search", shard.query, qe.QueryRequest(
+                limit=limit, query=qe.Query.Nearest([float(x) for x in np.asarray(vector).ravel()]),
+                filter=condition, with_payload=True, params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exhaustive)))
+
+        points = query(exact)
+        count = qe.CountRequest(exact=True, filter=condition)
+        if short_of_limit(len(points), limit, condition, exact, lambda: self.engine("count", shard.count, count)):
+            points = query(True)
         sign = -1.0 if self._meta["similarity"] == "euclidean" else 1.0
         try:
             return [Hit(id=str(p.id), score=sign * float(p.score), document=_doc(p.payload)) for p in points]

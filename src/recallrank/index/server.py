@@ -15,7 +15,16 @@ import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
 from recallrank.filters import as_filter, payload_key, payload_schema
-from recallrank.index.base import DISTANCES, Hit, MetadataFilter, StoredPoint, check_points, from_payload, qdrant_filter
+from recallrank.index.base import (
+    DISTANCES,
+    Hit,
+    MetadataFilter,
+    StoredPoint,
+    check_points,
+    from_payload,
+    qdrant_filter,
+    short_of_limit,
+)
 from recallrank.redact import MASK, has_secret, redact_url
 
 log = logging.getLogger(__name__)
@@ -288,7 +297,13 @@ class QdrantServerStore:
 
     def search(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
                exact: bool = False) -> list[Hit]:
-        return self._hits(self._call("search", self.client.query_points, **self._request(vector, limit, flt, exact)))
+        request = self._request(vector, limit, flt, exact)
+        hits = self._hits(self._call("search", self.client.query_points, **request))
+        if self.location is None and short_of_limit(len(hits), limit, request["query_filter"], exact,
+                                                    lambda: self.count(flt)):
+            hits = self._hits(self._call("search", self.client.query_points,
+                                         **self._request(vector, limit, flt, True)))
+        return hits
 
     async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
                       exact: bool = False) -> list[Hit]:
@@ -298,10 +313,16 @@ class QdrantServerStore:
 
             return await asyncio.to_thread(self.search, vector, limit, flt, exact)
         try:
-            response = await aclient.query_points(**self._request(vector, limit, flt, exact))
+            request = self._request(vector, limit, flt, exact)
+            hits = self._hits(await aclient.query_points(**request))
+            if self.location is None and short_of_limit(len(hits), limit, request["query_filter"], exact,
+                                                        lambda: self.count(flt)):
+                hits = self._hits(await aclient.query_points(**self._request(vector, limit, flt, True)))
+        except StoreError:
+            raise
         except Exception as exc:
             raise _server_error(self.url, "search", exc) from exc
-        return self._hits(response)
+        return hits
 
     def delete(self, ids: Sequence[str]) -> None:
         from qdrant_client import models
