@@ -36,8 +36,12 @@ test-integration: install  ## only the tests against a real Qdrant server (QDRAN
 lint: install  ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks examples integrations
 
-type: install  ## mypy
+type: install  ## mypy (core, then both integrations)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --python-version 3.11 --ignore-missing-imports --explicit-package-bases --namespace-packages \
+		-p haystack_integrations.document_stores.recallrank -p haystack_integrations.components.rankers.recallrank \
+		-p haystack_integrations.components.retrievers.recallrank -p haystack_integrations.components.embedders.recallrank \
+		-p llama_index.retrievers.recallrank -p llama_index.postprocessor.recallrank_rerank
 
 bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest/query speed, quality sweep; FULL=1 for the full ones
 	$(PY) benchmarks/rerank_flops.py

@@ -292,7 +292,7 @@ class RecallrankDocumentStore:
         """``{"min": ..., "max": ...}`` of a field's numbers (of its strings when it has no numbers); ``None`` both
         when no document has it."""
         values = [m.get(_field(metadata_field)) for m in self._metadata()]
-        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        numbers: list[Any] = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         chosen = numbers or [v for v in values if isinstance(v, str)]
         return {"min": min(chosen), "max": max(chosen)} if chosen else {"min": None, "max": None}
 

@@ -49,7 +49,8 @@ _ACCEPTED = "==, !=, >, >=, <, <=, in, nin, any, all, contains, is_empty"
 def _condition(f: MetadataFilter | MetadataFilters) -> Any:
     if isinstance(f, MetadataFilters):
         return from_metadata_filters(f) or Filter()
-    key, op, value = f.key, f.operator, f.value
+    key, op = f.key, f.operator
+    value: Any = f.value  # checked by the condition classes, which name what they accept
     where = f"LlamaIndex filter on {key!r} with operator {op.value!r}"
     try:
         if op == FilterOperator.EQ:
