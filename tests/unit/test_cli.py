@@ -185,3 +185,26 @@ def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path
     assert design.count("company first") + design.count("FRUIT FIRST") == 4 and "苹果公司市值" in design
     second = run(*args)
     assert second.returncode == 0 and "Building it once" not in second.stdout
+
+
+def test_mine_writes_hard_negatives_and_reads_the_index_only(index: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"query": "which company is worth three trillion", "positive": CORPUS[0][1]}) + "\n" +
+                     json.dumps({"query": "leaves of Camellia sinensis", "positive": CORPUS[4][1]}) + "\n")
+    def results() -> list[dict]:
+        return json.loads(run("search", "tea", "--path", str(index), "--json", "--no-rerank").stdout)["results"]
+
+    before = results()
+    out = run("mine", str(pairs), "--out", str(tmp_path / "mined.jsonl"), "--path", str(index), "--margin", "0.0")
+    assert out.returncode == 0, out.stderr
+    assert "2 queries mined" in out.stdout
+    rows = [json.loads(line) for line in (tmp_path / "mined.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 2]
+    assert all(r["positive"] not in r["negatives"] and r["negatives"] for r in rows)
+    assert results() == before
+    pairs.write_text('{"query": "q", "positive_id": "no-such-id"}\n')
+    one_line_error(run("mine", str(pairs), "--out", str(tmp_path / "x.jsonl"), "--path", str(index)),
+                   "positive_id(s) are not in the collection (line 1: 'no-such-id')")
+    pairs.write_text('{"query": "q"}\n')
+    one_line_error(run("mine", str(pairs), "--out", str(tmp_path / "x.jsonl"), "--path", str(index)),
+                   "pairs.jsonl:1: give exactly one of 'positive'")

@@ -1,4 +1,4 @@
-"""The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``doctor``, ``config`` and
+"""The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``doctor``, ``mine``, ``config`` and
 ``train reranker``.
 
 Options come from flags, ``RECALLRANK_*`` environment variables or a TOML file, in that order
@@ -23,6 +23,7 @@ SEARCH = [*STORE, "bi_encoder", "reranker", "stages", "precision", "top_k", "top
 EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
 DOCTOR = [*STORE, "bi_encoder", "precision"]
+MINE = [*STORE, "bi_encoder", "precision"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "re-embedding lost vectors from their stored text with --bi-encoder (the default model "
                         "unless given) and leaving out points whose payload cannot be read (their ids listed)")
     doctor.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    mine = sub.add_parser("mine", parents=[common], help="hard negatives for labelled queries from an index",
+                          description="For each labelled pair (JSONL: query, positive or positive_id, optional "
+                          "negatives and score), recall the index's top --depth and keep up to --negatives "
+                          "candidates that are not the positive and score at least --margin below it (likely "
+                          "unlabelled relevant documents are skipped). Writes JSONL; the index is only read.")
+    mine.add_argument("pairs", help="JSONL file of labelled pairs")
+    mine.add_argument("--out", required=True, help="JSONL file to write")
+    mine.add_argument("--negatives", type=int, default=5, help="negatives per query (default 5)")
+    mine.add_argument("--depth", type=int, default=30, help="candidates recalled per query (default 30)")
+    mine.add_argument("--margin", type=float, default=0.05,
+                      help="skip candidates scoring within this of the positive (default 0.05)")
+    mine.add_argument("--ratio", type=float, default=None,
+                      help="also skip candidates scoring above RATIO x the positive's score")
+    mine.add_argument("--teacher", default=None, metavar="RERANKER",
+                      help="judge candidates with this cross-encoder ('shipped', 'bilingual', a folder or hub id) "
+                      "instead of the bi-encoder")
+    add_options(mine, *MINE)
 
     cfg = sub.add_parser("config", parents=[common], help="show the effective settings and where each comes from")
     cfg.add_argument("--write", metavar="TOML", default=None, help="write the non-secret settings to this file")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
-from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, SEARCH
+from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, MINE, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import check_text
 from recallrank.errors import InvalidInputError, StoreError
@@ -286,6 +286,28 @@ def cmd_config(args: argparse.Namespace) -> int:
         target.write_text(to_toml({n: v for n, (v, _) in resolved.items()}), encoding="utf-8")
         print(f"wrote {target} (secrets left out" + (": the URL holds a password, so it was not written; set "
               "RECALLRANK_URL)" if has_secret(resolved["url"][0]) else ")"))
+    return 0
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    """Hard negatives for labelled pairs from the index's own recall, written as JSONL (the index is only read)."""
+    from recallrank.index.open import open_store
+    from recallrank.training.inputs import read_pairs
+    from recallrank.training.mine import mine, write_jsonl
+
+    resolve(args, MINE)
+    s = args.settings
+    pairs = read_pairs(args.pairs)  # every line checked before any model loads
+    if Path(args.out).resolve() == Path(args.pairs).resolve():
+        raise InvalidInputError(f"--out {args.out} is the pairs file itself; write the negatives elsewhere")
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    retriever = TwoStageRetriever(store, bi_encoder(s["bi_encoder"], s["precision"]), False)
+    require_collection(store, s)
+    teacher = cross_encoder(None if args.teacher == "shipped" else args.teacher, s["precision"]) \
+        if args.teacher else None
+    n = write_jsonl(mine(retriever, pairs, negatives=args.negatives, depth=args.depth, margin=args.margin,
+                         ratio=args.ratio, reranker=teacher), args.out)
+    print(f"{n} queries mined from {where(s)} -> {args.out}")
     return 0
 
 
