@@ -50,7 +50,7 @@ def _pair(path: Path, n: int, line: str) -> LabelledPair:
     where = f"{path}:{n}"
     try:
         row: Any = json.loads(line)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(row, dict):
         raise InvalidInputError(f"{where}: a line must be a JSON object, got {type(row).__name__}")
