@@ -63,7 +63,7 @@ def drop_indexes(store: EdgeStore) -> None:
     shard = store.shard()
     for path in list(dict(shard.info().payload_schema or {})):
         shard.update(qe.UpdateOperation.delete_field_index(path))
-    store._indexed[id(shard)] = {f"metadata.{k}" for k in ("lang", "source", "year", "day")}
+    store._indexed = {f"metadata.{k}" for k in ("lang", "source", "year", "day")}
 
 
 def measure(store: EdgeStore, queries: np.ndarray, flt: Any) -> tuple[float, float, int]:

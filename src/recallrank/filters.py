@@ -183,6 +183,14 @@ class Nothing:
 
 
 Condition = Union[Match, MatchAny, MatchExcept, Range, IsEmpty, IsNull, Nothing, "Filter"]
+#: comparison operators as written by the front ends -> Range's bound names
+RANGE_OPERATORS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+
+
+def equals(key: str, value: Any) -> Match | Range:
+    """``key`` equal to ``value``: an exact match, or for a float (which Qdrant cannot match exactly) the range
+    ``[value, value]``."""
+    return Range(key, gte=value, lte=value) if isinstance(value, float) else Match(key, value)
 _CONDITIONS = (Match, MatchAny, MatchExcept, Range, IsEmpty, IsNull, Nothing)
 
 
@@ -354,10 +362,8 @@ def _haystack_comparison(key: str, op: str, value: Any) -> Condition:
     if op in ("==", "!="):
         if value is None:
             cond: Condition = IsEmpty(key)
-        elif isinstance(value, float):
-            cond = Range(key, gte=value, lte=value)
-        elif isinstance(value, (str, int)):
-            cond = Match(key, value)
+        elif isinstance(value, (str, int, float)):
+            cond = equals(key, value)
         else:
             raise FilterValueError(f"value {value!r:.80} is a {type(value).__name__}; compare with a str, int, "
                                    "float, bool or None")
@@ -365,19 +371,16 @@ def _haystack_comparison(key: str, op: str, value: Any) -> Condition:
     if op in ("in", "not in"):
         if not isinstance(value, list):
             raise FilterValueError(f"value {value!r:.80} must be a list, got {type(value).__name__}")
-        exact = [v for v in value if not isinstance(v, float)]
-        parts: list[Condition] = [Range(key, gte=v, lte=v) for v in value if isinstance(v, float)]
-        if exact:
-            one_type = all(isinstance(v, str) for v in exact) or \
-                all(isinstance(v, int) and not isinstance(v, bool) for v in exact)
-            parts += [MatchAny(key, tuple(exact))] if one_type else [Match(key, _exact(key, op, v)) for v in exact]
+        exact = tuple(v for v in value if not isinstance(v, float))
+        parts: list[Condition] = [equals(key, v) for v in value if isinstance(v, float)]
+        parts += [MatchAny(key, exact)] if exact else []  # mixed types become exact matches in to_qdrant
         any_of = Filter(should=tuple(parts)) if parts else Nothing()
         return any_of if op == "in" else Filter(must_not=(any_of,)) if parts else Filter()
     if value is None:
         return Nothing()
     if isinstance(value, (list, tuple, dict, bool)):
         raise FilterValueError(f"value {value!r:.80}: compare with a number or an ISO 8601 date string")
-    return Range(key, **{{">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]: value})
+    return Range(key, **{RANGE_OPERATORS[op]: value})
 
 
 # --- LangChain (Mongo-style operators, as in its structured-query translators) -----------------------------------
@@ -428,7 +431,7 @@ def _mongo_field(key: str, ops: Mapping[str, Any]) -> list[Condition]:
                 raise FilterValueError(f"filter {key!r} $exists: expects true or false, got {value!r:.40}")
             out.append(Filter(must_not=(IsEmpty(key),)) if value else IsEmpty(key))
         elif op in ("$eq", "$ne"):
-            cond = Range(key, gte=value, lte=value) if isinstance(value, float) else Match(key, _exact(key, op, value))
+            cond = equals(key, value if isinstance(value, float) else _exact(key, op, value))
             out.append(cond if op == "$eq" else Filter(must_not=(cond,)))
         elif op in ("$in", "$nin"):
             any_of = MatchAny(key, tuple(value) if isinstance(value, list) else value)

@@ -16,7 +16,7 @@ from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, MINE, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import check_text
 from recallrank.errors import InvalidInputError, StoreError
-from recallrank.filters import Filter, Match, MatchAny, Range
+from recallrank.filters import RANGE_OPERATORS, Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
@@ -163,8 +163,7 @@ def parse_filters(items: list[str]) -> Filter | None:
                 equal.setdefault(key, []).append(value)
         else:
             bound = _number(raw)
-            must.append(Range(key, **{{">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]:
-                                      bound if bound is not None else raw}))
+            must.append(Range(key, **{RANGE_OPERATORS[op]: bound if bound is not None else raw}))
     matches = [Match(key, values[0]) if len(values) == 1 else MatchAny(key, tuple(values))
                for key, values in equal.items()]
     return Filter(must=(*matches, *must), must_not=tuple(must_not)) or None

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from recallrank.documents import Document, check_value
-from recallrank.filters import Filter, as_filter, to_qdrant
+from recallrank.filters import Filter, as_filter, payload_key, payload_schema, to_qdrant
 
 #: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
 DISTANCES = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
@@ -104,6 +104,21 @@ def qdrant_filter(flt: MetadataFilter | None, models: Any, typed: Callable[[Any]
     for no filter; metadata keys live under ``metadata.`` in the payload. ``typed`` wraps each exact value
     (qdrant-edge needs its booleans as ``numpy.bool_``)."""
     return to_qdrant(as_filter(flt), models, "metadata.", typed)
+
+
+def ensure_payload_indexes(flt: Filter | None, known: Callable[[], set[str]],
+                           create: Callable[[str, str], None]) -> None:
+    """Create a payload index for every key ``flt`` reads that has none yet (type from the values compared, see
+    :func:`recallrank.filters.payload_schema`); ``known()`` is the backend's set of indexed payload paths, updated
+    here, and is asked for only when the filter reads a key."""
+    wanted = {payload_key(k): kind for k, kind in payload_schema(flt).items()}
+    if not wanted:
+        return
+    indexed = known()
+    for path, kind in wanted.items():
+        if path not in indexed:
+            create(path, kind)
+            indexed.add(path)
 
 
 def short_of_limit(found: int, limit: int, condition: Any, exact: bool, count: Callable[[], int]) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, StoreCorruptedError, StoreError, StoreUnavailableError
-from recallrank.filters import as_filter, payload_key, payload_schema
+from recallrank.filters import as_filter
 from recallrank.index import edge_multivector as mv
 from recallrank.index.base import (
     DISTANCES,
@@ -36,6 +36,7 @@ from recallrank.index.base import (
     StoredPoint,
     ThreadedAsyncSearch,
     check_points,
+    ensure_payload_indexes,
     qdrant_filter,
     short_of_limit,
 )
@@ -83,8 +84,8 @@ class EdgeStore(ThreadedAsyncSearch):
         self.full_scan_threshold_kb = full_scan_threshold_kb
         self._shard: Any = None
         self._meta: dict[str, Any] = {}
-        #: shard -> payload paths known to be indexed
-        self._indexed: dict[int, set[str]] = {}
+        #: payload paths known to be indexed in the open shard (read on first filtered use)
+        self._indexed: set[str] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -210,7 +211,7 @@ class EdgeStore(ThreadedAsyncSearch):
             dimension, similarity = self._meta["dimension"], self._meta["similarity"]
             self.engine("flush", self._shard.flush)
             self.engine("close", self._shard.close)
-            self._shard, self._indexed = None, {}
+            self._shard, self._indexed = None, None
             self._shard = self._load(self.engine_settings(dimension, similarity, multivectors))
 
     def _clear_leftover(self, loc: Path) -> None:
@@ -466,8 +467,8 @@ class EdgeStore(ThreadedAsyncSearch):
                 filter=condition, with_payload=True, params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exhaustive)))
 
         points = query(exact)
-        count = qe.CountRequest(exact=True, filter=condition)
-        if short_of_limit(len(points), limit, condition, exact, lambda: self.engine("count", shard.count, count)):
+        if short_of_limit(len(points), limit, condition, exact, lambda: self.engine(
+                "count", shard.count, qe.CountRequest(exact=True, filter=condition))):
             points = query(True)
         sign = -1.0 if self._meta["similarity"] == "euclidean" else 1.0
         try:
@@ -500,19 +501,18 @@ class EdgeStore(ThreadedAsyncSearch):
         """``flt`` as qdrant-edge's filter, after creating payload indexes for the keys it reads (first use only)."""
         import qdrant_edge as qe
 
+        def known() -> set[str]:
+            if self._indexed is None:
+                self._indexed = set(dict(self.engine("read the payload indexes", shard.info).payload_schema or {}))
+            return self._indexed
+
+        def create(path: str, kind: str) -> None:
+            schema = getattr(qe.PayloadSchemaType, kind.capitalize())
+            self.engine("create a payload index", shard.update, qe.UpdateOperation.create_field_index(path, schema))
+
         parsed = as_filter(flt)
-        wanted = {payload_key(k): kind for k, kind in payload_schema(parsed).items()}
         with self._lock:
-            indexed = self._indexed.get(id(shard))
-            if indexed is None:
-                info = self.engine("read the payload indexes", shard.info)
-                indexed = self._indexed[id(shard)] = set(dict(info.payload_schema or {}))
-            for path, kind in wanted.items():
-                if path not in indexed:
-                    schema = getattr(qe.PayloadSchemaType, kind.capitalize())
-                    self.engine("create a payload index", shard.update,
-                                qe.UpdateOperation.create_field_index(path, schema))
-                    indexed.add(path)
+            ensure_payload_indexes(parsed, known, create)
         return _edge_filter(parsed)
 
     def close(self, finish: bool = True) -> None:
@@ -521,7 +521,7 @@ class EdgeStore(ThreadedAsyncSearch):
                 if finish:
                     self.finish_ingest()
                 self.engine("close", self._shard.close)
-                self._shard, self._indexed = None, {}
+                self._shard, self._indexed = None, None
 
     def __repr__(self) -> str:
         return f"EdgeStore(path={str(self.root)!r}, name={self.name!r}, hnsw_ef={self.hnsw_ef})"

@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
-from recallrank.filters import as_filter, payload_key, payload_schema
+from recallrank.filters import as_filter
 from recallrank.index.base import (
     DISTANCES,
     Hit,
     MetadataFilter,
     StoredPoint,
     check_points,
+    ensure_payload_indexes,
     from_payload,
     qdrant_filter,
     short_of_limit,
@@ -342,17 +343,19 @@ class QdrantServerStore:
         skipped in local mode, which has no indexes)."""
         from qdrant_client import models
 
-        parsed = as_filter(flt)
-        wanted = {payload_key(k): kind for k, kind in payload_schema(parsed).items()}
-        if wanted and self.location is None:
+        def known() -> set[str]:
             if self._indexed is None:
                 info = self._call("read the payload indexes", self.client.get_collection, self.name)
                 self._indexed = set(dict(info.payload_schema or {}))
-            for path, kind in wanted.items():
-                if path not in self._indexed:
-                    self._call("create a payload index", self.client.create_payload_index, self.name,
-                               field_name=path, field_schema=models.PayloadSchemaType(kind), wait=True)
-                    self._indexed.add(path)
+            return self._indexed
+
+        def create(path: str, kind: str) -> None:
+            self._call("create a payload index", self.client.create_payload_index, self.name, field_name=path,
+                       field_schema=models.PayloadSchemaType(kind), wait=True)
+
+        parsed = as_filter(flt)
+        if self.location is None:
+            ensure_payload_indexes(parsed, known, create)
         return _server_filter(parsed)
 
     def close(self) -> None:

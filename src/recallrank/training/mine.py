@@ -50,9 +50,12 @@ def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negativ
         raise InvalidInputError(f"need 1 <= negatives <= depth, got negatives={negatives}, depth={depth}")
     pos = positives(retriever, pairs)
     encoder = retriever.encoder
-    for p in pairs:
+    queries = encoder.encode_queries([p.query for p in pairs])  # in batches, once
+    positive_vectors = encoder.encode_documents([pos[p.line][0] for p in pairs]) if reranker is None \
+        else np.empty((0, 0))  # the teacher scores the positives instead
+    for i, p in enumerate(pairs):
         text, pid = pos[p.line]
-        q = encoder.encode_queries([p.query])[0]
+        q = queries[i]
         hits = retriever.store.search(q, depth)
         candidates = [h for h in hits if not (pid is not None and str(h.document.id) == pid)
                       and h.document.text.strip() != text.strip()]
@@ -60,7 +63,7 @@ def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negativ
             scores = np.asarray(reranker.score(p.query, [text, *[h.document.text for h in candidates]]))
             pos_score, cand_scores = float(scores[0]), [float(s) for s in scores[1:]]
         else:  # the positive scored as the store scores the candidates
-            pos_score = similarity(q, encoder.encode_documents([text])[0], getattr(encoder, "similarity", "cosine"))
+            pos_score = similarity(q, positive_vectors[i], getattr(encoder, "similarity", "cosine"))
             cand_scores = [float(h.score) for h in candidates]
         kept = [(h, s) for h, s in zip(candidates, cand_scores, strict=True)
                 if s <= pos_score - margin and (ratio is None or s <= ratio * pos_score)][:negatives]

@@ -20,8 +20,8 @@ from haystack.utils import Secret, deserialize_secrets_inplace
 
 from recallrank import Document as CoreDocument
 from recallrank.filters import Filter, FilterValueError, Match, MatchAny, from_haystack
-from recallrank.index.base import StoredPoint, VectorStore, check_points, point_id, to_payload
-from recallrank.index.open import DEFAULT_PATH, open_store
+from recallrank.index.base import StoredPoint, VectorStore, check_points, from_payload, point_id, to_payload
+from recallrank.index.open import open_store
 
 #: Haystack's similarity names -> recallrank's
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "euclidean"}
@@ -94,9 +94,7 @@ class RecallrankDocumentStore:
                 self._store = QdrantServerStore(location=self.location, name=self.collection)
             else:
                 key = self.api_key.resolve_value() if self.api_key is not None and self.url is not None else None
-                self._store = open_store(self.path if self.url is None and self.path is not None else
-                                         (None if self.url is not None else DEFAULT_PATH),
-                                         self.url, self.collection, api_key=key)
+                self._store = open_store(self.path, self.url, self.collection, api_key=key)  # path None: the default
         return self._store
 
     def close(self) -> None:
@@ -130,9 +128,9 @@ class RecallrankDocumentStore:
     def _scroll(self, flt: Filter | None) -> list[tuple[str, dict[str, Any]]]:
         return list(self.store.scroll(_READ, flt)) if self.store.exists() else []
 
-    def _document(self, pid: str, payload: Mapping[str, Any], vector: Any = None, score: float | None = None,
+    def _document(self, payload: Mapping[str, Any], vector: Any = None, score: float | None = None,
                   with_embedding: bool = False) -> Document:
-        core = _core(payload)
+        core = from_payload(payload)
         extra = payload.get("haystack") or {}
         data = json.loads(extra.get("extra") or "{}")
         embedding = None
@@ -185,7 +183,7 @@ class RecallrankDocumentStore:
         filter runs inside Qdrant."""
         rows = sorted(self._scroll(self.to_filter(filters)), key=lambda r: (r[1].get("haystack") or {}).get("seq", 0))
         vectors = self.store.vectors([pid for pid, _ in rows]) if self.return_embedding and rows else {}
-        return [self._document(pid, payload, vectors.get(pid), with_embedding=self.return_embedding)
+        return [self._document(payload, vectors.get(pid), with_embedding=self.return_embedding)
                 for pid, payload in rows]
 
     def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
@@ -208,14 +206,13 @@ class RecallrankDocumentStore:
             unique[d.id] = d
         if not unique:
             return 0
-        pids = {point_id(CoreDocument("x", {}, i)): i for i in unique}
+        pids = {_point_id(i): i for i in unique}
         stored = set(self.store.existing_hashes(list(pids))) if self.store.exists() else set()
         if stored and policy == DuplicatePolicy.FAIL:
             ids = sorted(pids[p] for p in stored)
             raise DuplicateDocumentError(f"{len(ids)} document id(s) already stored, e.g. {ids[0]!r}; nothing was "
                                          "written (pass policy=DuplicatePolicy.OVERWRITE or SKIP)")
-        todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or
-                point_id(CoreDocument("x", {}, d.id)) not in stored]
+        todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or _point_id(d.id) not in stored]
         points = self._points(todo, dict(zip([d.id for d in todo], _sequence(len(todo)), strict=True)))
         self.store.ensure_collection(self.embedding_dim, SIMILARITIES[self.similarity])
         self.store.upsert(points)
@@ -225,7 +222,7 @@ class RecallrankDocumentStore:
     def delete_documents(self, document_ids: list[str]) -> None:
         """Delete documents by Haystack id; unknown ids are ignored."""
         if self.store.exists() and document_ids:
-            self.store.delete([point_id(CoreDocument("x", {}, i)) for i in document_ids])
+            self.store.delete([_point_id(i) for i in document_ids])
             self.store.finish_ingest()
 
     # -- beyond the protocol --------------------------------------------------------------------------------------
@@ -257,7 +254,7 @@ class RecallrankDocumentStore:
         vectors = self.store.vectors([pid for pid, _ in rows])
         points = []
         for pid, payload in rows:
-            core = _core(payload)
+            core = from_payload(payload)
             updated = CoreDocument(core.text, {**core.metadata, **meta}, core.id)
             points.append(StoredPoint(pid, vectors[pid].tolist(), {**to_payload(updated),
                                                                    "haystack": payload.get("haystack") or {}}))
@@ -268,7 +265,7 @@ class RecallrankDocumentStore:
 
     # -- metadata introspection: over the documents the filter selects inside Qdrant ------------------------------
     def _metadata(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return [dict(_core(payload).metadata) for _, payload in self._scroll(self.to_filter(filters))]
+        return [dict(from_payload(payload).metadata) for _, payload in self._scroll(self.to_filter(filters))]
 
     def count_unique_metadata_by_filter(self, filters: dict[str, Any] | None,
                                         metadata_fields: list[str]) -> dict[str, int]:
@@ -328,7 +325,7 @@ class RecallrankDocumentStore:
         hits = [h for h in hits if score_threshold is None or h.score >= score_threshold]
         ids = tuple(str(h.document.id) for h in hits)  # the full payloads: blob, sparse and exact embeddings
         rows = dict(self.store.scroll(_READ, Filter(must=(MatchAny("@doc_id", ids),)))) if hits else {}
-        return [self._document(h.id, rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed)
+        return [self._document(rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed)
                 for h in hits]
 
     # -- async twins: the same logic in a worker thread -----------------------------------------------------------
@@ -392,7 +389,6 @@ def _distinct(value: Any) -> tuple[str, Any]:
     return type(value).__name__, value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
 
 
-def _core(payload: Mapping[str, Any]) -> CoreDocument:
-    from recallrank.index.base import from_payload
-
-    return from_payload(payload)
+def _point_id(document_id: str) -> str:
+    """The point that holds the Haystack document ``document_id`` (recallrank's ids depend on the id alone)."""
+    return point_id(CoreDocument("", {}, document_id))

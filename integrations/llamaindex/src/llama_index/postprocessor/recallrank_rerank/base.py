@@ -7,12 +7,11 @@ from typing import Any
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.retrievers.recallrank.base import SCORE_KEYS
 
 from recallrank import Document
 from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
-
-SCORE_KEYS = ["retrieval_score", "relevance_score"]
 
 
 class RecallrankRerank(BaseNodePostprocessor):

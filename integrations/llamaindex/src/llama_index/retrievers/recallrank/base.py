@@ -11,7 +11,7 @@ from llama_index.core.vector_stores.types import FilterCondition, FilterOperator
 
 from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
-from recallrank.filters import Filter, IsEmpty, Match, MatchAny, Range, as_filter
+from recallrank.filters import Filter, IsEmpty, Match, MatchAny, Range, as_filter, equals
 from recallrank.pipeline import TwoStageRetriever
 
 #: metadata keys that carry the stage scores; kept out of what the LLM and embedders read
@@ -54,10 +54,9 @@ def _condition(f: MetadataFilter | MetadataFilters) -> Any:
     where = f"LlamaIndex filter on {key!r} with operator {op.value!r}"
     try:
         if op == FilterOperator.EQ:
-            return Range(key, gte=value, lte=value) if isinstance(value, float) else Match(key, value)
+            return equals(key, value)
         if op == FilterOperator.NE:
-            return Filter(must_not=(Range(key, gte=value, lte=value) if isinstance(value, float)
-                                    else Match(key, value),))
+            return Filter(must_not=(equals(key, value),))
         if op in (FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
             return Range(key, **{op.name.lower(): value})
         if op in (FilterOperator.IN, FilterOperator.ANY):

@@ -32,8 +32,8 @@ class _StoreRetriever:
         return {"document_store": self.document_store.to_dict(), "filters": self.filters, "top_k": self.top_k,
                 "score_threshold": self.score_threshold, "filter_policy": self.filter_policy.value}
 
-    @staticmethod
-    def _from(cls: Any, data: dict[str, Any]) -> Any:
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
         params = dict(data.get("init_parameters", {}))
         params["document_store"] = RecallrankDocumentStore.from_dict(params["document_store"])
         if "filter_policy" in params:
@@ -66,10 +66,6 @@ class RecallrankEmbeddingRetriever(_StoreRetriever):
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), return_embedding=self.return_embedding)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecallrankEmbeddingRetriever:
-        return _StoreRetriever._from(cls, data)
 
     @component.output_types(documents=list[Document])
     def run(self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None,
@@ -138,10 +134,6 @@ class RecallrankRetriever(_StoreRetriever):
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
                                recall_k=self.recall_k, precision=self.precision)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecallrankRetriever:
-        return _StoreRetriever._from(cls, data)
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
