@@ -157,6 +157,8 @@ def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
     (["eval", "--dataset", "no-such-set"], "unknown dataset"),
     (["eval", "--sweep", "10,x"], "--sweep '10,x'"),
     (["eval", "--plot", "x.png"], "pass --sweep too"),
+    (["train", "reranker", "/no/such.jsonl", "--output", "/tmp/rr-x"], "/no/such.jsonl: no such file"),
+    (["train", "bi-encoder", "pyproject.toml", "--output", "/tmp/rr-x"], "pyproject.toml:1: not valid JSON"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     one_line_error(run(*args, cwd=Path(__file__).parents[2]), message)
@@ -166,8 +168,10 @@ def test_help_everywhere() -> None:
     for cmd in ([], ["index"], ["search"], ["eval"], ["demo"], ["doctor"], ["config"]):
         out = run(*cmd, "--help")
         assert out.returncode == 0 and "usage: recallrank" in out.stdout
-    train = run("train", "reranker", "--help")
-    assert train.returncode == 0 and "--queries-per-domain" in train.stdout
+    for what, flag in (("bi-encoder", "{mnrl,cached}"), ("reranker", "{bce,mse,margin,listwise}"),
+                       ("distill", "{kl,margin-mse}")):
+        train = run("train", what, "--help")
+        assert train.returncode == 0 and flag in train.stdout and "--eval-fraction" in train.stdout
 
 
 def test_demo_shows_both_orders_scores_and_timings_and_caches_its_index(tmp_path: Path) -> None:

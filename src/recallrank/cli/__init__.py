@@ -1,5 +1,5 @@
 """The ``recallrank`` command line: ``index``, ``search``, ``eval``, ``demo``, ``doctor``, ``mine``, ``config`` and
-``train reranker``.
+``train bi-encoder | reranker | distill``.
 
 Options come from flags, ``RECALLRANK_*`` environment variables or a TOML file, in that order
 (:mod:`recallrank.cli.config`). Errors are one line on stderr with exit status 2; ``--debug`` shows tracebacks.
@@ -14,6 +14,7 @@ import sys
 from typing import NoReturn
 
 from recallrank.cli.config import DEFAULT_CONFIG, ENV_PREFIX, OPTIONS, add_options
+from recallrank.cli.train import add_parsers as add_train_parsers
 from recallrank.errors import RecallrankError
 
 STORE = ["path", "url", "api_key", "collection"]
@@ -47,12 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", parents=[common], help="chunk, embed and store files, folders or JSONL",
                            description="Index text/Markdown files, folders of them and JSONL records. Unchanged "
                            "chunks are skipped, so re-running is a no-op and an interrupted run resumes.")
-    index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or .jsonl")
+    index.add_argument("sources", nargs="*", metavar="SOURCE", help="file, folder or .jsonl")
     add_options(index, *INDEX)
     index.add_argument("--json", action="store_true", help="print the report as one JSON object")
     index.add_argument("--skip-errors", action="store_true",
                        help="index what can be read and list the files or folders that cannot (default: any "
                        "unreadable source is an error and nothing is indexed)")
+    index.add_argument("--reembed", action="store_true",
+                       help="recompute every stored vector with --bi-encoder (after fine-tuning one): ids and payloads "
+                       "are kept; an embedded collection is rebuilt beside the old one and swapped in, the old one "
+                       "kept as a backup folder")
+    index.add_argument("--into", default=None, metavar="COLLECTION",
+                       help="with --reembed: write the re-embedded points to this new collection instead (required "
+                       "for a server; the source collection is only read)")
     index.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                        help="remove the chunks of files under the given folders that were deleted since they were "
                        "indexed (default: on; chunks of files that shrank or were emptied are always removed)")
@@ -127,28 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--write", metavar="TOML", default=None, help="write the non-secret settings to this file")
     add_options(cfg, *OPTIONS)
 
-    train = sub.add_parser("train", parents=[common], help="train a model")
-    train.add_subparsers(dest="what", required=True, metavar="WHAT").add_parser(
-        "reranker", help="train the default cross-encoder reranker (see: recallrank train reranker --help)")
+    add_train_parsers(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if argv[:2] == ["train", "reranker"]:
-        from recallrank.training.reranker import main as train_main
-
-        return train_main(argv[2:])
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(message)s")
     if not debug:
         _quiet_libraries()
-    from recallrank.cli import commands
+    from recallrank.cli import commands, train
 
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args))
+        return int(getattr(train if args.command == "train" else commands, f"cmd_{args.command}")(args))
     except KeyboardInterrupt:
         print("recallrank: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

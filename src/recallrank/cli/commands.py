@@ -62,6 +62,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     resolve(args, INDEX)
     s = args.settings
+    if args.reembed:
+        return reembed(args, s)
+    if args.into:
+        raise InvalidInputError("--into names the target of --reembed; pass --reembed too")
+    if not args.sources:
+        raise InvalidInputError("give the files, folders or .jsonl files to index (or --reembed to re-embed the "
+                                "collection with another bi-encoder)")
     found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
     docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
     # stages that keep token vectors in Qdrant (the default MaxSim stage; maxsim/colbert in --stages) get them
@@ -95,6 +102,46 @@ def cmd_index(args: argparse.Namespace) -> int:
               f"{total} stored; {report.seconds:.1f} s{rate}")
     for _, reason in found.skipped:
         print(f"recallrank: skipped {reason}", file=sys.stderr)
+    return 0
+
+
+def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
+    """``index --reembed``: every stored point gets --bi-encoder's vector; ids and payloads are kept."""
+    from tqdm import tqdm
+
+    from recallrank.index.edge import EdgeStore
+    from recallrank.index.open import open_store
+    from recallrank.index.reembed import reembed_in_place, reembed_into
+
+    if args.sources:
+        raise InvalidInputError("--reembed re-embeds what is stored; index new sources in a separate run")
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    require_collection(store, s)
+    if args.into is None and not isinstance(store, EdgeStore):
+        raise InvalidInputError("on a server, re-embed into a new collection: pass --into NEW_NAME, then search it "
+                                "(or point an alias at it)")
+    if args.into == s["collection"]:
+        raise InvalidInputError(f"--into {args.into} is the collection being re-embedded; name a new one, or leave "
+                                "--into out for the embedded store's in-place swap")
+    encoder = bi_encoder(s["bi_encoder"], s["precision"])
+    total = store.count()
+    with tqdm(total=total, unit="doc", desc="re-embedding", disable=not s["progress"], file=sys.stderr) as bar:
+        if args.into is None:
+            report = reembed_in_place(store, encoder, progress=bar.update)  # type: ignore[arg-type]
+        else:
+            target = open_store(None if s["url"] else s["path"], s["url"], args.into, api_key=s["api_key"])
+            report = reembed_into(store, target, encoder, progress=bar.update)
+            target.close()
+    store.close()
+    out = {"points": report.points, "dimension": report.dimension, "seconds": round(report.seconds, 3),
+           "collection": args.into or s["collection"], "backup": report.backup}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        kept = f"; the previous collection is kept at {report.backup}" if report.backup else ""
+        print(f"re-embedded {report.points} points with {encoder.model_name if hasattr(encoder, 'model_name') else ''}"
+              f" ({report.dimension}-d) -> {args.into or s['collection']} in {report.seconds:.1f} s{kept}; search it "
+              "with the same --bi-encoder")
     return 0
 
 

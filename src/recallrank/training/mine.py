@@ -16,20 +16,24 @@ import numpy as np
 
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, MatchAny
+from recallrank.index.base import VectorStore
 from recallrank.pipeline import TwoStageRetriever
 from recallrank.training.inputs import LabelledPair
 
 
-def positives(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair]) -> dict[int, tuple[str, str | None]]:
+def positives(store: VectorStore | None, pairs: Sequence[LabelledPair]) -> dict[int, tuple[str, str | None]]:
     """Line -> (positive text, its document id), looking ``positive_id`` up in the collection; unknown ids are
-    one error listing them with their lines."""
+    one error listing them with their lines. Pairs without a positive (distillation queries) are left out."""
     ids = sorted({p.positive_id for p in pairs if p.positive_id is not None})
     found: dict[str, str] = {}
-    if ids:
+    if ids and store is None:
+        raise InvalidInputError(f"{len(ids)} pair(s) name a positive_id but no index was given to look them up in; "
+                                "pass the index (--path/--url and --collection) or give each positive's text")
+    if ids and store is not None:
         for start in range(0, len(ids), 500):
             flt = Filter(must=(MatchAny("@doc_id", tuple(ids[start:start + 500])),))
             found.update({str(pl.get("doc_id")): str(pl.get("text", ""))
-                          for _, pl in retriever.store.scroll(["doc_id", "text"], flt)})
+                          for _, pl in store.scroll(["doc_id", "text"], flt)})
     missing = [(p.line, p.positive_id) for p in pairs if p.positive_id is not None and p.positive_id not in found]
     if missing:
         shown = ", ".join(f"line {n}: {i!r}" for n, i in missing[:5])
@@ -37,7 +41,7 @@ def positives(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair]) -> di
                                 f"{', ...' if len(missing) > 5 else ''}); index those documents or give the text "
                                 "as 'positive'")
     return {p.line: (p.positive, None) if p.positive is not None else (found[str(p.positive_id)], p.positive_id)
-            for p in pairs}
+            for p in pairs if p.positive is not None or p.positive_id is not None}
 
 
 def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negatives: int = 5, depth: int = 30,
@@ -48,7 +52,7 @@ def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negativ
     within ``margin`` of the positive (or above ``ratio`` x its score)."""
     if negatives < 1 or depth < negatives:
         raise InvalidInputError(f"need 1 <= negatives <= depth, got negatives={negatives}, depth={depth}")
-    pos = positives(retriever, pairs)
+    pos = positives(retriever.store, pairs)
     encoder = retriever.encoder
     queries = encoder.encode_queries([p.query for p in pairs])  # in batches, once
     positive_vectors = encoder.encode_documents([pos[p.line][0] for p in pairs]) if reranker is None \

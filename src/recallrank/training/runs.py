@@ -1,0 +1,156 @@
+"""What every ``recallrank train ...`` run shares: its output folder (the model itself, loadable as it is, plus the
+training rows, checkpoints and a log), a fixed seed, resuming, and the sentence-transformers trainer arguments.
+
+Layout of ``--output DIR``::
+
+    DIR/                    the trained model (``BiEncoder(DIR)`` / ``CrossEncoderReranker(DIR)``)
+    DIR/recallrank_training/settings.json   what the run was asked to do; a rerun with other settings is refused
+    DIR/recallrank_training/rows.json       the exact training rows (a resumed run trains on the same ones)
+    DIR/recallrank_training/checkpoints/    trainer checkpoints; running the same command again resumes
+    DIR/recallrank_training/log.json        loss history and the before/after evaluation
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from recallrank.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+RUN_DIR = "recallrank_training"
+
+
+@dataclass
+class Schedule:
+    """How long and how fast to train; ``steps`` > 0 overrides ``epochs``."""
+
+    steps: int = 0
+    epochs: float = 1.0
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    seed: int = 12
+    save_steps: int = 50
+    max_length: int | None = 256
+    progress: bool = True
+
+    def check(self) -> None:
+        if self.steps < 0 or self.epochs <= 0 or self.batch_size < 1 or self.save_steps < 1:
+            raise InvalidInputError(f"need steps >= 0, epochs > 0, batch_size >= 1 and save_steps >= 1, got "
+                                    f"{self.steps}, {self.epochs}, {self.batch_size}, {self.save_steps}")
+        if not self.learning_rate > 0:
+            raise InvalidInputError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+class RunFolder:
+    """The output folder of one training run."""
+
+    def __init__(self, output: str | Path) -> None:
+        self.root = Path(output)
+        self.dir = self.root / RUN_DIR
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    def claim(self, settings: dict[str, Any]) -> bool:
+        """Record ``settings`` for a new run, or check them against the run already here; returns whether a run
+        was already here (it resumes). A folder holding something else, or a run with other settings, is
+        refused before anything is written."""
+        path = self.dir / "settings.json"
+        wanted = json.loads(json.dumps(settings, default=str))
+        if path.is_file():
+            before = json.loads(path.read_text(encoding="utf-8"))
+            changed = sorted(k for k in {*before, *wanted} if before.get(k) != wanted.get(k))
+            if changed:
+                shown = ", ".join(f"{k}: {before.get(k)!r} -> {wanted.get(k)!r}" for k in changed[:4])
+                raise InvalidInputError(f"{self.root} holds a training run with other settings ({shown}); pass "
+                                        "another --output, or the same settings to resume it")
+            return True
+        if self.root.exists() and any(self.root.iterdir()):
+            raise InvalidInputError(f"{self.root} exists and is not a recallrank training run; pass a new or empty "
+                                    "--output folder")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=1, ensure_ascii=False), encoding="utf-8")
+        return False
+
+    def rows(self, build: Any) -> dict[str, list[Any]]:
+        """The training rows: read back when this run made them already, else ``build()`` and keep them."""
+        path = self.dir / "rows.json"
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        rows = build()
+        if not rows or not next(iter(rows.values())):
+            raise InvalidInputError("no training rows could be made from the input")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+        return dict(rows)
+
+    def last_checkpoint(self) -> str | None:
+        found = sorted(self.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        return str(found[-1]) if found else None
+
+    def write_log(self, **entries: Any) -> None:
+        path = self.dir / "log.json"
+        old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        path.write_text(json.dumps({**old, **entries}, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
+
+
+def trainer_arguments(cls: Any, schedule: Schedule, run: RunFolder, **extra: Any) -> Any:
+    """``SentenceTransformerTrainingArguments`` / ``CrossEncoderTrainingArguments`` for ``schedule``: seeded,
+    checkpointing into the run folder, CPU unless a GPU is there, a progress bar unless switched off."""
+    import torch
+
+    return cls(
+        output_dir=str(run.checkpoints),
+        num_train_epochs=schedule.epochs,
+        max_steps=schedule.steps if schedule.steps else -1,
+        per_device_train_batch_size=schedule.batch_size,
+        learning_rate=schedule.learning_rate,
+        warmup_steps=schedule.warmup_ratio,  # a float below 1 is a fraction of the steps (transformers 5)
+        seed=schedule.seed,
+        data_seed=schedule.seed,
+        save_steps=schedule.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, min(25, schedule.save_steps)),
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not schedule.progress,
+        dataloader_drop_last=False,
+        **extra,
+    )
+
+
+def fit(trainer: Any, run: RunFolder, max_length: int | None = None) -> dict[str, Any]:
+    """Train (resuming from the run's last checkpoint) at ``max_length`` tokens per text, and return the loss
+    history. The model keeps its own token limit afterwards: a shorter training length is a speed trade that
+    must not truncate what the saved model reads."""
+    model = trainer.model
+    own = model.max_seq_length
+    if max_length is not None:
+        model.max_seq_length = max_length
+    try:
+        trainer.train(resume_from_checkpoint=run.last_checkpoint())
+    finally:
+        model.max_seq_length = own
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    summary = {"steps": trainer.state.global_step, "history": history}
+    run.write_log(**summary)
+    return summary
+
+
+def seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def schedule_dict(schedule: Schedule) -> dict[str, Any]:
+    """The schedule as recorded with a run (the progress bar is not part of what was trained)."""
+    return {k: v for k, v in asdict(schedule).items() if k != "progress"}

@@ -1,0 +1,240 @@
+"""The user-facing training toolkit on one-layer models and a few steps: every loss trains and its loss falls, the
+output folder loads as the model, an interrupted run resumes, the CLI prints the before/after table, and bad input
+is refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recallrank import BiEncoder, CrossEncoderReranker, Document, EdgeStore, InvalidInputError, TwoStageRetriever
+from recallrank.training.bi_encoder import bi_encoder_rows, train_bi_encoder
+from recallrank.training.cross_encoder import reranker_rows, train_reranker
+from recallrank.training.distill import distill_rows, train_distill
+from recallrank.training.inputs import LabelledPair, read_training_input, split_held_out
+from recallrank.training.runs import RunFolder, Schedule
+
+TOPICS = ["vector database", "green tea", "python packaging", "rust compiler", "apple orchard", "jazz piano",
+          "linux kernel", "chess opening"]
+EXAMPLES = [(f"about {t}", f"A text explaining {t} in detail.", (f"A text explaining {TOPICS[(i + 1) % 8]} too.",))
+            for i, t in enumerate(TOPICS)]
+
+
+def schedule(steps: int = 8, **kw: Any) -> Schedule:
+    return Schedule(**{"steps": steps, "batch_size": 4, "save_steps": 2, "max_length": 32, "progress": False,
+                       "learning_rate": 1e-4, **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_bi(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """all-MiniLM-L6-v2 cut to its first layer: a real tokenizer and architecture at a sixth of the cost."""
+    model = BiEncoder().warm_up()
+    model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:1]
+    model[0].auto_model.config.num_hidden_layers = 1
+    out = tmp_path_factory.mktemp("tiny-bi")
+    model.save_pretrained(str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_cross(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from recallrank.encoders._loading import default_bi_encoder_path
+    from recallrank.training.reranker import new_cross_encoder
+
+    model: Any = new_cross_encoder(default_bi_encoder_path(), 64, layers=1)
+    out = tmp_path_factory.mktemp("tiny-cross")
+    model.save_pretrained(str(out))
+    return str(out)
+
+
+def losses_of(out: Path) -> list[float]:
+    return [h["loss"] for h in json.loads((out / "recallrank_training" / "log.json").read_text())["history"]]
+
+
+@pytest.mark.parametrize("loss", ["mnrl", "cached"])
+def test_bi_encoder_trains_loads_and_loss_falls(tiny_bi: str, tmp_path: Path, loss: str) -> None:
+    out = train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, loss=loss, hard_negatives=1,  # type: ignore[arg-type]
+                           mini_batch_size=2, schedule=schedule())
+    history = losses_of(out)
+    assert len(history) == 4 and history[-1] < history[0], history
+    vectors = BiEncoder(str(out)).encode_queries(["about green tea"])
+    assert vectors.shape == (1, 384) and np.isfinite(vectors).all()
+    assert BiEncoder(str(out)).warm_up().max_seq_length == BiEncoder(tiny_bi).warm_up().max_seq_length
+
+
+@pytest.mark.parametrize("loss", ["bce", "mse", "margin", "listwise"])
+def test_reranker_trains_loads_and_loss_falls(tiny_cross: str, tmp_path: Path, loss: str) -> None:
+    examples = [(q, p, n, 0.9) for q, p, n in EXAMPLES]
+    out = train_reranker(examples, tmp_path / "rr", base=tiny_cross, loss=loss, schedule=schedule())  # type: ignore[arg-type]
+    history = losses_of(out)
+    assert history[-1] < history[0], history
+    scores = CrossEncoderReranker(str(out)).score("about green tea", [EXAMPLES[1][1], EXAMPLES[5][1]])
+    assert scores.shape == (2,) and ((scores > 0) & (scores < 1)).all()
+
+
+class _Teacher:
+    """Scores a candidate by whether it mentions the query's topic: a known teacher distribution."""
+
+    def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return np.array([4.0 if q.removeprefix("about ") in d else -4.0 for q, d in pairs], dtype=np.float32)
+
+
+@pytest.mark.parametrize("loss", ["kl", "margin-mse"])
+def test_distillation_learns_the_teachers_order(tiny_bi: str, tmp_path: Path, loss: str) -> None:
+    docs = [p for _, p, _ in EXAMPLES]
+    queries = [(q, None) for q, _, _ in EXAMPLES]  # unlabelled: the teacher labels the candidates
+    rows = distill_rows(queries, lambda qs: [docs[::-1] for _ in qs], _Teacher(), candidates=4)
+    assert rows["label"][0] == [4.0, -4.0, -4.0, -4.0] or 4.0 not in rows["label"][0]
+    out = train_distill(lambda: rows, tmp_path / "d", base=tiny_bi, loss=loss, schedule=schedule())  # type: ignore[arg-type]
+    history = losses_of(out)
+    assert history[-1] < history[0], history
+    assert BiEncoder(str(out)).encode_documents(docs[:2]).shape == (2, 384)
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tiny_bi: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    straight = train_bi_encoder(EXAMPLES, tmp_path / "straight", base=tiny_bi, schedule=schedule(steps=4))
+    calls = {"n": 0}
+    real = transformers.Trainer.training_step
+
+    def flaky(self: Any, *args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as a user's Ctrl-C after the step-2 checkpoint
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train_bi_encoder(EXAMPLES, tmp_path / "cut", base=tiny_bi, schedule=schedule(steps=4))
+    assert RunFolder(tmp_path / "cut").last_checkpoint().endswith("checkpoint-2")  # type: ignore[union-attr]
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    monkeypatch.setattr(transformers.Trainer, "training_step", real)
+    resumed = train_bi_encoder(EXAMPLES, tmp_path / "cut", base=tiny_bi, schedule=schedule(steps=4))
+    log = json.loads((resumed / "recallrank_training" / "log.json").read_text())
+    assert log["steps"] == 4
+    texts = [p for _, p, _ in EXAMPLES]
+    a, b = BiEncoder(str(straight)).encode_documents(texts), BiEncoder(str(resumed)).encode_documents(texts)
+    assert np.allclose(a, b, atol=1e-4)  # the resumed run ends where the uninterrupted one did
+
+
+def test_output_folder_is_claimed_before_anything_is_written(tiny_bi: str, tmp_path: Path) -> None:
+    train_bi_encoder(EXAMPLES, tmp_path / "run", base=tiny_bi, schedule=schedule(steps=2))
+    with pytest.raises(InvalidInputError, match=r"other settings \(.*temperature: 0.05 -> 0.1"):
+        train_bi_encoder(EXAMPLES, tmp_path / "run", base=tiny_bi, temperature=0.1, schedule=schedule(steps=2))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="not a recallrank training run"):
+        train_bi_encoder(EXAMPLES, tmp_path / "busy", base=tiny_bi, schedule=schedule(steps=2))
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]
+
+
+def test_losses_refuse_input_they_cannot_use(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="--loss mse regresses graded scores, but 8 of 8 pairs have no"):
+        train_reranker([(q, p, n, None) for q, p, n in EXAMPLES], tmp_path / "x", loss="mse")
+    with pytest.raises(InvalidInputError, match="--loss margin needs negatives, but 1 of 2 pairs have none"):
+        reranker_rows([("q", "p", ("n",), None), ("q2", "p2", (), None)], "margin")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(InvalidInputError, match="at least 2 distinct queries"):
+        train_bi_encoder(EXAMPLES[:1], tmp_path / "y")
+    with pytest.raises(InvalidInputError, match=">= 2 candidates"):
+        distill_rows([("q", None)], lambda qs: [["a"]], _Teacher(), candidates=1)
+    with pytest.raises(InvalidInputError, match="temperature must be > 0"):
+        train_bi_encoder(EXAMPLES, tmp_path / "z", temperature=0)
+
+
+def test_rows_per_loss_and_random_fill() -> None:
+    rows = bi_encoder_rows([("q1", "p1", ()), ("q2", "p2", ("n2",))], hard_negatives=1)
+    assert rows == {"query": ["q1", "q2"], "positive": ["p1", "p2"], "negative_1": ["p2", "n2"]}
+    assert reranker_rows([("q", "p", ("n1", "n2"), None)], "listwise") == \
+        {"query": ["q"], "docs": [["p", "n1", "n2"]], "labels": [[1.0, 0.0, 0.0]]}
+    assert reranker_rows([("q", "p", ("n",), 0.5)], "bce") == {"query": ["q", "q"], "text": ["p", "n"],
+                                                              "label": [0.5, 0.0]}
+    assert reranker_rows([("q", "p", ("n1", "n2"), None)], "margin")["negative"] == ["n1", "n2"]
+
+
+def test_held_out_split_keeps_each_query_on_one_side() -> None:
+    pairs = [LabelledPair(f"query {i // 2}", positive=f"text {i}", line=i + 1) for i in range(200)]
+    train, held = split_held_out(pairs, 0.2, seed=3)
+    assert {p.query for p in train}.isdisjoint({p.query for p in held})
+    assert 20 <= len(held) <= 60 and split_held_out(pairs, 0.2, seed=3) == (train, held)
+    with pytest.raises(InvalidInputError, match="too few to hold out"):
+        split_held_out(pairs[:1], 0.5)
+
+
+def test_beir_folder_input(tmp_path: Path) -> None:
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "one"}\n{"_id": "d2", "text": "two"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "first"}\n')
+    (tmp_path / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t1\n")
+    data = read_training_input(tmp_path)
+    assert [(p.query, p.positive, p.score) for p in data.pairs] == [("first", "one", 1.0), ("first", "two", 0.5)]
+    assert data.corpus == {"d1": "one", "d2": "two"}
+    (tmp_path / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tmissing\t1\n")
+    with pytest.raises(InvalidInputError, match=r"missing from queries\.jsonl / corpus\.jsonl \(document 'missing'"):
+        read_training_input(tmp_path)
+    with pytest.raises(InvalidInputError, match=r"qrels/test\.tsv"):
+        read_training_input(tmp_path, split="test")
+
+
+def test_mined_lines_train_directly(tmp_path: Path) -> None:
+    from recallrank.training.inputs import read_pairs
+
+    line = {"query": "q", "positive": "p", "positive_id": "d1", "positive_score": 0.9, "negatives": ["n"],
+            "negative_ids": ["d2"], "negative_scores": [0.5], "line": 1}
+    (tmp_path / "m.jsonl").write_text(json.dumps(line) + "\n")
+    (pair,) = read_pairs(tmp_path / "m.jsonl")
+    assert (pair.positive, pair.positive_id, pair.negatives) == ("p", None, ("n",))
+    (tmp_path / "q.jsonl").write_text('{"query": "just a query"}\n')
+    assert read_pairs(tmp_path / "q.jsonl", require_positive=False)[0].positive is None
+    with pytest.raises(InvalidInputError, match=r"q\.jsonl:1: give exactly one of 'positive'"):
+        read_pairs(tmp_path / "q.jsonl")
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    r = TwoStageRetriever(EdgeStore(tmp_path / "idx", "docs"), BiEncoder(), False)
+    r.add_documents([Document(f"A text explaining {t} in detail, part {k}.", id=f"{t}-{k}")
+                     for t in TOPICS for k in range(3)])
+    r.store.close()
+    return tmp_path / "idx"
+
+
+def snapshot(root: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    store = EdgeStore(root, "docs")
+    points = dict(store.scroll(["text", "metadata", "doc_id", "content_hash"]))
+    vectors = {k: v.round(5).tolist() for k, v in store.vectors(list(points)).items()}
+    store.close()
+    return points, vectors
+
+
+def test_cli_trains_a_reranker_and_prints_before_after(tiny_cross: str, index: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from recallrank.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"query": f"explain {t} {k}", "positive_id": f"{t}-{k}",
+                                         "negatives": [f"A text explaining {TOPICS[(i + 1) % 8]} in detail."]})
+                             + "\n" for i, t in enumerate(TOPICS) for k in range(3)))
+    before = snapshot(index)
+    code = main(["train", "reranker", str(pairs), "--output", str(tmp_path / "out"), "--base", tiny_cross,
+                 "--steps", "2", "--batch-size", "4", "--max-length", "48", "--eval-fraction", "0.3",
+                 "--path", str(index), "--collection", "docs", "--top-k", "10", "--precision", "fp32"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "held-out:" in out and "two-stage" in out and "change" in out and "nDCG@10" in out
+    assert (tmp_path / "out" / "recallrank_training" / "evaluation.txt").read_text().strip() in out
+    assert CrossEncoderReranker(str(tmp_path / "out")).score("q", ["d"]).shape == (1,)
+    assert snapshot(index) == before  # the index is only read: same points, payloads and vectors
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q", "positive_id": "nope"}\n{"query": "r", "positive_id": "vector database-0"}\n')
+    assert main(["train", "bi-encoder", str(bad), "--output", str(tmp_path / "o2"), "--path", str(index),
+                 "--collection", "docs", "--eval-fraction", "0"]) == 2
+    assert "1 positive_id(s) are not in the collection (line 1: 'nope')" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
