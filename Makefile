@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench bench-selection bench-filters bench-hnsw quality reranker reranker-e5 bench-questions data clean
+.PHONY: help demo install test test-integration lint type bench bench-selection bench-filters bench-hnsw bench-training quality reranker reranker-e5 bench-questions data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ bench-filters: install  ## filtered vs unfiltered search p50 at 50k points, with
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py
+
+bench-training: install  ## the training toolkit's loss table: every objective on python-docs train, nDCG@10 per test domain (~1 h)
+	test -f $(HOME)/.cache/recallrank/datasets/pairs/python-docs/train.jsonl || \
+		$(PY) -m recallrank.datasets.build --out runs/frozen-rebuild  # the train splits (frozen test splits ship)
+	$(PY) benchmarks/training_losses.py
 
 quality: install  ## bi-encoder vs two-stage per held-out domain (the model card's table)
 	$(PY) benchmarks/reranker_quality.py

@@ -76,3 +76,19 @@ def test_cli_reembed_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert "is the collection being re-embedded" in capsys.readouterr().err
     assert main(["index", "--reembed", "--path", str(tmp_path), "--collection", "nope"]) == 2
     assert "no collection 'nope'" in capsys.readouterr().err
+
+
+def test_into_a_server_collection(tmp_path: Path) -> None:
+    """Edge -> a qdrant-client collection (local mode stands in for a server, which cannot run here)."""
+    from qdrant_client import QdrantClient
+
+    from recallrank.index.server import QdrantServerStore
+
+    source = build(tmp_path)
+    client = QdrantClient(location=":memory:")
+    target = QdrantServerStore(name="docs-v2", client=client)
+    report = reembed_into(source, target, HashEncoder(12), batch=100)
+    assert report.points == 300 and target.count() == 300
+    assert dict(target.scroll(FIELDS)) == contents(source)
+    hit = target.search(HashEncoder(12).encode_queries([DOCS[5].text])[0], 1)[0]
+    assert hit.document.id == "d5" and hit.document.metadata == DOCS[5].metadata

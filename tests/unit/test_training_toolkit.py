@@ -238,3 +238,29 @@ def test_cli_trains_a_reranker_and_prints_before_after(tiny_cross: str, index: P
                  "--collection", "docs", "--eval-fraction", "0"]) == 2
     assert "1 positive_id(s) are not in the collection (line 1: 'nope')" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_cli_distills_from_a_beir_folder_with_unlabelled_candidates(tiny_bi: str, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from recallrank.cli import main
+
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs = {f"{t}-{k}": f"A text explaining {t} in detail, part {k}." for t in TOPICS for k in range(2)}
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in docs.items()))
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"explain {t}"}) + "\n"
+                                                for i, t in enumerate(TOPICS)))
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"q{i}\t{t}-0\t1\n" for i, t in enumerate(TOPICS)))
+    code = main(["train", "distill", str(beir), "--output", str(tmp_path / "out"), "--base", tiny_bi,
+                 "--candidates", "3", "--steps", "2", "--batch-size", "2", "--max-length", "32",
+                 "--eval-fraction", "0.25", "--top-k", "5", "--precision", "fp32", "--path", str(tmp_path / "none"),
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["held_out_pairs"] >= 1 and {r["model"] for r in summary["evaluation"]} == {"before", "after"}
+    rows = json.loads((tmp_path / "out" / "recallrank_training" / "rows.json").read_text())
+    assert len(rows["label"][0]) == 3 and rows["doc_1"][0].startswith("A text explaining")
+    assert BiEncoder(str(tmp_path / "out")).encode_queries(["x"]).shape == (1, 384)
+    assert not (tmp_path / "none").exists()  # no index was needed, none was created

@@ -197,7 +197,8 @@ def _evaluate(args: argparse.Namespace, held: list[Any], store: Any, corpus: dic
     ds = held_out_set(held, store, corpus, max_documents=args.eval_documents).subset(args.eval_queries)
     rows = before_after(ds, [before, after], top_k=top_k)
     text = table(rows, top_k, f"held-out: {len(ds.queries)} queries, {len(ds.corpus)} documents, top_k={top_k}")
-    print(text)
+    if not args.json:
+        print(text)
     run = RunFolder(out)
     run.write_log(evaluation=rows)
     (run.dir / "evaluation.txt").write_text(text + "\n", encoding="utf-8")
