@@ -118,7 +118,7 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
             tmp, report.points = _rebuild(store, shard, meta, scan, embed, report)
         finally:
             store.close(finish=False)
-        report.backup = _swap(store, tmp)
+        report.backup = swap(store, tmp)
     else:
         if meta_damaged:
             write_meta(store.meta_path, meta)
@@ -217,7 +217,6 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
              report: DoctorReport) -> tuple[Path, int]:
     """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written). ``meta``
     is the metadata as checked against the engine's config."""
-    import qdrant_edge as qe
 
     dimension, similarity = meta["dimension"], meta["similarity"]
     lost = {str(pid): payload for pid, payload in scan.no_vector}
@@ -234,20 +233,38 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
     skip = set(scan.unreadable)
     report.lost_ids.extend(scan.unreadable)
     report.lost_ids.extend(pid for pid in lost if pid not in new_vectors)
-    fields = store.engine_multivectors()  # token-vector fields, as the damaged store had them
-    tmp = store.scratch("rebuild")
+
+    def dense(batch: list[tuple[Any, Any, dict, dict]]) -> list[Any]:
+        return [None if str(pid) in skip else vector if vector is not None else new_vectors.get(str(pid))
+                for pid, vector, _, _ in batch]
+
+    return build_beside(store, old, dimension, similarity, meta, dense, [])
+
+
+def build_beside(store: EdgeStore, old: Any, dimension: int, similarity: str, meta: dict[str, Any],
+                 dense: Callable[[list[tuple[Any, Any, dict, dict]]], Sequence[Any]], unreadable: list[str],
+                 progress: Callable[[int], Any] | None = None) -> tuple[Path, int]:
+    """Stream every point of the shard ``old`` into a new shard beside the store, with the dense vectors
+    ``dense(batch)`` gives (``None`` leaves a point out) and the token vectors it had; returns (its folder, points
+    written). Points that cannot be decoded go to ``unreadable``. On any error the new folder is removed."""
+    import qdrant_edge as qe
+
+    fields = store.engine_multivectors()  # token-vector fields, as the old store had them
+    tmp = store.scratch("rebuild")  # the name an interrupted swap is completed from
     shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
     try:
-        for batch in _batches(store, old, []):
+        for batch in _batches(store, old, unreadable):
             points = []
-            for pid, vector, payload, named in batch:
-                dense = vector if vector is not None else new_vectors.get(str(pid))
-                if str(pid) in skip or dense is None:
+            for (pid, _, payload, named), vector in zip(batch, dense(batch), strict=True):
+                if vector is None:
                     continue
+                vector = vector.tolist() if isinstance(vector, np.ndarray) else vector
                 named = {k: v for k, v in named.items() if k in fields}
-                points.append(qe.Point(id=pid, vector={"": dense, **named} if named else dense, payload=payload))
+                points.append(qe.Point(id=pid, vector={"": vector, **named} if named else vector, payload=payload))
             if points:
                 store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points))
+            if progress is not None:
+                progress(len(points))
         store.engine("flush the rebuilt store", shard.flush)
         store.engine("index the rebuilt store", shard.optimize)
         total = int(store.engine("count the rebuilt store", shard.count, qe.CountRequest(exact=True)))
@@ -263,10 +280,10 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
     return tmp, total
 
 
-def _swap(store: EdgeStore, rebuilt: Path) -> str:
-    """Move the damaged folder aside (kept) and the rebuilt one into place; returns where the damaged one went.
-    A crash between the two renames is finished by the store's next open."""
-    backup = store.scratch(f"damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+def swap(store: EdgeStore, rebuilt: Path, label: str = "damaged") -> str:
+    """Move the store's folder aside (kept, as ``.name.<label>-<time>-...``) and the rebuilt one into place; returns
+    where the old one went. A crash between the two renames is finished by the store's next open."""
+    backup = store.scratch(f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.rename(store.location, backup)
     os.rename(rebuilt, store.location)
     return str(backup)

@@ -10,7 +10,6 @@ changes every vector: each point keeps its id and payload, and its dense vector 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -21,8 +20,8 @@ import numpy as np
 
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.index.base import StoredPoint, VectorStore, from_payload
-from recallrank.index.doctor import _batches, _fields_meta
-from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
+from recallrank.index.doctor import build_beside, swap
+from recallrank.index.edge import EdgeStore
 
 PAYLOAD = ("text", "metadata", "doc_id", "content_hash", "metadata_json")
 
@@ -44,49 +43,22 @@ def _vectors(encoder: Any, texts: list[str]) -> np.ndarray:
 
 def reembed_in_place(store: EdgeStore, encoder: Any, progress: Callable[[int], Any] | None = None) -> ReembedReport:
     """Rebuild the embedded collection with ``encoder``'s vectors and swap it in; the old one is kept aside."""
-    import qdrant_edge as qe
-
     t = time.perf_counter()
-    old_meta = store.metadata()
-    shard = store.shard()
-    dimension, similarity = encoder.dimension, encoder.similarity
-    fields = store.engine_multivectors()
-    tmp = store.scratch("rebuild")  # the name an interrupted swap is completed from
-    new = store.engine("create the re-embedded store", store.create_shard, tmp, dimension, similarity, fields)
+    meta = store.metadata()
     unreadable: list[str] = []
-    try:
-        for batch in _batches(store, shard, unreadable):
-            if not batch:
-                continue
-            vectors = _vectors(encoder, [from_payload(payload).text for _, _, payload, _ in batch])
-            points = []
-            for (pid, _, payload, named), v in zip(batch, vectors, strict=True):
-                named = {k: x for k, x in named.items() if k in fields}
-                points.append(qe.Point(id=pid, vector={"": v.tolist(), **named} if named else v.tolist(),
-                                       payload=payload))
-            store.engine("write the re-embedded store", new.update, qe.UpdateOperation.upsert_points(points))
-            if progress is not None:
-                progress(len(points))
-        if unreadable:
-            raise StoreError(f"{len(unreadable)} points of {store.location} cannot be read; run `recallrank doctor "
-                             "--repair` first, then re-embed")
-        store.engine("flush the re-embedded store", new.flush)
-        store.engine("index the re-embedded store", new.optimize)
-        total = int(store.engine("count the re-embedded store", new.count, qe.CountRequest(exact=True)))
-    except BaseException:
-        new.close()
+
+    def dense(batch: list[tuple[Any, Any, dict, dict]]) -> list[Any]:
+        return list(_vectors(encoder, [from_payload(payload).text for _, _, payload, _ in batch])) if batch else []
+
+    tmp, total = build_beside(store, store.shard(), encoder.dimension, encoder.similarity, meta, dense, unreadable,
+                              progress)
+    if unreadable:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    new.close()
-    meta = new_meta(dimension, similarity, total)
-    if fields:
-        meta["multivectors"] = _fields_meta(fields, old_meta.get("multivectors") or {})
-    write_meta(tmp / META_FILE, meta)
+        raise StoreError(f"{len(unreadable)} points of {store.location} cannot be read; run `recallrank doctor "
+                         "--repair` first, then re-embed")
     store.close(finish=False)
-    backup = store.scratch(f"before-reembed-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.rename(store.location, backup)
-    os.rename(tmp, store.location)
-    return ReembedReport(total, dimension, time.perf_counter() - t, str(backup))
+    backup = swap(store, tmp, "before-reembed")
+    return ReembedReport(total, encoder.dimension, time.perf_counter() - t, backup)
 
 
 def reembed_into(source: VectorStore, target: VectorStore, encoder: Any, batch: int = 256,
