@@ -264,3 +264,33 @@ def test_cli_distills_from_a_beir_folder_with_unlabelled_candidates(tiny_bi: str
     assert len(rows["label"][0]) == 3 and rows["doc_1"][0].startswith("A text explaining")
     assert BiEncoder(str(tmp_path / "out")).encode_queries(["x"]).shape == (1, 384)
     assert not (tmp_path / "none").exists()  # no index was needed, none was created
+
+
+def test_cli_mine_then_train_bi_encoder_then_reembed(tiny_bi: str, index: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The user's loop: mine negatives from the index, train on the mined file, re-embed the index with the result."""
+    from recallrank.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"query": f"explain {t} {k}", "positive_id": f"{t}-{k}"}) + "\n"
+                             for t in TOPICS for k in range(3)))
+    store = ["--path", str(index), "--collection", "docs"]
+    assert main(["mine", str(pairs), "--out", str(tmp_path / "mined.jsonl"), "--negatives", "2", "--margin", "0",
+                 *store]) == 0
+    code = main(["train", "bi-encoder", str(tmp_path / "mined.jsonl"), "--output", str(tmp_path / "bi"), "--base",
+                 tiny_bi, "--hard-negatives", "1", "--loss", "cached", "--steps", "2", "--batch-size", "4",
+                 "--max-length", "32", "--eval-fraction", "0.3", "--top-k", "10", "--precision", "fp32", *store])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "bi-encoder" in captured.out and "change" in captured.out and "recallrank index --reembed" in captured.err
+    points_before, _ = snapshot(index)
+    assert main(["index", "--reembed", "--bi-encoder", str(tmp_path / "bi"), "--precision", "fp32", "--json",
+                 *store]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["points"] == len(points_before) == 24 and report["backup"]
+    points_after, vectors = snapshot(index)
+    assert points_after == points_before
+    mine = BiEncoder(str(tmp_path / "bi"), precision="fp32")
+    pid = next(p for p, pl in points_after.items() if pl["doc_id"] == "green tea-1")
+    expected = mine.encode_documents([points_after[pid]["text"]])[0]
+    assert np.allclose(vectors[pid], expected, atol=1e-4)
