@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -25,3 +26,25 @@ def reranker() -> CrossEncoderReranker:
     rr = CrossEncoderReranker()
     rr.warm_up()
     return rr
+
+
+@pytest.fixture(scope="session")
+def tiny_bi(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """all-MiniLM-L6-v2 cut to its first layer: a real tokenizer and architecture at a sixth of the cost."""
+    model = BiEncoder().warm_up()
+    model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:1]
+    model[0].auto_model.config.num_hidden_layers = 1
+    out = tmp_path_factory.mktemp("tiny-bi")
+    model.save_pretrained(str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from recallrank.encoders._loading import default_bi_encoder_path
+    from recallrank.training.reranker import new_cross_encoder
+
+    model: Any = new_cross_encoder(default_bi_encoder_path(), 64, layers=1)
+    out = tmp_path_factory.mktemp("tiny-cross")
+    model.save_pretrained(str(out))
+    return str(out)

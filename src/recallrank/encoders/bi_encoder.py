@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -13,6 +13,7 @@ from recallrank.documents import check_text
 from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, Backend, check_backend, compiled
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -43,6 +44,8 @@ class BiEncoder:
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"int8"`` (dynamic quantisation, CPU only). Index and
             query with the same precision; ``benchmarks/peer_langchain.py`` measures what each keeps.
+        backend: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``: who runs the forward pass (the model exported
+            to ONNX once and cached beside it; see :class:`~recallrank.CrossEncoderReranker`).
 
     The model loads on first use (or :meth:`warm_up`), never in the constructor.
 
@@ -63,6 +66,7 @@ class BiEncoder:
         device: str | None = None,
         max_length: int | None = None,
         precision: Precision = "fp32",
+        backend: Backend = "torch",
     ) -> None:
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
@@ -78,7 +82,12 @@ class BiEncoder:
         self.device = device
         self.max_length = max_length
         self.precision: Precision = check_precision(precision)
+        self.backend: Backend = check_backend(backend)
+        if backend != "torch" and precision == "int8":
+            raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
+                             f"backend={backend!r} use 'fp32' or 'bf16'")
         self._model: SentenceTransformer | None = None
+        self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()
         #: how many inputs were truncated to ``max_length`` so far
         self.truncated = 0
@@ -107,6 +116,10 @@ class BiEncoder:
                                              pooling_mode=_ST_POOLING[self.pooling])
         if self.precision == "int8":
             quantize_int8(model, model.device)
+        if self.backend != "torch":
+            keys = [k for k in INPUT_KEYS if k in model.tokenize(["a"])]
+            self._run = compiled(model, self.model_name, "sentence_embedding", keys, self.backend, self.precision,
+                                 extra=f"pooling={self.pooling}")
         return model
 
     @property
@@ -143,6 +156,14 @@ class BiEncoder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"embedding {what}s", unit="batch")
+        if self._run is not None:
+            for batch in batches:
+                features = model.tokenize([texts[i] for i in batch])
+                found = self._run({k: v.numpy() for k, v in features.items() if k in INPUT_KEYS})
+                if self.similarity == "cosine":
+                    found = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+                out[batch] = found
+            return out
         with autocast(self.precision, model.device):
             for batch in batches:
                 vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_tensor=True,
@@ -153,4 +174,4 @@ class BiEncoder:
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,
                 "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length,
-                "precision": self.precision}
+                "precision": self.precision, "backend": self.backend}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +15,7 @@ from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
 from recallrank.encoders._loading import default_reranker_path, load_error
 from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, Backend, check_backend, compiled
 from recallrank.encoders.fusion import ScoreFusion, default_fusion, load_all
 from recallrank.index.base import Hit, point_id
 
@@ -43,6 +44,9 @@ class CrossEncoderReranker:
         device: ``"cpu"``, ``"cuda"``, ...; ``None`` lets sentence-transformers choose.
         precision: ``"fp32"``, ``"bf16"`` (autocast; about twice the pairs/s on CPUs with AVX512-BF16/AMX) or
             ``"int8"`` (dynamic quantisation of the linear layers, CPU only).
+        backend: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``: who runs the forward pass. The others run the
+            model exported to ONNX once and cached beside it (:mod:`recallrank.encoders._runtime`); OpenVINO
+            honours ``precision="bf16"`` where the CPU has bf16 instructions and runs f32 elsewhere.
         fusion: ``"auto"`` uses the calibrated rerank + recall interpolation shipped with the model
             (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`; one per recall model it was
             calibrated for) when candidates carry a recall score; a :class:`ScoreFusion` uses that one whatever
@@ -57,7 +61,7 @@ class CrossEncoderReranker:
     def __init__(self, model: str | None = None, *, activation: Activation = "sigmoid", batch_size: int = 32,
                  max_batch_tokens: int = 1024,
                  max_length: int | None = None, device: str | None = None, precision: Precision = "fp32",
-                 fusion: Literal["auto"] | ScoreFusion | None = "auto") -> None:
+                 fusion: Literal["auto"] | ScoreFusion | None = "auto", backend: Backend = "torch") -> None:
         if activation not in ("sigmoid", "raw"):
             raise ValueError(f"activation={activation!r} must be 'sigmoid' or 'raw'")
         if batch_size < 1:
@@ -69,12 +73,17 @@ class CrossEncoderReranker:
         self.max_length = max_length
         self.device = device
         self.precision: Precision = check_precision(precision)
+        self.backend: Backend = check_backend(backend)
+        if backend != "torch" and precision == "int8":
+            raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
+                             f"backend={backend!r} use 'fp32' or 'bf16'")
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         #: recall model name -> its calibrated fusion (from the model folder, with ``fusion="auto"``)
         self.fusions: dict[str, ScoreFusion] = {}
         self._model: CrossEncoder | None = None
         self._pair_encoder: PairEncoder | None = None
+        self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()
         #: pairs truncated to ``max_length``: in the last call, and in all calls so far
         self.last_truncated = 0
@@ -97,6 +106,10 @@ class CrossEncoderReranker:
                 if self.precision == "int8":
                     quantize_int8(model, model.device)
                 self._pair_encoder = PairEncoder.for_model(model)
+                if self.backend != "torch":
+                    keys = [k for k in INPUT_KEYS if k in model.preprocess([("q", "d")])]
+                    self._run = compiled(model, self.model_name, "scores", keys, self.backend, self.precision,
+                                         extra=f"max_length={model.max_seq_length}")
                 if self.fusion_setting == "auto" and Path(self.model_name).is_dir():
                     self.fusions = load_all(self.model_name)
                     self.fusion = default_fusion(self.fusions)
@@ -150,6 +163,11 @@ class CrossEncoderReranker:
                                                 first=self.truncated == 0)
         self.truncated += self.last_truncated
         logits = np.empty(len(pairs), dtype=np.float32)
+        if self._run is not None:
+            for batch in token_batches(clipped, self.batch_size, self.max_batch_tokens):
+                arrays = {k: v.numpy() for k, v in features(batch).items() if k in INPUT_KEYS}
+                logits[batch] = self._run(arrays).astype(np.float32).reshape(len(batch), -1)[:, 0]
+            return logits
         with torch.inference_mode(), self._autocast():
             for batch in token_batches(clipped, self.batch_size, self.max_batch_tokens):
                 scores = model(batch_to_device(features(batch), model.device))["scores"]
@@ -202,6 +220,7 @@ class CrossEncoderReranker:
         return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
                 "max_batch_tokens": self.max_batch_tokens,
                 "max_length": self.max_length, "device": self.device, "precision": self.precision,
+                "backend": self.backend,
                 "fusion": self.fusion_setting if not isinstance(self.fusion_setting, ScoreFusion)
                 else self.fusion_setting.__dict__}
 
