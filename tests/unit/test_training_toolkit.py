@@ -272,3 +272,12 @@ def test_cli_mine_then_train_bi_encoder_then_reembed(tiny_bi: str, index: Path, 
     pid = next(p for p, pl in points_after.items() if pl["doc_id"] == "green tea-1")
     expected = mine.encode_documents([points_after[pid]["text"]])[0]
     assert np.allclose(vectors[pid], expected, atol=1e-4)
+
+
+def test_rerunning_a_finished_run_changes_nothing(tiny_bi: str, tmp_path: Path) -> None:
+    """3 steps of 2 batches an epoch end mid-epoch, where a resumed trainer would take a 4th step."""
+    out = train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=3))
+    weights = (out / "model.safetensors").read_bytes()
+    again = train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=3))
+    assert (again / "model.safetensors").read_bytes() == weights
+    assert json.loads((out / "recallrank_training" / "log.json").read_text())["steps"] == 3

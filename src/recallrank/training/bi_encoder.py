@@ -17,7 +17,7 @@ from typing import Any, Literal
 from recallrank.errors import InvalidInputError
 from recallrank.training import BI_LOSSES
 from recallrank.training.inputs import LabelledPair
-from recallrank.training.runs import RunFolder, Schedule, fit, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ def train_bi_encoder(examples: Sequence[tuple[str, str, Sequence[str]]], output:
     run.claim({"kind": "bi-encoder", "base": base, "loss": loss, "temperature": temperature,
                "hard_negatives": hard_negatives, "mini_batch_size": mini_batch_size, "pooling": pooling,
                "similarity": similarity, "examples": len(examples), **schedule_dict(schedule)})
+    if run.finished():
+        return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
     rows = run.rows(lambda: bi_encoder_rows(examples, hard_negatives, schedule.seed))
     model = student(base, pooling, similarity)
@@ -112,9 +114,7 @@ def train_bi_encoder(examples: Sequence[tuple[str, str, Sequence[str]]], output:
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
                                          loss=objective)
     summary = fit(trainer, run, schedule.max_length)
-    model.save_pretrained(str(run.root))
-    log.info("saved %s after %d steps", run.root, summary["steps"])
-    return run.root
+    return save(model, run, summary["steps"])
 
 
 def examples_from_pairs(pairs: Sequence[LabelledPair], resolved: dict[int, tuple[str, str | None]]

@@ -19,7 +19,7 @@ import torch
 
 from recallrank.errors import InvalidInputError
 from recallrank.training import CROSS_LOSSES
-from recallrank.training.runs import RunFolder, Schedule, fit, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def train_reranker(examples: Sequence[Example], output: str | Path, *, base: str
     run = RunFolder(output)
     run.claim({"kind": "reranker", "base": base, "loss": loss, "margin": margin, "examples": len(examples),
                **schedule_dict(schedule)})
+    if run.finished():
+        return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
     rows = run.rows(lambda: rows_now)
     model = teacher_model(base)
@@ -104,9 +106,7 @@ def train_reranker(examples: Sequence[Example], output: str | Path, *, base: str
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
                                   loss=objective(model, loss, margin))
     summary = fit(trainer, run, schedule.max_length)
-    model.save_pretrained(str(run.root))
-    log.info("saved %s after %d steps", run.root, summary["steps"])
-    return run.root
+    return save(model, run, summary["steps"])
 
 
 def teacher_model(base: str | None, max_length: int | None = None) -> Any:

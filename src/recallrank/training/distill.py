@@ -21,7 +21,7 @@ from typing import Any, Literal
 from recallrank.errors import InvalidInputError
 from recallrank.training import DISTILL_LOSSES
 from recallrank.training.bi_encoder import student
-from recallrank.training.runs import RunFolder, Schedule, fit, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ def train_distill(rows: Callable[[], dict[str, list[Any]]], output: str | Path, 
     run.claim({"kind": "distill", "base": base, "loss": loss, "temperature": temperature,
                "student_temperature": student_temperature, "pooling": pooling, "similarity": similarity,
                "queries": queries, **schedule_dict(schedule)})
+    if run.finished():
+        return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
     data = run.rows(rows)
     model = student(base, pooling, similarity)
@@ -96,9 +98,7 @@ def train_distill(rows: Callable[[], dict[str, list[Any]]], output: str | Path, 
     args = trainer_arguments(SentenceTransformerTrainingArguments, schedule, run)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(data), loss=objective)
     summary = fit(trainer, run, schedule.max_length)
-    model.save_pretrained(str(run.root))
-    log.info("saved %s after %d steps", run.root, summary["steps"])
-    return run.root
+    return save(model, run, summary["steps"])
 
 
 def store_recall(store: Any, encoder: Any, depth: int) -> Callable[[list[str]], list[list[str]]]:

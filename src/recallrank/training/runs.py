@@ -96,6 +96,11 @@ class RunFolder:
         found = sorted(self.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
         return str(found[-1]) if found else None
 
+    def finished(self) -> bool:
+        """Whether this run trained to the end already (its model is saved in the folder)."""
+        path = self.dir / "log.json"
+        return path.is_file() and bool(json.loads(path.read_text(encoding="utf-8")).get("finished"))
+
     def write_log(self, **entries: Any) -> None:
         path = self.dir / "log.json"
         old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -143,6 +148,15 @@ def fit(trainer: Any, run: RunFolder, max_length: int | None = None) -> dict[str
     summary = {"steps": trainer.state.global_step, "history": history}
     run.write_log(**summary)
     return summary
+
+
+def save(model: Any, run: RunFolder, steps: int) -> Path:
+    """Save the trained model in the run folder and mark the run finished: running the same command again then
+    returns at once (a resumed trainer would otherwise take one more step when the last step fell mid-epoch)."""
+    model.save_pretrained(str(run.root))
+    run.write_log(finished=True)
+    log.info("saved %s after %d steps", run.root, steps)
+    return run.root
 
 
 def seed_everything(seed: int) -> None:
