@@ -1,5 +1,5 @@
-"""Train the default cross-encoder reranker: ``python -m recallrank.training.reranker`` (or
-``recallrank train reranker``).
+"""Train the default cross-encoder reranker: ``python -m recallrank.training.reranker`` (``make reranker``).
+To fine-tune a reranker on your own pairs use ``recallrank train reranker`` (:mod:`recallrank.training.cross_encoder`).
 
 Recipe: start from the bundled all-MiniLM-L6-v2 weights (optionally keeping only the first ``--layers``
 layers), then binary cross-entropy on (query, positive) = 1 and (query, negative) = 0, where negatives are
@@ -128,7 +128,7 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recallrank train reranker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recallrank.training.reranker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default=str(Path.home() / ".cache/recallrank/datasets/pairs"),
                    help="pairs folder written by python -m recallrank.datasets.build (default: %(default)s)")
