@@ -32,9 +32,13 @@ INPUT_KEYS: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
 
 
-def check_backend(backend: str) -> Backend:
+def check_backend(backend: str, precision: str) -> Backend:
+    """``backend`` if known and able to run ``precision``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
+    if backend != "torch" and precision == "int8":
+        raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
+                         f"backend={backend!r} use 'fp32' or 'bf16'")
     return backend  # type: ignore[return-value]
 
 

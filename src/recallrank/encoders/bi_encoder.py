@@ -82,10 +82,7 @@ class BiEncoder:
         self.device = device
         self.max_length = max_length
         self.precision: Precision = check_precision(precision)
-        self.backend: Backend = check_backend(backend)
-        if backend != "torch" and precision == "int8":
-            raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
-                             f"backend={backend!r} use 'fp32' or 'bf16'")
+        self.backend: Backend = check_backend(backend, precision)
         self._model: SentenceTransformer | None = None
         self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()

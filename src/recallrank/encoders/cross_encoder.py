@@ -73,10 +73,7 @@ class CrossEncoderReranker:
         self.max_length = max_length
         self.device = device
         self.precision: Precision = check_precision(precision)
-        self.backend: Backend = check_backend(backend)
-        if backend != "torch" and precision == "int8":
-            raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
-                             f"backend={backend!r} use 'fp32' or 'bf16'")
+        self.backend: Backend = check_backend(backend, precision)
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         #: recall model name -> its calibrated fusion (from the model folder, with ``fusion="auto"``)
@@ -108,8 +105,7 @@ class CrossEncoderReranker:
                 self._pair_encoder = PairEncoder.for_model(model)
                 if self.backend != "torch":
                     keys = [k for k in INPUT_KEYS if k in model.preprocess([("q", "d")])]
-                    self._run = compiled(model, self.model_name, "scores", keys, self.backend, self.precision,
-                                         extra=f"max_length={model.max_seq_length}")
+                    self._run = compiled(model, self.model_name, "scores", keys, self.backend, self.precision)
                 if self.fusion_setting == "auto" and Path(self.model_name).is_dir():
                     self.fusions = load_all(self.model_name)
                     self.fusion = default_fusion(self.fusions)

@@ -217,7 +217,6 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
              report: DoctorReport) -> tuple[Path, int]:
     """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written). ``meta``
     is the metadata as checked against the engine's config."""
-
     dimension, similarity = meta["dimension"], meta["similarity"]
     lost = {str(pid): payload for pid, payload in scan.no_vector}
     new_vectors: dict[str, list[float]] = {}
