@@ -281,3 +281,22 @@ def test_rerunning_a_finished_run_changes_nothing(tiny_bi: str, tmp_path: Path) 
     again = train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=3))
     assert (again / "model.safetensors").read_bytes() == weights
     assert json.loads((out / "recallrank_training" / "log.json").read_text())["steps"] == 3
+
+
+def test_cli_eval_pairs_file_does_not_mix_up_training_positives(tiny_bi: str, index: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Both files number their lines from 1: each training pair must keep its own positive."""
+    from recallrank.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"query": f"explain {t}", "positive_id": f"{t}-0"}) + "\n" for t in TOPICS))
+    held = tmp_path / "held.jsonl"
+    held.write_text("".join(json.dumps({"query": f"tell me about {t}", "positive_id": f"{t}-1"}) + "\n"
+                            for t in reversed(TOPICS)))
+    assert main(["train", "bi-encoder", str(train), "--output", str(tmp_path / "bi"), "--base", tiny_bi,
+                 "--eval-pairs", str(held), "--steps", "1", "--batch-size", "4", "--max-length", "32",
+                 "--top-k", "5", "--precision", "fp32", "--path", str(index), "--collection", "docs", "--json"]) == 0
+    capsys.readouterr()
+    rows = json.loads((tmp_path / "bi" / "recallrank_training" / "rows.json").read_text())
+    for query, positive in zip(rows["query"], rows["positive"], strict=True):
+        assert positive == f"A text explaining {query.removeprefix('explain ')} in detail, part 0."

@@ -100,7 +100,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                    or (args.what == "distill" and not data.corpus))
     from recallrank.training.mine import positives
 
-    resolved = positives(store, [*train_pairs, *held])  # unknown ids are refused before any training
+    # unknown ids in either set are refused before any training; each set is resolved on its own, since positives
+    # are keyed by line number and an --eval-pairs file numbers its lines from 1 too
+    positives(store, held)
+    resolved = positives(store, train_pairs)
     out = Path(args.output)
     if args.what == "bi-encoder":
         from recallrank.training.bi_encoder import examples_from_pairs, train_bi_encoder
