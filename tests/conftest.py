@@ -5,6 +5,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# "auto" (the encoders' default) means OpenVINO int8 on this CPU: calibration on first use of every model the
+# tests build. The suite pins torch fp32, whose scores its regression tests hold; tests/unit/test_backends.py
+# runs the defaults themselves (monkeypatching these away), and CI may set other values here.
+os.environ.setdefault("RECALLRANK_BACKEND", "torch")
+os.environ.setdefault("RECALLRANK_PRECISION", "fp32")
 
 import pytest
 

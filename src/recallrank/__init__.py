@@ -30,6 +30,7 @@ from recallrank.evaluation.metrics import evaluate_run
 from recallrank.index.base import Hit, VectorStore, point_id
 from recallrank.index.edge import EdgeStore
 from recallrank.index.server import QdrantServerStore
+from recallrank.index.settings import CollectionSettings
 from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BiEncoder",
     "CollectionMismatchError",
+    "CollectionSettings",
     "CrossEncoderReranker",
     "DatasetError",
     "Document",

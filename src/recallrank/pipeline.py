@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,36 +152,51 @@ class TwoStageRetriever:
                       ) -> IngestReport:
         """Embed and store documents; documents already stored with the same content are skipped.
 
-        Every document is validated before anything is written. Points are written batch by batch with
-        deterministic ids, so an interrupted ingest is resumed by running it again. ``progress`` is called
-        with the number of documents done after each batch (e.g. ``tqdm.update``).
+        A list (any sequence) is validated whole before anything is written. Any other iterable (a generator,
+        :func:`recallrank.loaders.stream_chunks`) is *streamed*: read, validated, embedded and written batch by
+        batch, so memory stays flat however many documents it yields; a bad document then stops the ingest at its
+        batch, with the batches before it stored (validate first, as ``recallrank index`` does, to avoid that).
+        Points are written with deterministic ids, so an interrupted ingest is resumed by running it again.
+        ``progress`` is called with the number of documents done after each batch (e.g. ``tqdm.update``).
         """
         start = time.perf_counter()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
-        docs = _validated(documents)
-        if not docs:
-            return IngestReport()
-        self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
-        added = updated = unchanged = 0
-        for lo in range(0, len(docs), batch_size):
-            batch = docs[lo:lo + batch_size]
-            stored = self.store.existing_hashes([pid for pid, _ in batch])
-            todo = [(pid, payload) for pid, payload in batch if stored.get(pid) != payload["content_hash"]]
-            unchanged += len(batch) - len(todo)
-            updated += sum(pid in stored for pid, _ in todo)
-            added += sum(pid not in stored for pid, _ in todo)
-            if todo:
-                vectors = self.encoder.encode_documents([p["text"] for _, p in todo],
-                                                        show_progress_bar=show_progress_bar)
-                self.store.upsert([StoredPoint(pid, v, payload)
-                                   for (pid, payload), v in zip(todo, vectors, strict=True)])
-                self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
+        if isinstance(documents, (str, Document)):
+            raise InvalidInputError("pass a list of documents, not a single one")
+        if isinstance(documents, Sequence):
+            docs = _validated(documents)
+            batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
+                docs[lo:lo + batch_size] for lo in range(0, len(docs), batch_size))
+            if not docs:
+                return IngestReport()
+        else:
+            batches = (_validated(chunk, offset) for offset, chunk in _chunked(documents, batch_size))
+        counts = [0, 0, 0]  # added, updated, unchanged
+        ready = False
+        for batch in batches:
+            if not ready:
+                self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
+                ready = True
+            self._write_batch(batch, counts, show_progress_bar)
             if progress is not None:
                 progress(len(batch))
+        added, updated, unchanged = counts
         if added or updated:
             self.store.finish_ingest()
         return IngestReport(added, updated, unchanged, time.perf_counter() - start)
+
+    def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int],
+                     show_progress_bar: bool) -> None:
+        stored = self.store.existing_hashes([pid for pid, _ in batch])
+        todo = [(pid, payload) for pid, payload in batch if stored.get(pid) != payload["content_hash"]]
+        counts[2] += len(batch) - len(todo)
+        counts[1] += sum(pid in stored for pid, _ in todo)
+        counts[0] += sum(pid not in stored for pid, _ in todo)
+        if todo:
+            vectors = self.encoder.encode_documents([p["text"] for _, p in todo], show_progress_bar=show_progress_bar)
+            self.store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(todo, vectors, strict=True)])
+            self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
 
     def delete(self, documents: Iterable[Document]) -> None:
         self.store.delete([point_id(d) for d in documents])
@@ -362,13 +377,28 @@ def _check_threshold(threshold: object) -> float | None:
     return float(threshold)
 
 
-def _validated(documents: Iterable[Document]) -> list[tuple[str, dict[str, Any]]]:
-    """(point id, payload) of every document, validated before anything is written."""
+def _chunked(documents: Iterable[Document], size: int) -> Iterator[tuple[int, list[Document]]]:
+    """(index of the first, up to ``size`` documents) from any iterable, without reading ahead."""
+    batch: list[Document] = []
+    offset = 0
+    for doc in documents:
+        batch.append(doc)
+        if len(batch) == size:
+            yield offset, batch
+            offset += size
+            batch = []
+    if batch:
+        yield offset, batch
+
+
+def _validated(documents: Iterable[Document], offset: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """(point id, payload) of every document, validated before anything is written (``offset``: the first one's
+    position in the caller's input, for messages)."""
     if isinstance(documents, (str, Document)):
         raise InvalidInputError("pass a list of documents, not a single one")
     out: dict[str, dict[str, Any]] = {}
     first: dict[str, int] = {}
-    for i, doc in enumerate(documents):
+    for i, doc in enumerate(documents, offset):
         if isinstance(doc, str):
             doc = Document(doc)
         if not isinstance(doc, Document):

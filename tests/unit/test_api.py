@@ -1,7 +1,8 @@
 import recallrank
 
 EXPECTED = {
-    "BiEncoder", "CollectionMismatchError", "CrossEncoderReranker", "DatasetError", "Document", "EdgeStore", "Hit",
+    "BiEncoder", "CollectionMismatchError", "CollectionSettings", "CrossEncoderReranker", "DatasetError", "Document",
+    "EdgeStore", "Hit",
     "IngestReport", "InvalidInputError", "MissingDependencyError", "ModelLoadError", "QdrantServerStore",
     "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError",
     "StoreUnavailableError", "TwoStageRetriever", "VectorStore",

@@ -19,7 +19,7 @@ from recallrank.errors import RecallrankError
 
 STORE = ["path", "url", "api_key", "collection"]
 INDEX = [*STORE, "bi_encoder", "precision", "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
-         "progress"]
+         "progress", "on_disk", "quantization", "shards", "replicas", "write_consistency", "grpc"]
 SEARCH = [*STORE, "bi_encoder", "reranker", "stages", "precision", "top_k", "top_n", "score_threshold", "rerank"]
 EVAL = ["dataset", "split", "queries", "top_k", "bi_encoder", "reranker", "precision"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]

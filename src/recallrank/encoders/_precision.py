@@ -12,10 +12,11 @@ import warnings
 from typing import Any, Literal
 
 Precision = Literal["fp32", "bf16", "int8"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+PrecisionSetting = Literal["auto", "fp32", "bf16", "int8"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
 
 
-def check_precision(precision: str) -> Precision:
+def check_precision(precision: str) -> PrecisionSetting:
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
     return precision  # type: ignore[return-value]

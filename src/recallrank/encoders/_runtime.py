@@ -1,17 +1,27 @@
-"""Inference backends for both encoders: ``"torch"`` (the default), ``"onnxruntime"`` and ``"openvino"``.
+"""Inference backends for both encoders: ``"torch"``, ``"onnxruntime"`` and ``"openvino"``, and ``"auto"`` (the
+default), which picks by what ``benchmarks/backends.py`` measured: OpenVINO on a CPU, torch on a GPU.
 
 The model's forward pass (transformer, pooling, head or normalisation, with any pooling override applied) is
 exported to ONNX once and cached: in the model's own folder (``<model>/onnx/``) when it is a writable local
 folder, else under ``$XDG_CACHE_HOME/recallrank/onnx/``. The file name carries a key made from the weights' size
 and modification time and the export settings, so a retrained model is exported again and an unchanged one is
 never. Tokenization, batching and truncation reporting stay the encoders' own: only the forward pass moves.
+
+``precision="int8"`` on OpenVINO is *static* quantisation (NNCF, transformer preset: matmul inputs int8, softmax,
+layer norms and GELU kept in bf16/f32), calibrated once on real pairs (:mod:`recallrank.encoders._calibration`)
+and cached beside the export; ``precision="auto"`` picks int8 where the CPU has int8 dot-product instructions
+(VNNI/AMX), else bf16 where it has bf16 ones, else fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import importlib.util
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,26 +30,55 @@ from typing import Any, Literal
 
 import numpy as np
 
+from recallrank.encoders._precision import Precision
 from recallrank.errors import MissingDependencyError
 
 log = logging.getLogger("recallrank.encoders")
 
 Backend = Literal["torch", "onnxruntime", "openvino"]
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
+BackendSetting = Literal["auto", "torch", "onnxruntime", "openvino"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "openvino")
 EXPORT_VERSION = 1
+QUANT_VERSION = 1
 #: the tokenizer outputs an exported graph may take, in this order
 INPUT_KEYS: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
 
 
-def check_backend(backend: str, precision: str) -> Backend:
+def check_backend(backend: str, precision: str) -> BackendSetting:
     """``backend`` if known and able to run ``precision``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
-    if backend != "torch" and precision == "int8":
-        raise ValueError(f"precision='int8' runs on backend='torch' (dynamic quantisation); with "
-                         f"backend={backend!r} use 'fp32' or 'bf16'")
+    if backend == "onnxruntime" and precision == "int8":
+        raise ValueError("precision='int8' runs on backend='openvino' (static, calibrated) or 'torch' (dynamic); "
+                         "with backend='onnxruntime' use 'fp32' or 'bf16'")
     return backend  # type: ignore[return-value]
+
+
+def resolve(backend: str, precision: str, device: str | None) -> tuple[Backend, Precision]:
+    """The concrete (backend, precision) for the settings: ``"auto"`` takes ``$RECALLRANK_BACKEND`` /
+    ``$RECALLRANK_PRECISION`` when set, else picks what ``benchmarks/backends.py`` measured fastest at fp32
+    quality on this kind of machine (see the module docstring). No I/O beyond reading the CPU's flags."""
+    backend = _from_env("RECALLRANK_BACKEND", BACKENDS) if backend == "auto" else backend
+    precision = _from_env("RECALLRANK_PRECISION", ("auto", "fp32", "bf16", "int8")) if precision == "auto" \
+        else precision
+    check_backend(backend, precision)
+    on_cpu = (device is None and not _has_cuda()) or (device is not None and str(device).startswith("cpu"))
+    if backend == "auto":
+        backend = "openvino" if on_cpu and _installed("openvino") else "torch"
+    if precision == "auto":
+        if not on_cpu:
+            precision = "bf16" if device is None or str(device).startswith("cuda") else "fp32"
+        elif backend == "openvino" and cpu_has("int8") and _installed("nncf"):
+            precision = "int8"
+        elif backend == "onnxruntime":
+            precision = "fp32"  # ONNX Runtime runs the fp32 graph as it is
+        else:
+            precision = "bf16" if cpu_has("bf16") else "fp32"
+    if backend == "openvino" and precision == "int8" and not _installed("nncf"):
+        raise MissingDependencyError("precision='int8' on backend='openvino' needs nncf (calibrated static "
+                                     "quantisation): pip install nncf, or use precision='bf16'")
+    return backend, precision  # type: ignore[return-value]
 
 
 def onnx_path(model_name: str, output: str, keys: Sequence[str], extra: str = "") -> Path:
@@ -96,13 +135,47 @@ def export(model: Any, path: Path, output: str, keys: Sequence[str]) -> Path:
     return path
 
 
+def quantized(path: Path, calibration: Callable[[], list[dict[str, np.ndarray]]], key: str) -> Path:
+    """The static int8 OpenVINO model of the export at ``path``, calibrated on ``calibration()``'s feature
+    batches, made once and cached beside it (``<export>-int8-<key>.xml``)."""
+    target = path.with_name(f"{path.stem}-int8-q{QUANT_VERSION}-{key}.xml")
+    if target.is_file() and target.with_suffix(".bin").is_file():
+        return target
+    import nncf
+    import openvino as ov
+
+    batches = calibration()
+    log.info("calibrating int8 on %d batches for %s (once)", len(batches), path.name)
+    # NNCF draws progress bars on stdout: send them to stderr, where a CLI's --json output is not
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        nncf.set_log_level(logging.ERROR)
+        model = nncf.quantize(ov.Core().read_model(str(path)), nncf.Dataset(batches), subset_size=len(batches),
+                              model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED)
+    tmp = target.with_name(f"{target.stem}.tmp-{os.getpid()}.xml")
+    try:
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        tmp.with_suffix(".bin").replace(target.with_suffix(".bin"))
+        tmp.replace(target)  # the .xml last: its presence means both files are whole
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)
+    return target
+
+
 def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], backend: Backend, precision: str,
-             extra: str = "") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A function from numpy features to the ``output`` array, run by ``backend`` on the cached export."""
+             extra: str = "", calibration: Callable[[], list[dict[str, np.ndarray]]] | None = None,
+             calibration_key: str = "") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A function from numpy features to the ``output`` array, run by ``backend`` on the cached export
+    (int8 on OpenVINO: the calibrated model, see :func:`quantized`)."""
     path = onnx_path(model_name, output, keys, extra)
     with _export_lock:
         if not path.is_file():
             export(model, path, output, keys)
+        if backend == "openvino" and precision == "int8":
+            if calibration is None:
+                raise ValueError("precision='int8' on backend='openvino' needs calibration batches")
+            path = quantized(path, calibration, calibration_key)
     threads = _threads()
     if backend == "onnxruntime":
         try:
@@ -125,7 +198,8 @@ def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], back
     except ImportError as exc:
         raise MissingDependencyError("backend='openvino' needs openvino: pip install 'recallrank[fast]'") from exc
     core = ov.Core()
-    hint = "bf16" if precision == "bf16" and _cpu_has_bf16() else "f32"
+    # int8 models keep softmax, norms and GELU in floating point: bf16 where the CPU has it
+    hint = "bf16" if precision in ("bf16", "int8") and cpu_has("bf16") else "f32"
     compiled_model = core.compile_model(core.read_model(str(path)), "CPU",
                                         {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
                                          "PERFORMANCE_HINT": "LATENCY"})
@@ -147,10 +221,44 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX: without either, bf16 inference is emulated and slower than f32, so f32 is used."""
+_CPU_FEATURES = {
+    # without these, bf16 inference is emulated and slower than f32
+    "bf16": ("avx512_bf16", "amx_bf16"),
+    # int8 dot products: without them int8 matmuls are no faster than f32 ones
+    "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
+}
+
+
+def cpu_has(feature: Literal["bf16", "int8"]) -> bool:
+    """Whether this CPU has native ``feature`` matmul instructions (x86 flags in /proc/cpuinfo)."""
+    flags = _cpu_flags()
+    return any(f in flags for f in _CPU_FEATURES[feature])
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def _from_env(name: str, allowed: Sequence[str]) -> str:
+    value = os.environ.get(name, "").strip() or "auto"
+    if value not in allowed:
+        raise ValueError(f"${name}={value!r} must be one of {', '.join(allowed)} (or unset)")
+    return value
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

@@ -11,9 +11,10 @@ import numpy as np
 
 from recallrank.documents import check_text
 from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
+from recallrank.encoders._calibration import check_pairs, default_pairs, fingerprint
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
-from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, Backend, check_backend, compiled
+from recallrank.encoders._precision import Precision, PrecisionSetting, autocast, check_precision, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, Backend, BackendSetting, check_backend, compiled, resolve
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -42,10 +43,14 @@ class BiEncoder:
         max_batch_tokens: at most this many (padded) tokens per forward pass.
         device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
-        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"int8"`` (dynamic quantisation, CPU only). Index and
-            query with the same precision; ``benchmarks/peer_langchain.py`` measures what each keeps.
-        backend: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``: who runs the forward pass (the model exported
-            to ONNX once and cached beside it; see :class:`~recallrank.CrossEncoderReranker`).
+        precision: ``"auto"`` (default: int8 on OpenVINO where the CPU has VNNI/AMX, else bf16 where it has bf16
+            instructions, else fp32), ``"fp32"``, ``"bf16"`` or ``"int8"`` (static and calibrated on OpenVINO,
+            dynamic with torch). ``benchmarks/backends.py`` measures what each keeps.
+        backend: ``"auto"`` (default: OpenVINO on a CPU, torch on a GPU), ``"torch"``, ``"onnxruntime"`` or
+            ``"openvino"``: who runs the forward pass (the model exported to ONNX once and cached beside it;
+            see :class:`~recallrank.CrossEncoderReranker`).
+        calibration: (query, text) pairs whose texts fix int8's activation ranges (OpenVINO int8 only);
+            ``None`` uses the pairs shipped with the package.
 
     The model loads on first use (or :meth:`warm_up`), never in the constructor.
 
@@ -65,8 +70,9 @@ class BiEncoder:
         max_batch_tokens: int = 4096,
         device: str | None = None,
         max_length: int | None = None,
-        precision: Precision = "fp32",
-        backend: Backend = "torch",
+        precision: PrecisionSetting = "auto",
+        backend: BackendSetting = "auto",
+        calibration: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
@@ -81,8 +87,13 @@ class BiEncoder:
         self.max_batch_tokens = max_batch_tokens
         self.device = device
         self.max_length = max_length
-        self.precision: Precision = check_precision(precision)
-        self.backend: Backend = check_backend(backend, precision)
+        #: the settings as given (``"auto"`` kept), and what they resolved to on this machine
+        self.precision_setting: PrecisionSetting = check_precision(precision)
+        self.backend_setting: BackendSetting = check_backend(backend, precision)
+        self.backend: Backend
+        self.precision: Precision
+        self.backend, self.precision = resolve(backend, precision, device)
+        self.calibration = check_pairs(calibration)
         self._model: SentenceTransformer | None = None
         self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()
@@ -111,12 +122,21 @@ class BiEncoder:
                 if isinstance(module, PoolingModule):
                     model[i] = PoolingModule(module.get_config_dict()["embedding_dimension"],
                                              pooling_mode=_ST_POOLING[self.pooling])
-        if self.precision == "int8":
+        if self.precision == "int8" and self.backend == "torch":
             quantize_int8(model, model.device)
         if self.backend != "torch":
             keys = [k for k in INPUT_KEYS if k in model.tokenize(["a"])]
+            pairs = self.calibration if self.calibration is not None else default_pairs()
+            texts = [t for pair in pairs for t in pair]  # queries and documents alike
+
+            def batches() -> list[dict[str, np.ndarray]]:
+                lengths = np.minimum(token_lengths(model.tokenizer, texts), model.max_seq_length or 10**9)
+                return [{k: v.numpy() for k, v in model.tokenize([texts[i] for i in b]).items() if k in keys}
+                        for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
+
             self._run = compiled(model, self.model_name, "sentence_embedding", keys, self.backend, self.precision,
-                                 extra=f"pooling={self.pooling}")
+                                 extra=f"pooling={self.pooling}", calibration=batches,
+                                 calibration_key=fingerprint(pairs))
         return model
 
     @property
@@ -171,4 +191,4 @@ class BiEncoder:
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,
                 "batch_size": self.batch_size, "device": self.device, "max_length": self.max_length,
-                "precision": self.precision, "backend": self.backend}
+                "precision": self.precision_setting, "backend": self.backend_setting}

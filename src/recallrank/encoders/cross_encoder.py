@@ -13,9 +13,10 @@ import numpy as np
 
 from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
+from recallrank.encoders._calibration import check_pairs, default_pairs, fingerprint
 from recallrank.encoders._loading import default_reranker_path, load_error
-from recallrank.encoders._precision import Precision, autocast, check_precision, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, Backend, check_backend, compiled
+from recallrank.encoders._precision import Precision, PrecisionSetting, autocast, check_precision, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, Backend, BackendSetting, check_backend, compiled, resolve
 from recallrank.encoders.fusion import ScoreFusion, default_fusion, load_all
 from recallrank.index.base import Hit, point_id
 
@@ -42,11 +43,16 @@ class CrossEncoderReranker:
         max_length: tokens per pair (query + document); ``None`` keeps the model's own limit. Longer pairs
             are truncated and a warning says how many were.
         device: ``"cpu"``, ``"cuda"``, ...; ``None`` lets sentence-transformers choose.
-        precision: ``"fp32"``, ``"bf16"`` (autocast; about twice the pairs/s on CPUs with AVX512-BF16/AMX) or
-            ``"int8"`` (dynamic quantisation of the linear layers, CPU only).
-        backend: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``: who runs the forward pass. The others run the
-            model exported to ONNX once and cached beside it (:mod:`recallrank.encoders._runtime`); OpenVINO
-            honours ``precision="bf16"`` where the CPU has bf16 instructions and runs f32 elsewhere.
+        precision: ``"auto"`` (default: int8 on OpenVINO where the CPU has VNNI/AMX, else bf16 where it has
+            bf16 instructions, else fp32), ``"fp32"``, ``"bf16"`` or ``"int8"``: static int8 calibrated on real
+            pairs with OpenVINO, dynamic quantisation of the linear layers with torch (CPU only, less exact).
+        backend: ``"auto"`` (default: OpenVINO on a CPU, torch on a GPU), ``"torch"``, ``"onnxruntime"`` or
+            ``"openvino"``: who runs the forward pass. The others run the model exported to ONNX once and cached
+            beside it (:mod:`recallrank.encoders._runtime`); OpenVINO honours ``precision="bf16"`` where the
+            CPU has bf16 instructions and runs f32 elsewhere. ``benchmarks/backends.py`` measures each.
+        calibration: (query, text) pairs that fix int8's activation ranges (OpenVINO int8 only; at least 8,
+            a few hundred is plenty); ``None`` uses pairs shipped with the package (Debian, Python, FOLDOC
+            train text). Calibration runs once per model and pair set and is cached.
         fusion: ``"auto"`` uses the calibrated rerank + recall interpolation shipped with the model
             (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`; one per recall model it was
             calibrated for) when candidates carry a recall score; a :class:`ScoreFusion` uses that one whatever
@@ -60,8 +66,9 @@ class CrossEncoderReranker:
 
     def __init__(self, model: str | None = None, *, activation: Activation = "sigmoid", batch_size: int = 32,
                  max_batch_tokens: int = 1024,
-                 max_length: int | None = None, device: str | None = None, precision: Precision = "fp32",
-                 fusion: Literal["auto"] | ScoreFusion | None = "auto", backend: Backend = "torch") -> None:
+                 max_length: int | None = None, device: str | None = None, precision: PrecisionSetting = "auto",
+                 fusion: Literal["auto"] | ScoreFusion | None = "auto", backend: BackendSetting = "auto",
+                 calibration: Sequence[tuple[str, str]] | None = None) -> None:
         if activation not in ("sigmoid", "raw"):
             raise ValueError(f"activation={activation!r} must be 'sigmoid' or 'raw'")
         if batch_size < 1:
@@ -72,8 +79,13 @@ class CrossEncoderReranker:
         self.max_batch_tokens = max_batch_tokens
         self.max_length = max_length
         self.device = device
-        self.precision: Precision = check_precision(precision)
-        self.backend: Backend = check_backend(backend, precision)
+        #: the settings as given (``"auto"`` kept), and what they resolved to on this machine
+        self.precision_setting: PrecisionSetting = check_precision(precision)
+        self.backend_setting: BackendSetting = check_backend(backend, precision)
+        self.backend: Backend
+        self.precision: Precision
+        self.backend, self.precision = resolve(backend, precision, device)
+        self.calibration = check_pairs(calibration)
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         #: recall model name -> its calibrated fusion (from the model folder, with ``fusion="auto"``)
@@ -100,17 +112,33 @@ class CrossEncoderReranker:
                     raise load_error(self.model_name, exc) from exc
                 if self.max_length is not None:
                     model.max_seq_length = self.max_length
-                if self.precision == "int8":
+                if self.precision == "int8" and self.backend == "torch":
                     quantize_int8(model, model.device)
                 self._pair_encoder = PairEncoder.for_model(model)
                 if self.backend != "torch":
                     keys = [k for k in INPUT_KEYS if k in model.preprocess([("q", "d")])]
-                    self._run = compiled(model, self.model_name, "scores", keys, self.backend, self.precision)
+                    pairs = self.calibration if self.calibration is not None else default_pairs()
+                    self._run = compiled(model, self.model_name, "scores", keys, self.backend, self.precision,
+                                         calibration=lambda: self._calibration_batches(model, keys, pairs),
+                                         calibration_key=fingerprint(pairs))
                 if self.fusion_setting == "auto" and Path(self.model_name).is_dir():
                     self.fusions = load_all(self.model_name)
                     self.fusion = default_fusion(self.fusions)
                 self._model = model
         return self._model
+
+    def _calibration_batches(self, model: CrossEncoder, keys: Sequence[str],
+                             pairs: Sequence[tuple[str, str]]) -> list[dict[str, np.ndarray]]:
+        """``pairs`` as the feature batches inference builds (same tokenization, truncation and batching)."""
+        fast = self._pair_encoder
+        if fast is not None:
+            encodings = fast.encode(pairs)
+            lengths = np.array([len(e.ids) for e in encodings])
+            return [{k: v.numpy() for k, v in fast.features(encodings, b).items() if k in keys}
+                    for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
+        lengths = np.minimum(token_lengths(model.tokenizer, list(pairs)), model.max_seq_length or 10**9)
+        return [{k: v.numpy() for k, v in model.preprocess([pairs[i] for i in b]).items() if k in keys}
+                for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Scores of ``texts`` for ``query`` in input order (probabilities, or logits if ``activation='raw'``)."""
@@ -215,8 +243,8 @@ class CrossEncoderReranker:
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
                 "max_batch_tokens": self.max_batch_tokens,
-                "max_length": self.max_length, "device": self.device, "precision": self.precision,
-                "backend": self.backend,
+                "max_length": self.max_length, "device": self.device, "precision": self.precision_setting,
+                "backend": self.backend_setting,
                 "fusion": self.fusion_setting if not isinstance(self.fusion_setting, ScoreFusion)
                 else self.fusion_setting.__dict__}
 

@@ -27,6 +27,7 @@ from recallrank.errors import StoreError
 from recallrank.index.base import from_payload
 from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
 from recallrank.index.edge_multivector import record_vectors
+from recallrank.index.settings import CollectionSettings
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
 Embed = Callable[[list[str]], Any]
@@ -272,7 +273,7 @@ def build_beside(store: EdgeStore, old: Any, dimension: int, similarity: str, me
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shard.close()
-    rebuilt = new_meta(dimension, similarity, total)
+    rebuilt = new_meta(dimension, similarity, total, settings=CollectionSettings.from_dict(meta.get("settings")))
     if fields:
         rebuilt["multivectors"] = _fields_meta(fields, meta.get("multivectors") or {})
     write_meta(tmp / META_FILE, rebuilt)

@@ -41,6 +41,7 @@ from recallrank.index.base import (
     short_of_limit,
 )
 from recallrank.index.base import from_payload as _doc
+from recallrank.index.settings import CollectionSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class EdgeStore(ThreadedAsyncSearch):
         hnsw_ef: search-time breadth of the HNSW graph walk; larger is more exact and slower.
         m, ef_construct: HNSW graph degree and build-time breadth.
         full_scan_threshold_kb: below this size (in KB of vectors) a segment is searched exactly.
+        settings: on-disk vectors and payloads, quantisation with rescoring (:class:`CollectionSettings`); used
+            when the collection is created and recorded with it. An existing collection keeps its own; asking
+            for other ones raises :class:`CollectionMismatchError`. Search-time ``rescore``/``oversampling``
+            are always the caller's.
 
     One process at a time may open a path; a second gets a :class:`StoreUnavailableError` saying so.
 
@@ -73,7 +78,10 @@ class EdgeStore(ThreadedAsyncSearch):
 
     def __init__(self, path: str | Path, name: str = "recallrank", *, hnsw_ef: int = DEFAULT_HNSW_EF,
                  m: int = DEFAULT_HNSW_M, ef_construct: int = DEFAULT_EF_CONSTRUCT,
-                 full_scan_threshold_kb: int = 1000) -> None:
+                 full_scan_threshold_kb: int = 1000, settings: CollectionSettings | None = None) -> None:
+        if settings is not None and settings.server_only():
+            raise ValueError(f"{', '.join(settings.server_only())} apply to a Qdrant server or cluster "
+                             "(QdrantServerStore); the embedded store is one shard on one machine: leave them out")
         if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
             raise ValueError(f"collection name {name!r}: use a plain folder name such as 'docs'")
         self.root = Path(path).expanduser()
@@ -82,6 +90,8 @@ class EdgeStore(ThreadedAsyncSearch):
         self.m = m
         self.ef_construct = ef_construct
         self.full_scan_threshold_kb = full_scan_threshold_kb
+        #: as given; ``None`` takes an existing collection's recorded settings, or the defaults for a new one
+        self.settings = settings
         self._shard: Any = None
         self._meta: dict[str, Any] = {}
         #: payload paths known to be indexed in the open shard (read on first filtered use)
@@ -117,7 +127,8 @@ class EdgeStore(ThreadedAsyncSearch):
                 if dimension is None or similarity is None:
                     raise StoreError(f"no collection '{self.name}' at {self.location}; index some documents first")
                 self._create(dimension, similarity)
-                meta = new_meta(dimension, similarity)
+                meta = new_meta(dimension, similarity, settings=self.layout())
+            self._check_settings(meta)
             self._check_engine_config(meta)
             self._shard = self._load()
             self._meta = meta
@@ -152,7 +163,7 @@ class EdgeStore(ThreadedAsyncSearch):
         tmp = self.scratch("creating")
         try:
             self.create_shard(tmp, dimension, similarity).close()
-            write_meta(tmp / META_FILE, new_meta(dimension, similarity))
+            write_meta(tmp / META_FILE, new_meta(dimension, similarity, settings=self.layout()))
             os.rename(tmp, loc)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -177,7 +188,15 @@ class EdgeStore(ThreadedAsyncSearch):
         graph of their own (they rescore candidates; building HNSW over token vectors costs minutes)."""
         import qdrant_edge as qe
 
-        dense = qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity]))
+        layout = self.layout()
+        quantization: Any = None
+        if layout.quantization == "scalar":
+            quantization = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99,
+                                                       always_ram=layout.quantization_always_ram)
+        elif layout.quantization == "binary":
+            quantization = qe.BinaryQuantizationConfig(always_ram=layout.quantization_always_ram)
+        dense = qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity]),
+                                    on_disk=layout.on_disk or None, quantization_config=quantization)
         vectors: Any = dense
         if multivectors:
             vectors = {"": dense, **{name: qe.EdgeVectorParams(
@@ -188,10 +207,37 @@ class EdgeStore(ThreadedAsyncSearch):
                 for name, size in multivectors.items()}}
         return qe.EdgeConfig(
             vectors=vectors,
+            on_disk_payload=layout.on_disk_payload or None,
             hnsw_config=qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
-                                           full_scan_threshold=self.full_scan_threshold_kb),
+                                           full_scan_threshold=self.full_scan_threshold_kb,
+                                           on_disk=layout.hnsw_on_disk or None),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.full_scan_threshold_kb),
         )
+
+    def layout(self) -> CollectionSettings:
+        """The collection's settings: as recorded when it was created (once open or readable), else as given."""
+        recorded = self._meta.get("settings") if self._meta else None
+        if recorded is None and self._shard is None and self.meta_path.is_file():
+            try:
+                recorded = (self.read_meta() or {}).get("settings")
+            except StoreError:
+                recorded = None
+        if recorded is not None or self._meta:
+            return CollectionSettings.from_dict(recorded)
+        return self.settings if self.settings is not None else CollectionSettings()
+
+    def _check_settings(self, meta: dict[str, Any]) -> None:
+        if self.settings is None:
+            return
+        have = CollectionSettings.from_dict(meta.get("settings")).layout()
+        want = self.settings.layout()
+        if have != want:
+            diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
+            raise CollectionMismatchError(
+                f"collection '{self.name}' at {self.root} was created with other settings ("
+                + ", ".join(f"{k}={a!r}, asked {b!r}" for k, (a, b) in diff.items())
+                + "); leave settings out to use it as it is, or move it to the new layout with "
+                f"`recallrank index --reembed --into NEW --path {self.root} --collection {self.name}`")
 
     def _token_datatype(self, name: str) -> Any:
         """How field ``name`` stores its token vectors: as the engine already declares it (fields written by
@@ -428,7 +474,8 @@ class EdgeStore(ThreadedAsyncSearch):
         if not points:
             return
         check_points(points)
-        ops = [qe.Point(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload) for p in points]
+        ops = [qe.Point(id=p.id, vector=np.asarray(p.vector, dtype=np.float32).tolist(), payload=p.payload)
+               for p in points]
         shard = self._open()
         self.mark_pending()
         self.engine("write points", shard.update, qe.UpdateOperation.upsert_points(ops))
@@ -464,7 +511,7 @@ class EdgeStore(ThreadedAsyncSearch):
         def query(exhaustive: bool) -> Any:
             return self.engine("search", shard.query, qe.QueryRequest(
                 limit=limit, query=qe.Query.Nearest([float(x) for x in np.asarray(vector).ravel()]),
-                filter=condition, with_payload=True, params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exhaustive)))
+                filter=condition, with_payload=True, params=self._search_params(exhaustive)))
 
         points = query(exact)
         if short_of_limit(len(points), limit, condition, exact, lambda: self.engine(
@@ -479,6 +526,16 @@ class EdgeStore(ThreadedAsyncSearch):
             raise StoreError(f"the embedded store at {self.location} holds a payload it cannot read "
                              f"({_first_line(exc)}); run `recallrank doctor --path {self.root} --collection "
                              f"{self.name}`") from exc
+
+    def _search_params(self, exact: bool) -> Any:
+        import qdrant_edge as qe
+
+        layout = self.layout()
+        if layout.quantization is None or exact:
+            return qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+        asked = self.settings if self.settings is not None else layout  # search-time choices are the caller's
+        return qe.SearchParams(hnsw_ef=self.hnsw_ef, quantization=qe.QuantizationSearchParams(
+            rescore=asked.rescore, oversampling=asked.search_oversampling()))
 
     def delete(self, ids: Sequence[str]) -> None:
         import qdrant_edge as qe
@@ -527,8 +584,13 @@ class EdgeStore(ThreadedAsyncSearch):
         return f"EdgeStore(path={str(self.root)!r}, name={self.name!r}, hnsw_ef={self.hnsw_ef})"
 
 
-def new_meta(dimension: int, similarity: str, points: int = 0) -> dict[str, Any]:
-    return {"format": FORMAT, "dimension": dimension, "similarity": similarity, "points": points, "pending": False}
+def new_meta(dimension: int, similarity: str, points: int = 0,
+             settings: CollectionSettings | None = None) -> dict[str, Any]:
+    meta = {"format": FORMAT, "dimension": dimension, "similarity": similarity, "points": points, "pending": False}
+    layout = settings.to_dict() if settings is not None else {}
+    if layout:  # only what differs from the defaults: a default collection's file reads as before
+        meta["settings"] = {k: v for k, v in layout.items() if k not in ("rescore", "oversampling")}
+    return meta
 
 
 def write_meta(path: Path, meta: dict[str, Any]) -> None:

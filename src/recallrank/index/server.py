@@ -26,6 +26,7 @@ from recallrank.index.base import (
     qdrant_filter,
     short_of_limit,
 )
+from recallrank.index.settings import CollectionSettings
 from recallrank.redact import MASK, has_secret, redact_url
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class QdrantServerStore:
         location: ``":memory:"`` or a folder for qdrant-client's local mode (tests only).
         client, async_client: ready-made ``QdrantClient`` / ``AsyncQdrantClient`` to use instead.
         hnsw_ef: search-time HNSW breadth, ``None`` for the collection's default.
+        settings: the collection's layout when it is created (:class:`CollectionSettings`: shards, replicas,
+            write consistency, on-disk vectors and payloads, quantisation with rescoring); an existing
+            collection created with other settings raises :class:`CollectionMismatchError`.
+        prefer_grpc, grpc_port: talk gRPC (port 6334 by default) instead of REST: faster for large upserts.
 
     Example:
         >>> store = QdrantServerStore("http://localhost:6333", "docs")  # doctest: +SKIP
@@ -59,10 +64,15 @@ class QdrantServerStore:
 
     def __init__(self, url: str | None = None, name: str = "recallrank", *, api_key: str | None = None,
                  https: bool | None = None, timeout: float = 10.0, location: str | None = None,
-                 client: Any = None, async_client: Any = None, hnsw_ef: int | None = None) -> None:
+                 client: Any = None, async_client: Any = None, hnsw_ef: int | None = None,
+                 settings: CollectionSettings | None = None, prefer_grpc: bool = False,
+                 grpc_port: int = 6334) -> None:
         if url is None and location is None and client is None:
             raise ValueError("pass url='http://host:6333' (or client=QdrantClient(...), or location=':memory:')")
+        if settings is not None and not isinstance(settings, CollectionSettings):
+            raise TypeError(f"settings must be a CollectionSettings, got {type(settings).__name__}")
         self.url, self.name, self.location = url, name, location
+        self.settings, self.prefer_grpc, self.grpc_port = settings, prefer_grpc, grpc_port
         self._api_key, self.https, self.timeout, self.hnsw_ef = api_key, https, timeout, hnsw_ef
         self._client, self._aclient = client, async_client
         self._similarity: str | None = None
@@ -82,7 +92,8 @@ class QdrantServerStore:
                     else qc.QdrantClient(path=self.location)
             else:
                 self._client = qc.QdrantClient(url=self.url, api_key=self._api_key, https=self.https,
-                                               timeout=int(self.timeout), check_compatibility=False)
+                                               timeout=int(self.timeout), check_compatibility=False,
+                                               prefer_grpc=self.prefer_grpc, grpc_port=self.grpc_port)
         return self._client
 
     @property
@@ -92,7 +103,8 @@ class QdrantServerStore:
                 return None  # local mode has no shared async twin of the same data
             qc = _client_module()
             self._aclient = qc.AsyncQdrantClient(url=self.url, api_key=self._api_key, https=self.https,
-                                                 timeout=int(self.timeout), check_compatibility=False)
+                                                 timeout=int(self.timeout), check_compatibility=False,
+                                                 prefer_grpc=self.prefer_grpc, grpc_port=self.grpc_port)
         return self._aclient
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -107,8 +119,9 @@ class QdrantServerStore:
         if not self.exists():
             distance = getattr(models.Distance, DISTANCES[similarity].upper())
             self._call("create the collection", self.client.create_collection, self.name,
-                       vectors_config=models.VectorParams(size=dimension, distance=distance))
+                       **self.create_arguments(dimension, distance))
         else:
+            self._check_settings()
             params, _ = self._vector_params()
             have_dist = str(params.distance.value if hasattr(params.distance, "value") else params.distance)
             want_dist = DISTANCES[similarity]
@@ -118,6 +131,56 @@ class QdrantServerStore:
                     f"{dimension}-d {want_dist} ones; use the model it was built with or another collection name")
         self._similarity = similarity
         self._known = True
+
+    def create_arguments(self, dimension: int, distance: Any) -> dict[str, Any]:
+        """``create_collection``'s keyword arguments for this store's settings (the defaults send none)."""
+        from qdrant_client import models
+
+        cs = self.settings if self.settings is not None else CollectionSettings()
+        out: dict[str, Any] = {"vectors_config": models.VectorParams(size=dimension, distance=distance,
+                                                                      on_disk=cs.on_disk or None)}
+        for name, value in cs.server_only().items():
+            out[name] = value
+        if cs.on_disk_payload:
+            out["on_disk_payload"] = True
+        if cs.hnsw_on_disk:
+            out["hnsw_config"] = models.HnswConfigDiff(on_disk=True)
+        if cs.quantization == "scalar":
+            out["quantization_config"] = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, always_ram=cs.quantization_always_ram))
+        elif cs.quantization == "binary":
+            out["quantization_config"] = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(
+                always_ram=cs.quantization_always_ram))
+        return out
+
+    def _check_settings(self) -> None:
+        """An existing collection must have the layout asked for (when settings were given; qdrant-client's local
+        mode drops quantisation and cluster settings, so it is not asked)."""
+        if self.settings is None or self.location is not None:
+            return
+        config = self._call("read the collection", self.client.get_collection, self.name).config
+        params = config.params
+        dense, _ = self._vector_params()
+        quant = config.quantization_config
+        have = {"on_disk": bool(getattr(dense, "on_disk", None)),
+                "on_disk_payload": bool(getattr(params, "on_disk_payload", None)),
+                "quantization": "scalar" if getattr(quant, "scalar", None) is not None else
+                "binary" if getattr(quant, "binary", None) is not None else None,
+                "shard_number": getattr(params, "shard_number", None),
+                "replication_factor": getattr(params, "replication_factor", None),
+                "write_consistency_factor": getattr(params, "write_consistency_factor", None)}
+        want = {k: getattr(self.settings, k) for k in have}
+        # vectors' place and quantisation must match either way; a server defaults on_disk_payload to true and
+        # local mode reports no cluster settings, so those are checked only where asked for and known
+        diff = [f"{k}={have[k]!r}, asked {want[k]!r}" for k in have if have[k] != want[k] and (
+            k in ("on_disk", "quantization") or (k == "on_disk_payload" and want[k])
+            or (want[k] is not None and have[k] is not None and k not in ("on_disk_payload",)))]
+        if diff:
+            raise CollectionMismatchError(
+                f"collection '{self.name}' on {redact_url(self.url) if self.url else 'the server'} was created with "
+                "other settings ("
+                + "; ".join(diff) + "); leave settings out to use it as it is, or move the points into a new "
+                "collection with `recallrank index --reembed --into NEW`")
 
     def exists(self) -> bool:
         """Whether the collection exists. Asks the server until it is known to, then remembers it (one request
@@ -284,7 +347,12 @@ class QdrantServerStore:
         request = {"collection_name": self.name, "query": [float(x) for x in np.asarray(vector).ravel()],
                    "limit": limit, "query_filter": self._filter(flt), "with_payload": True}
         if self.location is None:  # local mode is brute force and warns about search params
-            request["search_params"] = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+            quantization = None
+            if self.settings is not None and self.settings.quantization is not None and not exact:
+                quantization = models.QuantizationSearchParams(rescore=self.settings.rescore,
+                                                               oversampling=self.settings.search_oversampling())
+            request["search_params"] = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact,
+                                                           quantization=quantization)
         return request
 
     def _hits(self, response: Any) -> list[Hit]:

@@ -32,7 +32,7 @@ class RecallrankRerank(BaseNodePostprocessor):
     top_n: int = Field(default=5, description="nodes kept")
     score_threshold: float | None = Field(default=None, description="drop nodes scoring below it (0.0 honoured)")
     recall_model: str | None = Field(default=None, description="the recall model whose fusion to apply")
-    precision: str = Field(default="bf16", description="fp32, bf16 or int8")
+    precision: str = Field(default="auto", description="auto (see recallrank.CrossEncoderReranker), fp32, bf16 or int8")
     _reranker: Any = PrivateAttr(default=None)
 
     @classmethod

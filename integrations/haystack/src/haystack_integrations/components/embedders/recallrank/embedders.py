@@ -11,7 +11,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 
 
 class _Embedder:
-    def __init__(self, model: str | None = None, *, precision: str = "fp32") -> None:
+    def __init__(self, model: str | None = None, *, precision: str = "auto") -> None:
         self.model, self.precision = model, precision
         self._encoder: Any = None
 

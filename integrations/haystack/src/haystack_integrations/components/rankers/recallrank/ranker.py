@@ -45,7 +45,7 @@ class RecallrankRanker:
     """
 
     def __init__(self, model: str | None = None, *, top_k: int = 10, score_threshold: float | None = None,
-                 recall_model: str | None = None, precision: str = "bf16", batch_size: int = 32) -> None:
+                 recall_model: str | None = None, precision: str = "auto", batch_size: int = 32) -> None:
         self.model, self.top_k, self.score_threshold = model, check_top_k(top_k), score_threshold
         self.recall_model, self.precision, self.batch_size = recall_model, precision, batch_size
         self._reranker: Any = None

@@ -107,7 +107,7 @@ class RecallrankRetriever(_StoreRetriever):
     def __init__(self, document_store: RecallrankDocumentStore, *, model: str | None = None,
                  reranker: str | bool | None = None, filters: dict[str, Any] | None = None, recall_k: int = 100,
                  top_k: int = 10, score_threshold: float | None = None,
-                 filter_policy: FilterPolicy | str = FilterPolicy.REPLACE, precision: str = "bf16") -> None:
+                 filter_policy: FilterPolicy | str = FilterPolicy.REPLACE, precision: str = "auto") -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
         if reranker is True:
             raise ValueError("reranker=True is ambiguous: pass None for the default cross-encoder, a model name, "

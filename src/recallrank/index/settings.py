@@ -1,0 +1,104 @@
+"""How a collection is laid out, for both stores: where vectors and payloads live, quantisation with rescoring,
+and (on a Qdrant server or cluster) sharding, replication and write consistency.
+
+Settings take effect when a collection is created; an existing collection keeps its own (the embedded store
+records them in ``recallrank.json``; a server reports them), and asking for other ones is an error that says how
+to move to them (``recallrank index --reembed --into NEW``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+Quantization = Literal["scalar", "binary"]
+#: settings a Qdrant server or cluster has and the embedded (single-shard) store has not
+SERVER_ONLY = ("shard_number", "replication_factor", "write_consistency_factor")
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    """Collection layout, passed as ``settings=`` to :class:`~recallrank.EdgeStore` or
+    :class:`~recallrank.QdrantServerStore`.
+
+    Args:
+        on_disk: keep the original vectors memory-mapped on disk instead of in RAM (large collections; pair it
+            with ``quantization`` so the search runs on small in-RAM codes and rescoring reads the disk).
+        on_disk_payload: keep payloads (document text and metadata) on disk.
+        hnsw_on_disk: keep the HNSW graph on disk.
+        quantization: ``"scalar"`` (int8 codes, 4x smaller) or ``"binary"`` (1 bit per dimension, 32x smaller;
+            for models of 384+ dimensions) or ``None``.
+        quantization_always_ram: keep the quantised codes in RAM (the point of quantising).
+        rescore: re-rank the quantised search's candidates with the original vectors (recommended).
+        oversampling: fetch ``oversampling x limit`` candidates by the codes before rescoring (``None``: 1.0 for
+            scalar, 3.0 for binary, as Qdrant's guide suggests).
+        shard_number, replication_factor, write_consistency_factor: a Qdrant cluster's settings (server only).
+
+    Example:
+        >>> big = CollectionSettings(on_disk=True, quantization="scalar")
+        >>> big.search_oversampling()
+        1.0
+    """
+
+    on_disk: bool = False
+    on_disk_payload: bool = False
+    hnsw_on_disk: bool = False
+    quantization: Quantization | None = None
+    quantization_always_ram: bool = True
+    rescore: bool = True
+    oversampling: float | None = None
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("on_disk", "on_disk_payload", "hnsw_on_disk", "quantization_always_ram", "rescore"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.quantization not in (None, "scalar", "binary"):
+            raise ValueError(f"quantization={self.quantization!r} must be 'scalar', 'binary' or None")
+        if self.oversampling is not None and (isinstance(self.oversampling, bool)
+                                              or not isinstance(self.oversampling, (int, float))
+                                              or self.oversampling < 1):
+            raise ValueError(f"oversampling must be a number >= 1 (or None), got {self.oversampling!r}")
+        for name in SERVER_ONLY:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int (or None), got {value!r}")
+        if self.replication_factor is not None and self.write_consistency_factor is not None \
+                and self.write_consistency_factor > self.replication_factor:
+            raise ValueError(f"write_consistency_factor={self.write_consistency_factor} cannot exceed "
+                             f"replication_factor={self.replication_factor}: a write would wait for replicas "
+                             "that do not exist")
+
+    def search_oversampling(self) -> float:
+        if self.oversampling is not None:
+            return float(self.oversampling)
+        return 3.0 if self.quantization == "binary" else 1.0
+
+    def server_only(self) -> dict[str, int]:
+        """The cluster settings that are set (the embedded store refuses them)."""
+        return {name: getattr(self, name) for name in SERVER_ONLY if getattr(self, name) is not None}
+
+    def layout(self) -> dict[str, Any]:
+        """What is fixed at creation (search-time ``rescore``/``oversampling`` left out), for comparing with a
+        collection's recorded settings."""
+        out = asdict(self)
+        for name in ("rescore", "oversampling", *SERVER_ONLY):
+            out.pop(name)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v != getattr(DEFAULT, k)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CollectionSettings:
+        data = dict(data or {})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown collection settings {sorted(unknown)}; known: "
+                             f"{', '.join(f.name for f in fields(cls))}")
+        return cls(**data)
+
+
+DEFAULT = CollectionSettings()
