@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help demo install test test-integration lint type bench bench-selection bench-filters bench-hnsw bench-training quality reranker reranker-e5 bench-questions data clean
+.PHONY: help demo install test test-integration lint type bench bench-scale bench-selection bench-filters bench-hnsw bench-training quality reranker reranker-e5 bench-questions data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,9 +43,10 @@ type: install  ## mypy (core, then both integrations)
 		-p haystack_integrations.components.retrievers.recallrank -p haystack_integrations.components.embedders.recallrank \
 		-p llama_index.retrievers.recallrank -p llama_index.postprocessor.recallrank_rerank
 
-bench: install  ## quick benchmarks (minutes): FLOP rate, LangChain peer, ingest/query speed, quality sweep; FULL=1 for the full ones
+bench: install  ## quick benchmarks (minutes): FLOP rate, peers (fastembed, Haystack, LangChain), backends, ingest/query speed, quality sweep; FULL=1 for the full ones
 	$(PY) benchmarks/rerank_flops.py
-	$(PY) benchmarks/peer_langchain.py $(if $(FULL),--full)
+	$(PY) benchmarks/peers.py $(if $(FULL),--full)
+	$(PY) benchmarks/backends.py $(if $(FULL),,--queries 30 --documents 500)
 	$(PY) benchmarks/speed.py $(if $(FULL),--full)
 	$(PY) benchmarks/eval_sweep.py $(if $(FULL),--full)
 	$(PY) benchmarks/store_checks.py
@@ -55,6 +56,9 @@ bench-selection: install  ## the selection table: every rerank stage and cascade
 
 bench-filters: install  ## filtered vs unfiltered search p50 at 50k points, with and without payload indexes
 	$(PY) benchmarks/filtered_search.py
+
+bench-scale: install  ## streaming ingest memory at 10k/100k/1M chunks and the embedded store at 1M points (~40 min)
+	$(PY) benchmarks/scale.py
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 	$(PY) benchmarks/hnsw_recall.py

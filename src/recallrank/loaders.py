@@ -236,7 +236,10 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _jsonl_iter(path: Path, text_field: str) -> Iterator[Source]:
-    seen: dict[str, int] = {}
+    """The records of a JSONL file, line by line. Ids are checked for uniqueness in 12 bytes a record (a 64-bit
+    hash and the line number; the lines are re-read only when two hashes match), and a repeat is raised after the
+    last record: consumers validate a whole file (:func:`scan_sources`) before writing any of it."""
+    hashes, linenos = array("Q"), array("L")
     for lineno, line in _lines(path):
         if not line.strip():
             continue
@@ -259,14 +262,32 @@ def _jsonl_iter(path: Path, text_field: str) -> Iterator[Source]:
             metadata.update(record["metadata"])
         if record_id is not None:
             rid = check_unicode(str(record_id), f"{where}: id")
-            if rid in seen:
-                raise InvalidInputError(f"{path}: id {rid!r} is used on lines {seen[rid]} and {lineno}; ids must be "
-                                        "unique within a file")
-            seen[rid] = lineno
+            hashes.append(IdSet._hash(rid))
+            linenos.append(lineno)
         # ids are scoped to their file: the same id in two files names two records
         key = f"{path}::{record_id}" if record_id is not None else f"{path}:{lineno}"
         metadata.update({"source": str(path)} | ({"doc_id": str(record_id)} if record_id is not None else {}))
         yield Source(key, record[text_field], check_metadata(metadata, where))
+    _check_unique_ids(path, hashes, linenos)
+
+
+def _check_unique_ids(path: Path, hashes: array[int], linenos: array[int]) -> None:
+    if len(hashes) < 2:
+        return
+    h = np.frombuffer(hashes, dtype=np.uint64)
+    order = np.argsort(h, kind="stable")
+    same = np.nonzero(h[order][1:] == h[order][:-1])[0]
+    if not same.size:
+        return
+    wanted = {int(linenos[i]) for k in same for i in (order[k], order[k + 1])}
+    ids = {n: str(json.loads(line).get("id", json.loads(line).get("_id"))) for n, line in _lines(path)
+           if n in wanted}
+    repeats = [(int(linenos[order[k]]), int(linenos[order[k + 1]])) for k in same
+               if ids[int(linenos[order[k]])] == ids[int(linenos[order[k + 1]])]]
+    if repeats:
+        first, second = min(repeats, key=lambda pair: pair[1])
+        raise InvalidInputError(f"{path}: id {ids[second]!r} is used on lines {first} and {second}; ids must be "
+                                "unique within a file")
 
 
 def chunk_documents(sources: Sequence[Source], size: int = DEFAULT_CHUNK_SIZE,

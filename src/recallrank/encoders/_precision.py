@@ -2,7 +2,7 @@
 
 ``"bf16"`` runs matmuls in bfloat16 under ``torch.autocast`` (about 1.8x the fp32 pairs/s on CPUs with
 AVX512-BF16 or AMX); ``"int8"`` replaces every ``nn.Linear`` by a dynamically quantised int8 one (VNNI on x86,
-CPU only). ``benchmarks/peer_langchain.py`` shows the nDCG@10 each keeps against fp32.
+CPU only). ``benchmarks/backends.py`` shows the nDCG@10 each keeps against fp32.
 """
 
 from __future__ import annotations

@@ -26,11 +26,12 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from recallrank.encoders._precision import Precision
+from recallrank.encoders._calibration import check_pairs
+from recallrank.encoders._precision import Precision, PrecisionSetting, check_precision
 from recallrank.errors import MissingDependencyError
 
 log = logging.getLogger("recallrank.encoders")
@@ -53,6 +54,25 @@ def check_backend(backend: str, precision: str) -> BackendSetting:
         raise ValueError("precision='int8' runs on backend='openvino' (static, calibrated) or 'torch' (dynamic); "
                          "with backend='onnxruntime' use 'fp32' or 'bf16'")
     return backend  # type: ignore[return-value]
+
+
+class Runtime(NamedTuple):
+    """Who runs an encoder's forward pass: the settings as given (``"auto"`` kept, for ``config()``), what they
+    resolved to on this machine, and the int8 calibration pairs (``None``: the shipped ones)."""
+
+    backend_setting: BackendSetting
+    precision_setting: PrecisionSetting
+    backend: Backend
+    precision: Precision
+    calibration: list[tuple[str, str]] | None
+
+
+def runtime(backend: str, precision: str, device: str | None,
+            calibration: Sequence[tuple[str, str]] | None) -> Runtime:
+    """Check and resolve an encoder's runtime settings (no I/O beyond reading the CPU's flags)."""
+    setting = check_precision(precision)
+    return Runtime(check_backend(backend, precision), setting, *resolve(backend, precision, device),
+                   check_pairs(calibration))
 
 
 def resolve(backend: str, precision: str, device: str | None) -> tuple[Backend, Precision]:

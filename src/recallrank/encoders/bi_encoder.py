@@ -11,10 +11,10 @@ import numpy as np
 
 from recallrank.documents import check_text
 from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
-from recallrank.encoders._calibration import check_pairs, default_pairs, fingerprint
+from recallrank.encoders._calibration import default_pairs, fingerprint
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
-from recallrank.encoders._precision import Precision, PrecisionSetting, autocast, check_precision, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, Backend, BackendSetting, check_backend, compiled, resolve
+from recallrank.encoders._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -87,13 +87,9 @@ class BiEncoder:
         self.max_batch_tokens = max_batch_tokens
         self.device = device
         self.max_length = max_length
-        #: the settings as given (``"auto"`` kept), and what they resolved to on this machine
-        self.precision_setting: PrecisionSetting = check_precision(precision)
-        self.backend_setting: BackendSetting = check_backend(backend, precision)
-        self.backend: Backend
-        self.precision: Precision
-        self.backend, self.precision = resolve(backend, precision, device)
-        self.calibration = check_pairs(calibration)
+        #: the settings as given (``"auto"`` kept), what they resolved to on this machine, the int8 calibration
+        (self.backend_setting, self.precision_setting, self.backend, self.precision,
+         self.calibration) = runtime(backend, precision, device, calibration)
         self._model: SentenceTransformer | None = None
         self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()

@@ -13,10 +13,10 @@ import numpy as np
 
 from recallrank.documents import Document, Result, check_text
 from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
-from recallrank.encoders._calibration import check_pairs, default_pairs, fingerprint
+from recallrank.encoders._calibration import default_pairs, fingerprint
 from recallrank.encoders._loading import default_reranker_path, load_error
-from recallrank.encoders._precision import Precision, PrecisionSetting, autocast, check_precision, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, Backend, BackendSetting, check_backend, compiled, resolve
+from recallrank.encoders._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.encoders._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
 from recallrank.encoders.fusion import ScoreFusion, default_fusion, load_all
 from recallrank.index.base import Hit, point_id
 
@@ -79,13 +79,9 @@ class CrossEncoderReranker:
         self.max_batch_tokens = max_batch_tokens
         self.max_length = max_length
         self.device = device
-        #: the settings as given (``"auto"`` kept), and what they resolved to on this machine
-        self.precision_setting: PrecisionSetting = check_precision(precision)
-        self.backend_setting: BackendSetting = check_backend(backend, precision)
-        self.backend: Backend
-        self.precision: Precision
-        self.backend, self.precision = resolve(backend, precision, device)
-        self.calibration = check_pairs(calibration)
+        #: the settings as given (``"auto"`` kept), what they resolved to on this machine, the int8 calibration
+        (self.backend_setting, self.precision_setting, self.backend, self.precision,
+         self.calibration) = runtime(backend, precision, device, calibration)
         self.fusion_setting = fusion
         self.fusion: ScoreFusion | None = fusion if isinstance(fusion, ScoreFusion) else None
         #: recall model name -> its calibrated fusion (from the model folder, with ``fusion="auto"``)
