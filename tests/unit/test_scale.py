@@ -126,7 +126,7 @@ def test_server_store_passes_cluster_on_disk_and_quantisation_settings_through()
     assert [h.id for h in store.search(np.ones(16, dtype=np.float32), 3)]
     params = store._request(np.ones(16, dtype=np.float32), 5, None, False)["search_params"]
     assert params.quantization.rescore is True and params.quantization.oversampling == 2.0
-    assert store._request(np.ones(16, dtype=np.float32), 5, None, True)["search_params"].quantization is None
+    assert store._request(np.ones(16, dtype=np.float32), 5, None, True)["search_params"].quantization.ignore is True
     assert len(QdrantServerStore(location=":memory:", name="d").create_arguments(16, models.Distance.COSINE)) == 1
 
 

@@ -531,8 +531,10 @@ class EdgeStore(ThreadedAsyncSearch):
         import qdrant_edge as qe
 
         layout = self.layout()
-        if layout.quantization is None or exact:
+        if layout.quantization is None:
             return qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+        if exact:  # exact means the original vectors: Qdrant would otherwise scan the quantised codes
+            return qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
         asked = self.settings if self.settings is not None else layout  # search-time choices are the caller's
         return qe.SearchParams(hnsw_ef=self.hnsw_ef, quantization=qe.QuantizationSearchParams(
             rescore=asked.rescore, oversampling=asked.search_oversampling()))

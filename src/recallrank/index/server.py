@@ -348,7 +348,9 @@ class QdrantServerStore:
                    "limit": limit, "query_filter": self._filter(flt), "with_payload": True}
         if self.location is None:  # local mode is brute force and warns about search params
             quantization = None
-            if self.settings is not None and self.settings.quantization is not None and not exact:
+            if exact:  # the original vectors, not a quantised collection's codes
+                quantization = models.QuantizationSearchParams(ignore=True)
+            elif self.settings is not None and self.settings.quantization is not None:
                 quantization = models.QuantizationSearchParams(rescore=self.settings.rescore,
                                                                oversampling=self.settings.search_oversampling())
             request["search_params"] = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact,
