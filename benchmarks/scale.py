@@ -1,6 +1,6 @@
 """Scale on one machine: streaming ingest memory at 10k / 100k / 1M chunks, and the embedded store at 1M points.
 
-    python benchmarks/scale.py                 # 10k, 100k and 1M (about 40 minutes on 2 cores)
+    python benchmarks/scale.py                 # 10k, 100k and 1M (about 20 minutes on 2 cores, ~4 GB of disk)
     python benchmarks/scale.py --sizes 10000,100000
 
 **Ingest memory.** JSONL files of N records (English Debian descriptions, each record one chunk, numbered so none
@@ -166,7 +166,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--work", default=str(CACHE / "scale"), help="where the JSONL files and stores go")
+    p.add_argument("--work", default=str(CACHE / "scale"),
+                   help="where the JSONL files and stores go (the 1M store and file take ~3 GB; delete when done)")
     p.add_argument("--name", default="scale", help="results file name (benchmarks/results/NAME.md)")
     p.add_argument("--query-only", action="store_true",
                    help="only reopen and query the largest size's store a previous run kept")
