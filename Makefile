@@ -57,7 +57,7 @@ bench-selection: install  ## the selection table: every rerank stage and cascade
 bench-filters: install  ## filtered vs unfiltered search p50 at 50k points, with and without payload indexes
 	$(PY) benchmarks/filtered_search.py
 
-bench-scale: install  ## streaming ingest memory at 10k/100k/1M chunks and the embedded store at 1M points (~40 min)
+bench-scale: install  ## streaming ingest memory at 10k/100k/1M chunks and the embedded store at 1M points (~20 min, ~4 GB disk)
 	$(PY) benchmarks/scale.py
 
 bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
