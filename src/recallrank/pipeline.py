@@ -393,9 +393,8 @@ def _chunked(documents: Iterable[Document], size: int) -> Iterator[tuple[int, li
 
 def _validated(documents: Iterable[Document], offset: int = 0) -> list[tuple[str, dict[str, Any]]]:
     """(point id, payload) of every document, validated before anything is written (``offset``: the first one's
-    position in the caller's input, for messages)."""
-    if isinstance(documents, (str, Document)):
-        raise InvalidInputError("pass a list of documents, not a single one")
+    position in the caller's input, for messages; :meth:`TwoStageRetriever.add_documents` has already refused a
+    single document passed alone)."""
     out: dict[str, dict[str, Any]] = {}
     first: dict[str, int] = {}
     for i, doc in enumerate(documents, offset):
