@@ -1,22 +1,28 @@
-"""``recallrank doctor``: check an embedded store in depth and repair what can be repaired.
+"""``recallrank doctor``: check an embedded store in depth and repair what can be repaired, losing nothing readable.
 
-Checks: ``recallrank.json`` against the engine's own config, that the shard opens, the point count against the
-count recorded when the store was last closed, that every point has a readable vector and a readable payload with
-text, and that the last HNSW build finished.
+Checks: an interrupted swap (finished from its journal), ``recallrank.json`` and the engine's ``edge_config.json``
+against each other (either is rewritten from the other), the write-ahead log, the point count against the count
+recorded when the store was last closed, every part of every point (payload with its text, dense vector, each
+token-vector field: read part by part, so damage to one file costs only that part), points without the token
+vectors of a field the collection declares, an unfinished HNSW build, and the folders earlier rebuilds and repairs
+left beside the collection (listed with their sizes; ``remove_leftovers=True`` deletes them).
 
 Repairs never write into a damaged shard (a failed write would land in its write-ahead log and be replayed on
-every open): metadata is rewritten from the engine's config; a shard with unreadable points is rebuilt into a new
-folder from everything that can be read (lost vectors re-embedded from the stored text when an encoder is given),
-swapped into place, and the damaged folder kept beside it as ``.NAME.damaged-*``; an unfinished index build is
-finished; the new point count is recorded.
+every open): a write-ahead log that cannot be replayed is set aside (kept) and the segments opened without it; a
+shard with parts that cannot be read is rebuilt into a new folder from everything that can be read, swapped into
+place (the damaged folder kept as ``.NAME.damaged-*``). Every document whose payload can be read is kept: a lost
+dense vector is re-embedded from the stored text (``embed``), lost or missing token vectors are re-encoded by the
+field's model (``token_encoders``); only what was lost is computed again. Documents whose payload is unreadable
+cannot be rebuilt: their ids are listed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +30,11 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import StoreError
+from recallrank.index import edge_multivector as mv
 from recallrank.index.base import from_payload
-from recallrank.index.edge import META_FILE, EdgeStore, new_meta, write_meta
-from recallrank.index.edge_multivector import record_vectors
-from recallrank.index.settings import CollectionSettings
+from recallrank.index.edge import ENGINE_CONFIG, META_FILE, EdgeStore, WriteAheadLogError, new_meta, write_meta
+from recallrank.index.rebuild import StoredParts, fields_meta, read_points, rebuild_and_swap
+from recallrank.index.swap import Leftover, human_bytes, leftovers, remove_leftovers, write_json
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
 Embed = Callable[[list[str]], Any]
@@ -49,6 +56,9 @@ class DoctorReport:
     findings: list[Finding] = field(default_factory=list)
     lost_ids: list[str] = field(default_factory=list)
     backup: str | None = None
+    #: folders beside the collection left by rebuilds, swaps and repairs (see :mod:`recallrank.index.swap`)
+    leftovers: list[Leftover] = field(default_factory=list)
+    removed: list[Leftover] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -56,7 +66,9 @@ class DoctorReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"location": self.location, "points": self.points, "healthy": self.healthy,
-                "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids, "backup": self.backup}
+                "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids, "backup": self.backup,
+                "leftovers": [{**vars(x), "what": x.what} for x in self.leftovers],
+                "removed": [vars(x) for x in self.removed]}
 
 
 @dataclass
@@ -64,29 +76,53 @@ class _Scan:
     """What a pass over every point found (the points themselves are streamed, never held)."""
 
     unreadable: list[str] = field(default_factory=list)
-    #: (id, payload) of readable points without a dense vector
+    #: (id, payload) of points whose text is readable but whose dense vector is lost
     no_vector: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    #: token-vector field -> points whose vectors for it could not be read / are absent
+    tokens_lost: dict[str, int] = field(default_factory=dict)
+    tokens_missing: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def needs_rebuild(self) -> bool:
+        return bool(self.unreadable or self.no_vector or any(self.tokens_lost.values()))
 
 
-def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None) -> DoctorReport:
+def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = None,
+               token_encoders: Mapping[str, Any] | None = None, remove_stale: bool = False) -> DoctorReport:
     """Check ``store`` and, with ``repair=True``, repair it (see the module docstring).
 
     Args:
-        embed: rebuilds lost vectors from the stored text (it must make vectors of the store's size); without
-            it such points are left out of the rebuilt store and their ids listed.
+        embed: rebuilds lost dense vectors from the stored text (it must make vectors of the store's size);
+            without it such points are left out of the rebuilt store and their ids listed.
+        token_encoders: field name -> the late-interaction encoder that wrote it (``encode_documents`` returning
+            one ``(tokens, dim)`` array per text; its ``model_name`` must be the one the field records). Lost or
+            missing token vectors of a field without one are reported, not filled.
+        remove_stale: delete the leftover folders found beside the collection (those present when the check
+            starts; a backup this repair makes is kept and reported).
     """
     report = DoctorReport(str(store.location))
     store.close(finish=False)
+    store.exists()  # finishes a swap that was stopped between its renames, from its journal
+    report.leftovers = leftovers(store.location)
+    if remove_stale:
+        report.removed = remove_leftovers(store.location)
+        report.leftovers = []
     if not store.location.exists():
-        raise StoreError(f"no collection '{store.name}' at {store.location}; nothing to check")
+        left = "".join(f"\n  {x.path} ({human_bytes(x.bytes)}): {x.what}" for x in leftovers(store.location))
+        raise StoreError(f"no collection '{store.name}' at {store.location}; nothing to check"
+                         + (f". Folders left beside it (rename one to {store.name!r} to restore it):{left}"
+                            if left else ""))
+    _check_engine_config(store, report, repair)
     engine = store.engine_config()
     if engine is None:
-        raise StoreError(f"{store.location} is not a Qdrant Edge shard (no readable edge_config.json); restore it "
-                         "from a backup or rebuild the index")
+        return _stop(store, report)
     meta, meta_damaged = _check_meta(store, engine, report)
-    shard = store.open_unchecked(meta)  # the checks below must run even where a normal open refuses
+    shard = _open_shard(store, meta, report, repair)
+    if shard is None:
+        return _stop(store, report)
+    fields = store.engine_multivectors()
     try:
-        scan = _scan(store, shard)
+        scan = _scan(store, shard, list(fields))
         total, with_vector = store.counts()
     except BaseException:
         store.close(finish=False)
@@ -107,6 +143,9 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
             f"{missing} points have lost their vectors",
             "rebuild the store, re-embedding them from their stored text" if embed is not None else
             "rebuild the store without them (ids listed); index their sources again"))
+    encoders = _usable_encoders(meta, fields, token_encoders or {})
+    token_findings = _token_findings(scan, encoders, meta)
+    report.findings.extend(token_findings.values())
     if meta.get("pending", True) and not meta_damaged and "points" in meta:
         report.findings.append(Finding("the last write session stopped before its HNSW index build finished",
                                        "finish the build"))
@@ -114,16 +153,14 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
         report.points = total
         store.close(finish=False)
         return report
-    if scan.unreadable or missing:
+    if scan.needs_rebuild:
         try:
-            tmp, report.points = _rebuild(store, shard, meta, scan, embed, report)
+            report.backup, report.points = _rebuild(store, shard, meta, scan, embed, report)
         finally:
             store.close(finish=False)
-        report.backup = swap(store, tmp)
     else:
         if meta_damaged:
             write_meta(store.meta_path, meta)
-        fields = store.engine_multivectors()
         if fields:
             store.reconfigure(fields)
         store.mark_pending()
@@ -131,8 +168,96 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
         report.points = store.counts()[0]
         store.close(finish=False)
     for f in report.findings:
-        f.repaired = True
+        if f not in token_findings.values():
+            f.repaired = True
+    for name, finding in token_findings.items():
+        if name in encoders:
+            _fill_tokens(store, name, encoders[name])
+            finding.repaired = True
+    store.close()
     return report
+
+
+def _stop(store: EdgeStore, report: DoctorReport) -> DoctorReport:
+    store.close(finish=False)
+    return report
+
+
+def _check_engine_config(store: EdgeStore, report: DoctorReport, repair: bool) -> None:
+    """A missing or unreadable ``edge_config.json`` is rewritten from ``recallrank.json`` (with ``repair``)."""
+    if store.engine_config() is not None:
+        return
+    try:
+        meta = store.read_meta()
+    except StoreError:
+        meta = None
+    if meta is None:
+        raise StoreError(f"{store.location} is not a Qdrant Edge shard: neither {ENGINE_CONFIG} nor {META_FILE} can "
+                         "be read; restore the folder from a backup or rebuild the index")
+    finding = Finding(f"{store.location / ENGINE_CONFIG} is missing or unreadable",
+                      f"rewrite it from {META_FILE} ({meta['dimension']}-d {meta['similarity']}"
+                      + (f", token-vector fields {sorted(meta['multivectors'])}" if meta.get("multivectors") else "")
+                      + ")")
+    report.findings.append(finding)
+    if repair:
+        _rewrite_engine_config(store, meta)
+        finding.repaired = True
+
+
+def _rewrite_engine_config(store: EdgeStore, meta: dict[str, Any]) -> None:
+    """Write ``edge_config.json`` as the collection's creation would have, from ``recallrank.json``; a token-vector
+    field keeps the storage type its segments were written with."""
+    fields = {str(k): int(v["dimension"]) for k, v in (meta.get("multivectors") or {}).items()}
+    tmp = store.scratch("creating")
+    try:
+        store.create_shard(tmp, meta["dimension"], meta["similarity"], fields).close()
+        config = json.loads((tmp / ENGINE_CONFIG).read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in fields:
+        if _segment_bytes_per_value(store.location, name) == 4:  # fp32, as fields written by 0.2's first release
+            config["vectors"][name].pop("datatype", None)
+    write_json(store.location / ENGINE_CONFIG, config)
+
+
+def _segment_bytes_per_value(location: Path, name: str) -> int | None:
+    """Bytes per stored number of the token-vector field ``name``, read off any segment's storage config."""
+    for config in location.glob(f"segments/*/vector_storage-{name}/vectors/config.json"):
+        try:
+            c = json.loads(config.read_text(encoding="utf-8"))
+            return round(c["chunk_size_bytes"] / (c["chunk_size_vectors"] * c["dim"]))
+        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+            continue
+    return None
+
+
+def _open_shard(store: EdgeStore, meta: dict[str, Any], report: DoctorReport, repair: bool) -> Any:
+    """The shard opened without the integrity checks; a write-ahead log the engine cannot replay is set aside
+    (with ``repair``; ``None`` without)."""
+    try:
+        return store.open_unchecked(meta)
+    except WriteAheadLogError as exc:
+        finding = Finding(f"the write-ahead log cannot be replayed ({str(exc).split('(', 1)[-1].split(');')[0]})",
+                          "set it aside (kept beside the collection) and open the stored segments without it")
+        report.findings.append(finding)
+        if not repair:
+            return None
+    wal = store.location / "wal"
+    kept = store.scratch(f"damaged-wal-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(wal, kept)
+    wal.mkdir()
+    shard = store.open_unchecked(meta)
+    total = store.counts()[0]
+    recorded = meta.get("points")
+    if not meta.get("pending", True) and recorded == total:
+        finding.fix += f"; nothing was lost: the segments hold all {total} points recorded at the last close"
+    else:
+        finding.fix += (f"; the segments hold {total} points"
+                        + (f" ({recorded} were recorded at the last completed ingest)" if recorded is not None else "")
+                        + ": writes of the last, unfinished session may be missing: index your sources again")
+    finding.fix += f" (the log is kept as {kept})"
+    finding.repaired = True
+    return shard
 
 
 def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport) -> tuple[dict[str, Any], bool]:
@@ -144,12 +269,12 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         report.findings.append(Finding(str(exc).split("; run")[0], f"rewrite {META_FILE} from the engine's config"))
         meta = None
     if meta is None:
-        if not report.findings:
+        if not any(META_FILE in f.problem for f in report.findings):
             report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
         fresh = {**new_meta(*engine), "pending": True}
         del fresh["points"]
         if fields:
-            fresh["multivectors"] = _fields_meta(fields, {})
+            fresh["multivectors"] = fields_meta(fields, {})
         return fresh, True
     damaged = False
     if (meta["dimension"], meta["similarity"]) != engine:
@@ -162,62 +287,63 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         report.findings.append(Finding(
             f"{META_FILE} lists token-vector fields {sorted(listed)} but the engine holds {sorted(fields)}",
             "record the engine's fields"))
-        meta = {**meta, "multivectors": _fields_meta(fields, listed), "pending": True}
+        meta = {**meta, "multivectors": fields_meta(fields, listed), "pending": True}
         damaged = True
     return meta, damaged
 
 
-def _scan(store: EdgeStore, shard: Any) -> _Scan:
-    """Ids whose payload cannot be read, and readable points that lost their dense vector."""
-    scan = _Scan()
-    for batch in _batches(store, shard, scan.unreadable):
-        for pid, vector, payload, _ in batch:
-            if not isinstance(payload.get("text"), str):
-                scan.unreadable.append(str(pid))
-            elif vector is None:
-                scan.no_vector.append((pid, payload))
+def _scan(store: EdgeStore, shard: Any, fields: list[str]) -> _Scan:
+    """Every point, part by part: unreadable payloads, lost dense vectors, lost and absent token vectors."""
+    scan = _Scan(tokens_lost=dict.fromkeys(fields, 0), tokens_missing=dict.fromkeys(fields, 0))
+    for batch in read_points(store, shard, fields):
+        for p in batch:
+            if not p.text_readable:
+                scan.unreadable.append(str(p.id))
+                continue
+            if p.dense is None:
+                scan.no_vector.append((p.id, p.payload or {}))
+            for name in fields:
+                if name in p.lost:
+                    scan.tokens_lost[name] += 1
+                elif name not in p.named:
+                    scan.tokens_missing[name] += 1
     return scan
 
 
-def _batches(store: EdgeStore, shard: Any, unreadable: list[str]) -> Iterator[list[tuple[Any, Any, dict, dict]]]:
-    """Every point, 256 at a time, as (id, dense vector or None, payload, named vectors); points that cannot be
-    decoded are appended to ``unreadable`` instead."""
-    import qdrant_edge as qe
-
-    offset = None
-    while True:
-        ids, offset = store.engine("list points", shard.scroll,
-                                   qe.ScrollRequest(offset=offset, limit=256, with_payload=False, with_vector=False))
-        yield _records(shard, [r.id for r in ids], unreadable)
-        if offset is None:
-            return
+def _usable_encoders(meta: dict[str, Any], fields: Mapping[str, int], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The token encoders that may fill a field: given for it, and the model the field records (when it does)."""
+    out = {}
+    for name, encoder in given.items():
+        recorded = ((meta.get("multivectors") or {}).get(name) or {}).get("model")
+        if name in fields and (recorded is None or recorded == getattr(encoder, "model_name", recorded)):
+            out[name] = encoder
+    return out
 
 
-def _records(shard: Any, ids: Sequence[Any], unreadable: list[str]) -> list[tuple[Any, Any, dict, dict]]:
-    """(id, dense vector or None, payload, named vectors) of ``ids``; a batch that fails to decode is split until
-    the bad points are found."""
-    if not ids:
-        return []
-    try:
-        out = []
-        for r in shard.retrieve(list(ids), True, True):
-            dense, named = record_vectors(r)
-            out.append((r.id, dense, dict(r.payload or {}), named))
-        return out
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:
-        if len(ids) == 1:
-            unreadable.append(str(ids[0]))
-            return []
-        mid = len(ids) // 2
-        return _records(shard, ids[:mid], unreadable) + _records(shard, ids[mid:], unreadable)
+def _token_findings(scan: _Scan, encoders: Mapping[str, Any], meta: dict[str, Any]) -> dict[str, Finding]:
+    out = {}
+    for name in scan.tokens_lost:
+        lost, absent = scan.tokens_lost[name], scan.tokens_missing[name]
+        if not lost and not absent:
+            continue
+        parts = ([f"{lost} points have '{name}' token vectors that cannot be read"] if lost else []) + \
+            ([f"{absent} points have no '{name}' token vectors (an ingest stopped before writing them)"]
+             if absent else [])
+        model = ((meta.get("multivectors") or {}).get(name) or {}).get("model")
+        keep = "keep every document" + (" (rebuilt without the damaged file)" if lost else "")
+        fix = (f"{keep}; encode their '{name}' token vectors again with {model or 'the field model'}"
+               if name in encoders else
+               f"{keep}; their '{name}' token vectors need the model that wrote them ({model or 'unrecorded'}): "
+               "run `recallrank doctor --repair` with it, or TwoStageRetriever(...).add_stage_vectors() "
+               "(until then these documents drop out of that stage's ranking)")
+        out[name] = Finding("; ".join(parts), fix)
+    return out
 
 
 def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embed: Embed | None,
-             report: DoctorReport) -> tuple[Path, int]:
-    """Stream every readable point of ``old`` into a new shard beside it; (its folder, points written). ``meta``
-    is the metadata as checked against the engine's config."""
+             report: DoctorReport) -> tuple[str, int]:
+    """Stream every readable point of ``old`` into a new shard beside it and swap it in; (backup folder, points
+    written). ``meta`` is the metadata as checked against the engine's config."""
     dimension, similarity = meta["dimension"], meta["similarity"]
     lost = {str(pid): payload for pid, payload in scan.no_vector}
     new_vectors: dict[str, list[float]] = {}
@@ -234,61 +360,19 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
     report.lost_ids.extend(scan.unreadable)
     report.lost_ids.extend(pid for pid in lost if pid not in new_vectors)
 
-    def dense(batch: list[tuple[Any, Any, dict, dict]]) -> list[Any]:
-        return [None if str(pid) in skip else vector if vector is not None else new_vectors.get(str(pid))
-                for pid, vector, _, _ in batch]
+    def dense(batch: list[StoredParts]) -> list[Any]:
+        return [None if str(p.id) in skip or not p.text_readable else
+                p.dense if p.dense is not None else new_vectors.get(str(p.id)) for p in batch]
 
-    return build_beside(store, old, dimension, similarity, meta, dense, [])
-
-
-def build_beside(store: EdgeStore, old: Any, dimension: int, similarity: str, meta: dict[str, Any],
-                 dense: Callable[[list[tuple[Any, Any, dict, dict]]], Sequence[Any]], unreadable: list[str],
-                 progress: Callable[[int], Any] | None = None) -> tuple[Path, int]:
-    """Stream every point of the shard ``old`` into a new shard beside the store, with the dense vectors
-    ``dense(batch)`` gives (``None`` leaves a point out) and the token vectors it had; returns (its folder, points
-    written). Points that cannot be decoded go to ``unreadable``. On any error the new folder is removed."""
-    import qdrant_edge as qe
-
-    fields = store.engine_multivectors()  # token-vector fields, as the old store had them
-    tmp = store.scratch("rebuild")  # the name an interrupted swap is completed from
-    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
-    try:
-        for batch in _batches(store, old, unreadable):
-            points = []
-            for (pid, _, payload, named), vector in zip(batch, dense(batch), strict=True):
-                if vector is None:
-                    continue
-                vector = vector.tolist() if isinstance(vector, np.ndarray) else vector
-                named = {k: v for k, v in named.items() if k in fields}
-                points.append(qe.Point(id=pid, vector={"": vector, **named} if named else vector, payload=payload))
-            if points:
-                store.engine("write the rebuilt store", shard.update, qe.UpdateOperation.upsert_points(points))
-            if progress is not None:
-                progress(len(points))
-        store.engine("flush the rebuilt store", shard.flush)
-        store.engine("index the rebuilt store", shard.optimize)
-        total = int(store.engine("count the rebuilt store", shard.count, qe.CountRequest(exact=True)))
-    except BaseException:
-        shard.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shard.close()
-    rebuilt = new_meta(dimension, similarity, total, settings=CollectionSettings.from_dict(meta.get("settings")))
-    if fields:
-        rebuilt["multivectors"] = _fields_meta(fields, meta.get("multivectors") or {})
-    write_meta(tmp / META_FILE, rebuilt)
-    return tmp, total
+    return rebuild_and_swap(store, old, dimension, similarity, meta, dense, "damaged")
 
 
-def swap(store: EdgeStore, rebuilt: Path, label: str = "damaged") -> str:
-    """Move the store's folder aside (kept, as ``.name.<label>-<time>-...``) and the rebuilt one into place; returns
-    where the old one went. A crash between the two renames is finished by the store's next open."""
-    backup = store.scratch(f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.rename(store.location, backup)
-    os.rename(rebuilt, store.location)
-    return str(backup)
+def _fill_tokens(store: EdgeStore, name: str, encoder: Any, batch: int = 64) -> None:
+    """Encode the ``name`` token vectors of every point that lacks them (the store is healthy by now)."""
+    todo = list(mv.without_multivector(store, name))
+    for lo in range(0, len(todo), batch):
+        part = todo[lo:lo + batch]
+        tokens = encoder.encode_documents([text for _, text in part])
+        mv.write_multivectors(store, name, {pid: t for (pid, _), t in zip(part, tokens, strict=True)})
+    store.finish_ingest()
 
-
-def _fields_meta(fields: dict[str, int], listed: dict[str, Any]) -> dict[str, Any]:
-    """The ``multivectors`` entry of ``recallrank.json`` for the engine's ``fields``, keeping known model names."""
-    return {name: {"dimension": size, "model": (listed.get(name) or {}).get("model")} for name, size in fields.items()}

@@ -42,6 +42,7 @@ from recallrank.index.base import (
 )
 from recallrank.index.base import from_payload as _doc
 from recallrank.index.settings import CollectionSettings
+from recallrank.index.swap import finish_swap, write_json
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ META_FILE = "recallrank.json"
 ENGINE_CONFIG = "edge_config.json"
 FORMAT = 2
 _SIMILARITY = {v: k for k, v in DISTANCES.items()}  # Qdrant distance name -> recallrank similarity
+
+
+class WriteAheadLogError(StoreCorruptedError):
+    """The engine cannot replay the collection's write-ahead log (``recallrank doctor --repair`` sets it aside)."""
 
 
 class EdgeStore(ThreadedAsyncSearch):
@@ -124,6 +129,8 @@ class EdgeStore(ThreadedAsyncSearch):
                 return self._shard
             meta = self.read_meta()
             if meta is None:
+                if self.location.exists():
+                    self._clear_leftover(self.location)  # an orphaned shard holding points is an error here
                 if dimension is None or similarity is None:
                     raise StoreError(f"no collection '{self.name}' at {self.location}; index some documents first")
                 self._create(dimension, similarity)
@@ -283,15 +290,13 @@ class EdgeStore(ThreadedAsyncSearch):
         raise StoreError(f"{loc} exists and is not a recallrank collection; pass another path or collection name")
 
     def _complete_swap(self) -> bool:
-        """``recallrank doctor --repair`` renames the damaged folder away, then its rebuilt copy into place; if it
-        was stopped between the two, finish the swap. Returns whether a collection is now in place."""
-        if self.location.exists():
-            return False
-        for rebuilt in sorted(self.location.parent.glob(f".{self.name}.rebuild-*")):
-            if (rebuilt / META_FILE).exists():
-                os.rename(rebuilt, self.location)
-                return True
-        return False
+        """Finish a swap of this collection that was stopped between its renames, exactly as its journal records it
+        (:mod:`recallrank.index.swap`); returns whether there was one."""
+        return finish_swap(self.location)
+
+    def holds_orphan_shard(self) -> bool:
+        """Whether the collection folder holds an engine shard but no ``recallrank.json`` (deleted, or lost)."""
+        return not self.meta_path.exists() and (self.location / ENGINE_CONFIG).exists()
 
     def read_meta(self) -> dict[str, Any] | None:
         """The collection's ``recallrank.json`` (``None`` if there is none); unreadable ones are errors."""
@@ -343,8 +348,9 @@ class EdgeStore(ThreadedAsyncSearch):
     def _check_engine_config(self, meta: dict[str, Any]) -> None:
         engine = self.engine_config()
         if engine is None:
-            raise StoreCorruptedError(f"{self.location / ENGINE_CONFIG} is missing or unreadable: the folder is not a "
-                                      "complete Qdrant Edge shard; restore it from a backup or rebuild the index")
+            raise StoreCorruptedError(f"{self.location / ENGINE_CONFIG} is missing or unreadable; run `recallrank "
+                                      f"doctor --repair --path {self.root} --collection {self.name}` to rewrite it "
+                                      f"from {META_FILE}")
         if engine != (meta["dimension"], meta["similarity"]):
             raise StoreCorruptedError(
                 f"{self.meta_path} says {meta['dimension']}-d {meta['similarity']} but the engine was created for "
@@ -421,7 +427,11 @@ class EdgeStore(ThreadedAsyncSearch):
     # -- the VectorStore protocol -----------------------------------------------------------------------------
     def exists(self) -> bool:
         """Whether the collection has been created at this path."""
-        return self._shard is not None or self.meta_path.exists() or self._complete_swap()
+        if self._shard is not None:
+            return True
+        self._complete_swap()
+        # a shard without its recallrank.json still holds the user's documents: opening it says how to repair it
+        return self.meta_path.exists() or self.holds_orphan_shard()
 
     def open(self) -> None:
         """Open (and check) the collection now: a lock held by another process or damage is reported here."""
@@ -597,12 +607,7 @@ def new_meta(dimension: int, similarity: str, points: int = 0,
 
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
     """Write ``recallrank.json`` atomically: a temporary file, fsync, then rename over the old one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_json(path, meta)
 
 
 def _edge_filter(flt: MetadataFilter | None) -> Any:
@@ -628,7 +633,8 @@ def _open_error(loc: Path, exc: BaseException) -> StoreError:
             f"cannot open the embedded store at {loc}: {_first_line(exc)}. Qdrant Edge needs write access to the "
             "folder even to search (it locks and replays its write-ahead log); copy the store to a writable folder")
     if "WAL" in text:
-        return StoreCorruptedError(
-            f"the embedded store at {loc} cannot replay its write-ahead log ({_first_line(exc)}); restore the folder "
-            "from a backup or rebuild the index (recallrank now refuses the inputs that cause this)")
+        return WriteAheadLogError(
+            f"the embedded store at {loc} cannot replay its write-ahead log ({_first_line(exc)}); run `recallrank "
+            f"doctor --repair --path {loc.parent} --collection {loc.name}`: it sets the log aside (kept) and opens "
+            "the stored segments, then says whether anything written since the last completed ingest is missing")
     return StoreError(f"could not open the embedded store at {loc}: {_first_line(exc)}")

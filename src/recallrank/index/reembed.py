@@ -3,14 +3,14 @@ changes every vector: each point keeps its id and payload, and its dense vector 
 
 * Embedded store, in place: the new collection is built beside the old one (token vectors of late-interaction
   stages copied as they are), then swapped in; the old folder is kept as a backup and its path reported. Until
-  the swap the old collection is untouched, and a crash between the two renames is finished by the next open.
+  the swap the old collection is untouched, and a swap stopped between its renames is finished by the next open
+  from its journal (:mod:`recallrank.index.swap`).
 * Any store into another collection (``into``, the way for a server): the points are written to a new, empty
   collection; the source is only read.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +20,8 @@ import numpy as np
 
 from recallrank.errors import InvalidInputError, StoreError
 from recallrank.index.base import StoredPoint, VectorStore, from_payload
-from recallrank.index.doctor import build_beside, swap
 from recallrank.index.edge import EdgeStore
+from recallrank.index.rebuild import StoredParts, rebuild_and_swap
 
 PAYLOAD = ("text", "metadata", "doc_id", "content_hash", "metadata_json")
 
@@ -42,22 +42,26 @@ def _vectors(encoder: Any, texts: list[str]) -> np.ndarray:
 
 
 def reembed_in_place(store: EdgeStore, encoder: Any, progress: Callable[[int], Any] | None = None) -> ReembedReport:
-    """Rebuild the embedded collection with ``encoder``'s vectors and swap it in; the old one is kept aside."""
+    """Rebuild the embedded collection with ``encoder``'s vectors and swap it in; the old one is kept aside.
+
+    Stopped before the swap (an error, Ctrl-C, SIGKILL), the collection is untouched and the partial rebuild is
+    removed (SIGKILL leaves it: ``recallrank doctor`` lists it); stopped during the swap, the next open finishes
+    exactly this swap from its journal."""
     t = time.perf_counter()
     meta = store.metadata()
-    unreadable: list[str] = []
 
-    def dense(batch: list[tuple[Any, Any, dict, dict]]) -> list[Any]:
-        return list(_vectors(encoder, [from_payload(payload).text for _, _, payload, _ in batch])) if batch else []
+    def dense(batch: list[StoredParts]) -> list[Any]:
+        readable = [p for p in batch if not p.lost and p.text_readable]
+        vectors = iter(_vectors(encoder, [from_payload(p.payload).text for p in readable]) if readable else [])
+        return [next(vectors) if not p.lost and p.text_readable else None for p in batch]
 
-    tmp, total = build_beside(store, store.shard(), encoder.dimension, encoder.similarity, meta, dense, unreadable,
-                              progress)
-    if unreadable:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StoreError(f"{len(unreadable)} points of {store.location} cannot be read; run `recallrank doctor "
-                         "--repair` first, then re-embed")
-    store.close(finish=False)
-    backup = swap(store, tmp, "before-reembed")
+    def refuse(damaged: list[StoredParts]) -> None:
+        if damaged:
+            raise StoreError(f"{len(damaged)} points of {store.location} have parts that cannot be read; run "
+                             "`recallrank doctor --repair` first, then re-embed")
+
+    backup, total = rebuild_and_swap(store, store.shard(), encoder.dimension, encoder.similarity, meta, dense,
+                                     "before-reembed", progress, refuse)
     return ReembedReport(total, encoder.dimension, time.perf_counter() - t, backup)
 
 
