@@ -214,7 +214,7 @@ def test_cli_trains_a_reranker_and_prints_before_after(tiny_cross: str, index: P
     bad.write_text('{"query": "q", "positive_id": "nope"}\n{"query": "r", "positive_id": "vector database-0"}\n')
     assert main(["train", "bi-encoder", str(bad), "--output", str(tmp_path / "o2"), "--path", str(index),
                  "--collection", "docs", "--eval-fraction", "0"]) == 2
-    assert "1 positive_id(s) are not in the collection (line 1: 'nope')" in capsys.readouterr().err
+    assert f"1 positive_id(s) are not in the collection ({bad}:1: 'nope')" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
 
 
@@ -300,3 +300,158 @@ def test_cli_eval_pairs_file_does_not_mix_up_training_positives(tiny_bi: str, in
     rows = json.loads((tmp_path / "bi" / "recallrank_training" / "rows.json").read_text())
     for query, positive in zip(rows["query"], rows["positive"], strict=True):
         assert positive == f"A text explaining {query.removeprefix('explain ')} in detail, part 0."
+
+
+# issue 21: a run records its data, not only its length; bad pairs files stop before anything is written ----------
+OTHER = [(q, p.replace("in detail", "briefly"), n) for q, p, n in EXAMPLES]  # as many examples, other texts
+
+
+def test_every_trainer_refuses_a_finished_run_on_other_data(tiny_bi: str, tiny_cross: str, tmp_path: Path) -> None:
+    """21.7: a finished run was returned for any examples of the same length; now other data is refused, the same
+    data returns the run, and ``overwrite`` starts it over."""
+    bi = train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=1))
+    weights = (bi / "model.safetensors").read_bytes()
+    with pytest.raises(InvalidInputError, match=r"other data .*another --output folder, or --overwrite"):
+        train_bi_encoder(OTHER, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=1))
+    assert (bi / "model.safetensors").read_bytes() == weights  # the refused run left the old one as it was
+    assert train_bi_encoder(EXAMPLES, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=1)) == bi
+    train_bi_encoder(OTHER, tmp_path / "bi", base=tiny_bi, schedule=schedule(steps=1), overwrite=True)
+    rows = json.loads((bi / "recallrank_training" / "rows.json").read_text())
+    assert rows["positive"] == [p for _, p, _ in OTHER]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bi"]  # nothing set aside is left behind
+
+    graded = [(q, p, n, None) for q, p, n in EXAMPLES]
+    train_reranker(graded, tmp_path / "rr", base=tiny_cross, schedule=schedule(steps=1))
+    with pytest.raises(InvalidInputError, match="other data"):
+        train_reranker([(q, p, n, None) for q, p, n in OTHER], tmp_path / "rr", base=tiny_cross,
+                       schedule=schedule(steps=1))
+
+    docs = [p for _, p, _ in EXAMPLES]
+    rows_a = distill_rows([(q, None) for q, _, _ in EXAMPLES], lambda qs: [docs for _ in qs], _Teacher(), 4)
+    rows_b = distill_rows([(q, None) for q, _, _ in EXAMPLES], lambda qs: [docs[::-1] for _ in qs], _Teacher(), 4)
+    train_distill(lambda: rows_a, tmp_path / "d", base=tiny_bi, schedule=schedule(steps=1))
+    with pytest.raises(InvalidInputError, match="other data"):
+        train_distill(lambda: rows_b, tmp_path / "d", base=tiny_bi, schedule=schedule(steps=1))
+    train_distill(lambda: rows_b, tmp_path / "d", base=tiny_bi, schedule=schedule(steps=1), overwrite=True)
+    assert json.loads((tmp_path / "d" / "recallrank_training" / "rows.json").read_text()) == rows_b
+
+
+def test_overwrite_replaces_only_a_training_run(tmp_path: Path) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match=r"not a recallrank training run.*replaces only a training run"):
+        RunFolder(tmp_path / "busy").claim({"kind": "x"}, "abc", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]
+    run = RunFolder(tmp_path / "run")
+    assert run.claim({"kind": "x"}, "abc") is False and run.claim({"kind": "x"}, "abc") is True
+    # nothing trained yet (no checkpoint, not finished): other data simply takes the folder over
+    assert run.claim({"kind": "x"}, "def") is False
+    assert json.loads((run.dir / "settings.json").read_text())["data_sha256"] == "def"
+
+
+def _pairs(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_cli_refuses_a_finished_run_on_another_pairs_file_of_the_same_length(
+        tiny_bi: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """21.7 as reported: `train ... --output runs/bi` again with another pairs file of the same length returned the
+    old model, exit 0."""
+    from recallrank.cli import main
+
+    first = _pairs(tmp_path / "a.jsonl", [{"query": q, "positive": p} for q, p, _ in EXAMPLES])
+    second = _pairs(tmp_path / "b.jsonl", [{"query": q, "positive": p} for q, p, _ in OTHER])
+    out = tmp_path / "runs" / "bi"
+    args = ["--output", str(out), "--base", tiny_bi, "--steps", "1", "--batch-size", "4", "--max-length", "32",
+            "--eval-fraction", "0", "--precision", "fp32", "--path", str(tmp_path / "none"), "--json"]
+    assert main(["train", "bi-encoder", str(first), *args]) == 0
+    weights = (out / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "bi-encoder", str(second), *args]) == 2
+    err = capsys.readouterr().err
+    assert "holds a training run on other data" in err and "--output" in err and "--overwrite" in err, err
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert main(["train", "bi-encoder", str(second), *args, "--overwrite"]) == 0
+    assert json.loads((out / "recallrank_training" / "rows.json").read_text())["positive"] == \
+        [p for _, p, _ in OTHER]
+    assert main(["train", "bi-encoder", str(second), *args]) == 0  # the same pairs and settings: the run is kept
+    capsys.readouterr()
+
+
+@pytest.fixture
+def cli_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A JSONL file indexed by `recallrank index` (ids ``r1``..``r8``) with the hashing stand-in encoder; returns
+    (the JSONL file, the index folder)."""
+    from recallrank.cli import commands, main
+    from tests.fakes import HashEncoder
+
+    monkeypatch.setattr(commands, "bi_encoder", lambda name=None, precision="fp32": HashEncoder())
+    records = _pairs(tmp_path / "records.jsonl", [{"id": f"r{i + 1}", "text": f"A text explaining {t} in detail."}
+                                                   for i, t in enumerate(TOPICS)])
+    assert main(["index", str(records), "--path", str(tmp_path / "idx"), "--collection", "docs",
+                 "--no-progress"]) == 0
+    return records, tmp_path / "idx"
+
+
+def test_cli_unknown_positive_id_names_file_line_and_a_stored_id(cli_index: tuple[Path, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """21.11: a CLI-indexed JSONL record's id is ``<abs path>::r1#0``; ``positive_id: "r1"`` said only "not in the
+    collection"."""
+    from recallrank.cli import main
+
+    records, idx = cli_index
+    pairs = _pairs(tmp_path / "pairs.jsonl", [{"query": "about tea", "positive_id": f"{records.resolve()}::r2#0"},
+                                              {"query": "about databases", "positive_id": "r1"},
+                                              {"query": "about nothing", "positive_id": "zz"}])
+    capsys.readouterr()
+    for command in (["train", "bi-encoder", str(pairs), "--output", str(tmp_path / "out"), "--eval-fraction", "0"],
+                    ["mine", str(pairs), "--out", str(tmp_path / "mined.jsonl")]):
+        assert main([*command, "--path", str(idx), "--collection", "docs"]) == 2
+        err = capsys.readouterr().err
+        assert f"2 positive_id(s) are not in the collection ({pairs}:2: 'r1' (did you mean " \
+               f"'{records.resolve()}::r1#0'?); {pairs}:3: 'zz')" in err, err
+        assert f"e.g. '{records.resolve()}::r1#0'" in err and "<file>::<id>#<n>" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mined.jsonl").exists()
+
+
+def test_cli_lone_surrogate_in_pairs_names_file_and_line_and_writes_nothing(
+        cli_index: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """21.11: ``"\\ud800"`` in a pairs file gave a codec error with no file or line and left a half-made run."""
+    from recallrank.cli import main
+
+    _, idx = cli_index
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"query": "about tea", "positive": "Tea is a drink."}\n'
+                     '{"query": "about jazz", "positive": "Jazz is music."}\n'
+                     '{"query": "about \\ud800 chess", "positive": "Chess is a game."}\n')
+    capsys.readouterr()
+    for command in (["train", "bi-encoder", str(pairs), "--output", str(tmp_path / "out"), "--eval-fraction", "0"],
+                    ["mine", str(pairs), "--out", str(tmp_path / "mined.jsonl")]):
+        assert main([*command, "--path", str(idx), "--collection", "docs"]) == 2
+        err = capsys.readouterr().err
+        assert f"{pairs}:3: 'query' is not valid Unicode" in err and "lone surrogate" in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mined.jsonl").exists()
+
+
+def test_cli_mine_never_overwrites_silently(cli_index: tuple[Path, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """21.11: `mine --out` replaced an existing file without a word. Now it is refused unless --overwrite, and the
+    file is replaced whole or not at all."""
+    from recallrank.cli import main
+
+    records, idx = cli_index
+    store = ["--path", str(idx), "--collection", "docs", "--negatives", "2", "--margin", "-10"]
+    pairs = _pairs(tmp_path / "pairs.jsonl", [{"query": f"about {t}", "positive_id": f"{records.resolve()}::r{i + 1}#0"}
+                                              for i, t in enumerate(TOPICS)])
+    out = tmp_path / "mined.jsonl"
+    out.write_text("my earlier work\n")
+    capsys.readouterr()
+    assert main(["mine", str(pairs), "--out", str(out), *store]) == 2
+    assert f"{out} exists" in capsys.readouterr().err and out.read_text() == "my earlier work\n"
+    bad = _pairs(tmp_path / "bad.jsonl", [{"query": "q", "positive": "text"}, {"query": "r", "positive_id": "gone"}])
+    assert main(["mine", str(bad), "--out", str(out), "--overwrite", *store]) == 2  # fails while mining
+    assert out.read_text() == "my earlier work\n"
+    assert main(["mine", str(pairs), "--out", str(out), "--overwrite", *store]) == 0
+    assert len(out.read_text().splitlines()) == len(TOPICS)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left

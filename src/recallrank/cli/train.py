@@ -11,6 +11,7 @@ from typing import Any
 
 from recallrank.cli.config import add_options, resolve
 from recallrank.errors import InvalidInputError
+from recallrank.redact import redact_url
 
 STORE = ["path", "url", "api_key", "collection"]
 TRAIN = [*STORE, "bi_encoder", "reranker", "precision", "top_k"]
@@ -56,6 +57,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     for p, lr in ((bi, 2e-5), (rr, 2e-5), (ds, 2e-5)):
         p.add_argument("pairs", metavar="PAIRS", help="JSONL file of labelled pairs, or a BEIR folder")
         p.add_argument("--output", required=True, metavar="DIR", help="run folder; holds the trained model")
+        p.add_argument("--overwrite", action="store_true",
+                       help="start over, replacing the training run already in --output (without it, a run on other "
+                       "pairs or settings is refused, and the same command resumes)")
         p.add_argument("--base", default=None, metavar="MODEL",
                        help="model to fine-tune (default: --bi-encoder for bi-encoders, the shipped reranker for "
                        "rerankers)")
@@ -111,13 +115,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         base = args.base if args.base is not None else s["bi_encoder"]
         model = train_bi_encoder(examples_from_pairs(train_pairs, resolved), out, base=base, loss=args.loss,
                                  temperature=args.temperature, hard_negatives=args.hard_negatives,
-                                 mini_batch_size=args.mini_batch_size, pooling=args.pooling, schedule=schedule)
+                                 mini_batch_size=args.mini_batch_size, pooling=args.pooling, schedule=schedule,
+                                 overwrite=args.overwrite)
         before, after = _bi_variants(base, str(model), s)
     elif args.what == "reranker":
         from recallrank.training.cross_encoder import train_reranker
 
         examples = [(p.query, resolved[p.line][0], p.negatives, p.score) for p in train_pairs if p.line in resolved]
-        model = train_reranker(examples, out, base=args.base, loss=args.loss, margin=args.margin, schedule=schedule)
+        model = train_reranker(examples, out, base=args.base, loss=args.loss, margin=args.margin, schedule=schedule,
+                               overwrite=args.overwrite)
         before, after = _reranker_variants(args.base, str(model), s)
     else:
         model, before, after = _distill(args, s, train_pairs, resolved, data.corpus, store, schedule)
@@ -147,7 +153,7 @@ def _store(s: dict[str, Any], needed: bool) -> Any:
         store.open()
         return store
     if needed:
-        where = s["url"] or f"{s['path']}/{s['collection']}"
+        where = redact_url(s["url"]) or f"{s['path']}/{s['collection']}"
         raise InvalidInputError(f"no index at {where}: positive_id lookups and distillation candidates come from "
                                 "it; pass --path/--url and --collection of your index, or give positives as text")
     return None
@@ -173,6 +179,7 @@ def _distill(args: argparse.Namespace, s: dict[str, Any], pairs: list[Any], reso
              corpus: dict[str, str], store: Any, schedule: Any) -> tuple[Any, Any, Any]:
     from recallrank.cascade import bi_encoder, cross_encoder
     from recallrank.training.distill import distill_rows, store_recall, train_distill
+    from recallrank.training.runs import fingerprint
 
     base = args.base if args.base is not None else s["bi_encoder"]
     teacher = cross_encoder(args.teacher, s["precision"])
@@ -186,8 +193,11 @@ def _distill(args: argparse.Namespace, s: dict[str, Any], pairs: list[Any], reso
             return distill_rows(queries, corpus_recall(corpus, encoder, args.candidates), teacher, args.candidates)
         return distill_rows(queries, store_recall(store, encoder, args.candidates), teacher, args.candidates)
 
+    source = {"queries": queries, "teacher": args.teacher, "candidates": args.candidates,
+              "corpus": fingerprint(corpus) if corpus else None}  # what the rows are made from
     model = train_distill(rows, args.output, base=base, loss=args.loss, temperature=args.temperature,
-                          student_temperature=args.student_temperature, queries=len(queries), schedule=schedule)
+                          student_temperature=args.student_temperature, queries=len(queries), schedule=schedule,
+                          source=source, overwrite=args.overwrite)
     reranker = cross_encoder(s["reranker"], s["precision"])
     return model, ("before", encoder, reranker), ("after", bi_encoder(str(model), s["precision"]), reranker)
 

@@ -17,7 +17,16 @@ from typing import Any, Literal
 from recallrank.errors import InvalidInputError
 from recallrank.training import BI_LOSSES
 from recallrank.training.inputs import LabelledPair
-from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import (
+    RunFolder,
+    Schedule,
+    fingerprint,
+    fit,
+    save,
+    schedule_dict,
+    seed_everything,
+    trainer_arguments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +81,11 @@ def bi_encoder_rows(examples: Sequence[tuple[str, str, Sequence[str]]], hard_neg
 def train_bi_encoder(examples: Sequence[tuple[str, str, Sequence[str]]], output: str | Path, *,
                      base: str | None = None, loss: BiLoss = "mnrl", temperature: float = 0.05,
                      hard_negatives: int = 0, mini_batch_size: int = 16, pooling: str | None = None,
-                     similarity: str = "cosine", schedule: Schedule | None = None) -> Path:
+                     similarity: str = "cosine", schedule: Schedule | None = None, overwrite: bool = False) -> Path:
     """Train a bi-encoder on ``(query, positive, negatives)`` examples and save it in ``output``, which then
-    loads as ``BiEncoder(output)``. Running it again with the same arguments resumes from the last checkpoint.
+    loads as ``BiEncoder(output)``. Running it again with the same examples and arguments resumes from the last
+    checkpoint (or returns the finished model); other examples or arguments are refused unless ``overwrite``,
+    which starts the run over.
 
     Example:
         >>> train_bi_encoder([("how to mount a disk", "fstab lists the filesystems...", [])],
@@ -96,15 +107,17 @@ def train_bi_encoder(examples: Sequence[tuple[str, str, Sequence[str]]], output:
                                 f"{mini_batch_size}")
     if len({q for q, _, _ in examples}) < 2:
         raise InvalidInputError("in-batch negatives need at least 2 distinct queries; give more pairs")
+    rows_now = bi_encoder_rows(examples, hard_negatives, schedule.seed)  # bad input refused before any write
     run = RunFolder(output)
     run.claim({"kind": "bi-encoder", "base": base, "loss": loss, "temperature": temperature,
                "hard_negatives": hard_negatives, "mini_batch_size": mini_batch_size, "pooling": pooling,
-               "similarity": similarity, "examples": len(examples), **schedule_dict(schedule)})
+               "similarity": similarity, "examples": len(examples), **schedule_dict(schedule)},
+              fingerprint(rows_now), overwrite=overwrite)
     if run.finished():
         return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
-    rows = run.rows(lambda: bi_encoder_rows(examples, hard_negatives, schedule.seed))
     model = student(base, pooling, similarity)
+    rows = run.rows(lambda: rows_now)
     scale, fn = 1.0 / temperature, similarity_fn(similarity)
     objective = (losses.CachedMultipleNegativesRankingLoss(model, scale=scale, similarity_fct=fn,
                                                            mini_batch_size=mini_batch_size)

@@ -19,7 +19,16 @@ import torch
 
 from recallrank.errors import InvalidInputError
 from recallrank.training import CROSS_LOSSES
-from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import (
+    RunFolder,
+    Schedule,
+    fingerprint,
+    fit,
+    save,
+    schedule_dict,
+    seed_everything,
+    trainer_arguments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +84,12 @@ def objective(model: Any, loss: str, margin: float) -> Any:
 
 
 def train_reranker(examples: Sequence[Example], output: str | Path, *, base: str | None = None,
-                   loss: CrossLoss = "bce", margin: float = 1.0, schedule: Schedule | None = None) -> Path:
+                   loss: CrossLoss = "bce", margin: float = 1.0, schedule: Schedule | None = None,
+                   overwrite: bool = False) -> Path:
     """Train a cross-encoder on ``(query, positive, negatives, score)`` examples and save it in ``output``, which
     then loads as ``CrossEncoderReranker(output)``. ``base`` (``None``: the shipped reranker) is fine-tuned.
-    Running it again with the same arguments resumes from the last checkpoint.
+    Running it again with the same examples and arguments resumes from the last checkpoint (or returns the
+    finished model); other examples or arguments are refused unless ``overwrite``, which starts the run over.
 
     Example:
         >>> train_reranker([("mount a disk", "fstab lists filesystems", ["a text editor"], None)],
@@ -96,12 +107,12 @@ def train_reranker(examples: Sequence[Example], output: str | Path, *, base: str
     rows_now = reranker_rows(examples, loss)  # bad input is refused before the output folder is touched
     run = RunFolder(output)
     run.claim({"kind": "reranker", "base": base, "loss": loss, "margin": margin, "examples": len(examples),
-               **schedule_dict(schedule)})
+               **schedule_dict(schedule)}, fingerprint(rows_now), overwrite=overwrite)
     if run.finished():
         return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
-    rows = run.rows(lambda: rows_now)
     model = teacher_model(base)
+    rows = run.rows(lambda: rows_now)
     args = trainer_arguments(CrossEncoderTrainingArguments, schedule, run)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
                                   loss=objective(model, loss, margin))

@@ -21,7 +21,16 @@ from typing import Any, Literal
 from recallrank.errors import InvalidInputError
 from recallrank.training import DISTILL_LOSSES
 from recallrank.training.bi_encoder import student
-from recallrank.training.runs import RunFolder, Schedule, fit, save, schedule_dict, seed_everything, trainer_arguments
+from recallrank.training.runs import (
+    RunFolder,
+    Schedule,
+    fingerprint,
+    fit,
+    save,
+    schedule_dict,
+    seed_everything,
+    trainer_arguments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +68,14 @@ def distill_rows(queries: Sequence[tuple[str, str | None]], recall: Callable[[li
 def train_distill(rows: Callable[[], dict[str, list[Any]]], output: str | Path, *, base: str | None = None,
                   loss: DistillLoss = "kl", temperature: float = 1.0, student_temperature: float = 0.05,
                   pooling: str | None = None, similarity: str = "cosine", queries: int = 0,
-                  schedule: Schedule | None = None) -> Path:
+                  schedule: Schedule | None = None, source: Any = None, overwrite: bool = False) -> Path:
     """Train the bi-encoder ``base`` on the teacher-scored ``rows()`` (made once, kept in the run folder) and
-    save it in ``output`` (loads as ``BiEncoder(output)``); rerunning resumes.
+    save it in ``output`` (loads as ``BiEncoder(output)``).
+
+    Rerunning with the same data and arguments resumes (or returns the finished model); other data or arguments
+    are refused unless ``overwrite``, which starts the run over. The data is ``source`` when given: what the rows
+    are made from (the queries and their positives, the teacher, the candidates), so that a rerun need not score
+    them again to be checked; ``None`` makes the rows first and checks those.
 
     Example:
         >>> train_distill(lambda: distill_rows(qs, recall, CrossEncoderReranker()), "runs/distil",
@@ -77,15 +91,18 @@ def train_distill(rows: Callable[[], dict[str, list[Any]]], output: str | Path, 
         raise InvalidInputError(f"loss={loss!r} is not one of {DISTILL_LOSSES}")
     if not (temperature > 0 and student_temperature > 0):
         raise InvalidInputError(f"temperatures must be > 0, got {temperature} and {student_temperature}")
+    if source is None:
+        made = rows()
+        source, rows = made, lambda: made
     run = RunFolder(output)
     run.claim({"kind": "distill", "base": base, "loss": loss, "temperature": temperature,
                "student_temperature": student_temperature, "pooling": pooling, "similarity": similarity,
-               "queries": queries, **schedule_dict(schedule)})
+               "queries": queries, **schedule_dict(schedule)}, fingerprint(source), overwrite=overwrite)
     if run.finished():
         return run.root  # trained to the end already: the model is in the folder
     seed_everything(schedule.seed)
-    data = run.rows(rows)
     model = student(base, pooling, similarity)
+    data = run.rows(rows)
     fn = {"cosine": util.pairwise_cos_sim, "dot": util.pairwise_dot_score,
           "euclidean": util.pairwise_euclidean_sim}[similarity]
     if loss == "kl":

@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recallrank.documents import check_unicode
 from recallrank.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
 class LabelledPair:
     """One training example: a query, its positive (text, or the id of a document in the index), optional
-    negatives and an optional graded relevance ``score`` in [0, 1]; ``line`` is where it was read."""
+    negatives and an optional graded relevance ``score`` in [0, 1]; ``line`` and ``source`` (the file) are where
+    it was read."""
 
     query: str
     positive: str | None = None
@@ -24,6 +26,12 @@ class LabelledPair:
     negatives: tuple[str, ...] = ()
     score: float | None = None
     line: int = 0
+    source: str = field(default="", compare=False)
+
+    @property
+    def where(self) -> str:
+        """``file:line`` (``line N`` when the file is not known), for error messages."""
+        return f"{self.source}:{self.line}" if self.source else f"line {self.line}"
 
 
 #: the fields of a labelled pair
@@ -33,7 +41,8 @@ MINED_FIELDS = frozenset({"positive_score", "negative_ids", "negative_scores", "
 
 
 def read_pairs(path: str | Path, *, require_positive: bool = True) -> list[LabelledPair]:
-    """Every pair in a JSONL file; the first malformed line raises an :class:`InvalidInputError` naming it.
+    """Every pair in a JSONL file; the first malformed line raises an :class:`InvalidInputError` naming it. The
+    whole file is checked before anything is returned, so bad input stops a command before it writes anything.
 
     ``require_positive=False`` also accepts lines with a query alone (``{"query": "..."}``, for distillation,
     where the teacher labels the candidates). Lines written by ``recallrank mine`` read as they are.
@@ -84,12 +93,16 @@ def _pair(path: Path, n: int, line: str, require_positive: bool = True) -> Label
     negatives = row.get("negatives", [])
     if not isinstance(negatives, list) or not all(isinstance(x, str) and x.strip() for x in negatives):
         raise InvalidInputError(f"{where}: 'negatives' must be a list of non-empty strings")
+    for name, value in (("query", query), ("positive", positive), ("positive_id", positive_id),
+                        *((f"negatives[{i}]", x) for i, x in enumerate(negatives))):
+        if isinstance(value, str):  # a lone surrogate (a broken \u escape) cannot be written out or tokenised
+            check_unicode(value, f"{where}: '{name}'")
     score = row.get("score")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
                               or not math.isfinite(score) or not 0.0 <= score <= 1.0):
         raise InvalidInputError(f"{where}: 'score' must be a number in [0, 1] (graded relevance), got {score!r:.40}")
     return LabelledPair(query, positive, None if positive_id is None else str(positive_id), tuple(negatives),
-                        None if score is None else float(score), n)
+                        None if score is None else float(score), n, str(path))
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,8 @@ def read_beir_pairs(folder: str | Path, split: str = "train") -> TrainingInput:
             if doc_id not in ds.corpus:
                 unknown.append(f"document {doc_id!r}")
             elif grade > 0:
+                check_unicode(ds.queries[qid], f"{folder}: queries.jsonl: query {qid!r}")
+                check_unicode(ds.corpus[doc_id], f"{folder}: corpus.jsonl: document {doc_id!r}")
                 pairs.append(LabelledPair(ds.queries[qid], positive=ds.corpus[doc_id], positive_id=None,
                                           score=grade / top if len(grades) > 1 else None,
                                           line=len(pairs) + 1))  # a unique key per pair

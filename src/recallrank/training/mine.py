@@ -8,7 +8,10 @@ above ``ratio`` times it). With a ``reranker`` the cross-encoder is the judge of
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,8 @@ from recallrank.training.inputs import LabelledPair
 
 def positives(store: VectorStore | None, pairs: Sequence[LabelledPair]) -> dict[int, tuple[str, str | None]]:
     """Line -> (positive text, its document id), looking ``positive_id`` up in the collection; unknown ids are
-    one error listing them with their lines. Pairs without a positive (distillation queries) are left out."""
+    one error listing them with their files and lines, the stored id each most likely meant, and an example of
+    the stored ids. Pairs without a positive (distillation queries) are left out."""
     ids = sorted({p.positive_id for p in pairs if p.positive_id is not None})
     found: dict[str, str] = {}
     if ids and store is None:
@@ -34,14 +38,41 @@ def positives(store: VectorStore | None, pairs: Sequence[LabelledPair]) -> dict[
             flt = Filter(must=(MatchAny("@doc_id", tuple(ids[start:start + 500])),))
             found.update({str(pl.get("doc_id")): str(pl.get("text", ""))
                           for _, pl in store.scroll(["doc_id", "text"], flt)})
-    missing = [(p.line, p.positive_id) for p in pairs if p.positive_id is not None and p.positive_id not in found]
+    missing = [p for p in pairs if p.positive_id is not None and p.positive_id not in found]
     if missing:
-        shown = ", ".join(f"line {n}: {i!r}" for n, i in missing[:5])
-        raise InvalidInputError(f"{len(missing)} positive_id(s) are not in the collection ({shown}"
-                                f"{', ...' if len(missing) > 5 else ''}); index those documents or give the text "
-                                "as 'positive'")
+        raise InvalidInputError(_unknown_ids(store, missing))
     return {p.line: (p.positive, None) if p.positive is not None else (found[str(p.positive_id)], p.positive_id)
             for p in pairs if p.positive is not None or p.positive_id is not None}
+
+
+#: stored ids read, at most, to suggest the id a user meant
+SUGGEST_SCAN = 100_000
+
+
+def _unknown_ids(store: VectorStore | None, missing: Sequence[LabelledPair]) -> str:
+    """Which positive_ids are not in the collection (file, line, id), the id each most likely meant, and what
+    the stored ids look like."""
+    stored = [str(pl["doc_id"]) for _, pl in islice(store.scroll(["doc_id"]), SUGGEST_SCAN)
+              if pl.get("doc_id") is not None] if store is not None else []
+    shown = []
+    for p in missing[:5]:
+        guess = _closest(str(p.positive_id), stored)
+        shown.append(f"{p.where}: {p.positive_id!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    example = f"e.g. {min(stored, key=lambda i: (not i.endswith('#0'), i))!r}" if stored \
+        else "and the collection holds none"
+    return (f"{len(missing)} positive_id(s) are not in the collection ({'; '.join(shown)}"
+            f"{'; ...' if len(missing) > 5 else ''}); a positive_id is a stored document id, {example} (`recallrank "
+            "index` names a chunk <file>#<n>, and a JSONL record's <file>::<id>#<n>, with the file's absolute "
+            "path); fix the ids, index those documents, or give the text as 'positive'")
+
+
+def _closest(given: str, stored: Sequence[str]) -> str | None:
+    """The stored id that ends in ``given`` (chunk number aside), first chunk and shortest first."""
+    if not given:
+        return None
+    ends = tuple(f"{sep}{given}" for sep in ("::", "/", ":"))
+    found = [i for i in stored if i.endswith(ends) or re.sub(r"#\d+$", "", i).endswith(ends)]
+    return min(found, key=lambda i: (not i.endswith("#0"), len(i), i)) if found else None
 
 
 def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negatives: int = 5, depth: int = 30,
@@ -87,12 +118,33 @@ def similarity(q: np.ndarray, d: np.ndarray, kind: str) -> float:
     return float(q @ d / ((np.linalg.norm(q) * np.linalg.norm(d)) or 1.0))
 
 
-def write_jsonl(rows: Iterator[dict[str, Any]], out: str | Path) -> int:
+def write_jsonl(rows: Iterator[dict[str, Any]], out: str | Path, *, overwrite: bool = False) -> int:
     """Write mined rows as JSONL (readable by :func:`recallrank.training.inputs.read_pairs` after dropping the
-    score fields); returns how many."""
+    score fields); returns how many. The file appears whole or not at all: rows go to a temporary file beside it,
+    renamed over ``out`` once all are written. An existing ``out`` is refused unless ``overwrite``."""
+    out = Path(out)
+    check_out(out, overwrite)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     n = 0
-    with Path(out).open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        check_out(out, overwrite)  # nothing appeared there while mining
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return n
+
+
+def check_out(out: str | Path, overwrite: bool) -> None:
+    """Refuse to write ``out`` over a folder, or over a file unless ``overwrite``."""
+    out = Path(out)
+    if out.is_dir():
+        raise InvalidInputError(f"{out} is a folder; give a file name to write the mined pairs to")
+    if out.exists() and not overwrite:
+        raise InvalidInputError(f"{out} exists; pass another file name, or --overwrite (overwrite=True) to replace "
+                                "it")

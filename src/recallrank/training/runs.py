@@ -4,7 +4,9 @@ training rows, checkpoints and a log), a fixed seed, resuming, and the sentence-
 Layout of ``--output DIR``::
 
     DIR/                    the trained model (``BiEncoder(DIR)`` / ``CrossEncoderReranker(DIR)``)
-    DIR/recallrank_training/settings.json   what the run was asked to do; a rerun with other settings is refused
+    DIR/recallrank_training/settings.json   what the run was asked to do and a SHA-256 of the data it trains on; a
+                                            rerun with other settings or other data is refused (or, with
+                                            ``overwrite``, replaces the run)
     DIR/recallrank_training/rows.json       the exact training rows (a resumed run trains on the same ones)
     DIR/recallrank_training/checkpoints/    trainer checkpoints; running the same command again resumes
     DIR/recallrank_training/log.json        loss history and the before/after evaluation
@@ -12,8 +14,11 @@ Layout of ``--output DIR``::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,14 @@ from recallrank.errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 RUN_DIR = "recallrank_training"
+#: the settings key holding the SHA-256 of the training data
+DATA_KEY = "data_sha256"
+
+
+def fingerprint(data: Any) -> str:
+    """SHA-256 of ``data`` (training rows, examples: anything JSON can write), the same on every machine and run."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass
@@ -58,26 +71,59 @@ class RunFolder:
     def checkpoints(self) -> Path:
         return self.dir / "checkpoints"
 
-    def claim(self, settings: dict[str, Any]) -> bool:
-        """Record ``settings`` for a new run, or check them against the run already here; returns whether a run
-        was already here (it resumes). A folder holding something else, or a run with other settings, is
-        refused before anything is written."""
+    def claim(self, settings: dict[str, Any], data: str | None = None, *, overwrite: bool = False) -> bool:
+        """Record ``settings`` and ``data`` (a :func:`fingerprint` of what the run trains on) for a new run, or check
+        them against the run already here; returns whether that run goes on (it resumes, or is finished).
+
+        A run with other settings or other data is refused, naming the way out, before anything is written; with
+        ``overwrite`` it is replaced (renamed aside in one step, then deleted). A run that never saved a checkpoint
+        has nothing to lose and is replaced either way. A folder holding anything but a training run is always
+        refused.
+        """
         path = self.dir / "settings.json"
-        wanted = json.loads(json.dumps(settings, default=str))
+        wanted = {**json.loads(json.dumps(settings, default=str)), DATA_KEY: data}
         if path.is_file():
             before = json.loads(path.read_text(encoding="utf-8"))
-            changed = sorted(k for k in {*before, *wanted} if before.get(k) != wanted.get(k))
-            if changed:
-                shown = ", ".join(f"{k}: {before.get(k)!r} -> {wanted.get(k)!r}" for k in changed[:4])
-                raise InvalidInputError(f"{self.root} holds a training run with other settings ({shown}); pass "
-                                        "another --output, or the same settings to resume it")
-            return True
-        if self.root.exists() and any(self.root.iterdir()):
+            if not overwrite and before == wanted:
+                return True
+            if not overwrite and (self.finished() or self.last_checkpoint() is not None):
+                raise InvalidInputError(self._mismatch(before, wanted))
+            self._discard()
+        elif self.root.exists() and any(p.name != RUN_DIR for p in self.root.iterdir()):
             raise InvalidInputError(f"{self.root} exists and is not a recallrank training run; pass a new or empty "
-                                    "--output folder")
+                                    "--output folder" + (" (--overwrite replaces only a training run)"
+                                                         if overwrite else ""))
+        elif self.dir.exists():
+            self._discard()  # a run folder that never recorded its settings: nothing was trained in it
         self.dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(wanted, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(wanted, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
         return False
+
+    def _mismatch(self, before: dict[str, Any], wanted: dict[str, Any]) -> str:
+        way_out = "pass another --output folder, or --overwrite (overwrite=True) to replace that run"
+        if before.get(DATA_KEY) is None:
+            return (f"{self.root} holds a training run that recorded no hash of its data (made by an older "
+                    f"recallrank), so it cannot be told apart from a run on other data; {way_out}")
+        changed = sorted(k for k in {*before, *wanted} - {DATA_KEY} if before.get(k) != wanted.get(k))
+        if changed:
+            shown = ", ".join(f"{k}: {before.get(k)!r} -> {wanted.get(k)!r}" for k in changed[:4])
+            return f"{self.root} holds a training run with other settings ({shown}); {way_out}, or the same " \
+                   "settings to resume it"
+        return (f"{self.root} holds a training run on other data (training rows sha256 {before[DATA_KEY][:12]}..., "
+                f"now {str(wanted[DATA_KEY])[:12]}...): the pairs, or the documents their positive_ids name, "
+                f"changed; {way_out}")
+
+    def _discard(self) -> None:
+        """Delete the run here: renamed aside first, so that an interruption never leaves half a run to resume."""
+        root = self.root.resolve()
+        aside = root.with_name(f".{root.name}.replaced-{os.getpid()}")
+        if aside.exists():
+            shutil.rmtree(aside)
+        root.rename(aside)
+        shutil.rmtree(aside)
+        log.info("replaced the training run in %s", self.root)
 
     def rows(self, build: Any) -> dict[str, list[Any]]:
         """The training rows: read back when this run made them already, else ``build()`` and keep them."""
