@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from haystack import Document
+from haystack import Document, Pipeline
 from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
@@ -36,6 +36,7 @@ from haystack.testing.document_store_async import (
     WriteDocumentsAsyncTest,
 )
 from haystack.utils import Secret
+from haystack_integrations.components.retrievers.recallrank import RecallrankEmbeddingRetriever
 from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore
 
 
@@ -109,6 +110,36 @@ def test_to_dict_round_trip_never_writes_a_secret(tmp_path: Path, monkeypatch: p
     with pytest.raises(ValueError, match="Cannot serialize token-based secret"):
         RecallrankDocumentStore(url="http://localhost:6333", api_key=Secret.from_token("s3cret")).to_dict()
     os.environ.pop("MY_KEY", None)
+
+
+@pytest.mark.parametrize("url", ["http://user:secret@h:6333", "http://user:pa/secret@h:6333",
+                                 "http://h:6333/?api_key=secret", "user:secret@h:6333"])
+def test_a_url_holding_credentials_is_never_serialised(url: str) -> None:
+    """Issue 21.4: ``Pipeline.dumps()`` wrote ``url: http://user:secret@h:6333`` into the YAML."""
+    store = RecallrankDocumentStore(url=url)
+    with pytest.raises(ValueError, match=r"holds credentials.*Secret\.from_env_var\('QDRANT_URL'\)") as raised:
+        store.to_dict()
+    assert "secret" not in str(raised.value)
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", RecallrankEmbeddingRetriever(document_store=store))
+    with pytest.raises(ValueError, match="holds credentials") as raised:
+        pipeline.dumps()
+    assert "secret" not in str(raised.value)
+
+
+def test_a_url_from_an_environment_variable_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_QDRANT_URL", "http://user:secret@h:6333")
+    store = RecallrankDocumentStore(url=Secret.from_env_var("MY_QDRANT_URL"), collection="c")
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", RecallrankEmbeddingRetriever(document_store=store))
+    yaml = pipeline.dumps()
+    assert "secret" not in yaml and "MY_QDRANT_URL" in yaml
+    back = Pipeline.loads(yaml).get_component("retriever").document_store
+    assert back.to_dict() == store.to_dict()
+    assert back.store.url == "http://user:secret@h:6333"  # resolved when the store is first used (no I/O yet)
+    monkeypatch.delenv("MY_QDRANT_URL")
+    with pytest.raises(ValueError, match="resolved to nothing"):
+        _ = RecallrankDocumentStore(url=Secret.from_env_var("MY_QDRANT_URL", strict=False)).store
 
 
 def test_constructor_does_no_io(tmp_path: Path) -> None:

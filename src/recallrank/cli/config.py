@@ -1,8 +1,9 @@
 """Command-line settings: every option comes from a flag, else ``RECALLRANK_<NAME>``, else a TOML file, else its
 default. The TOML file is ``--config PATH``, else ``$RECALLRANK_CONFIG``, else ``./recallrank.toml`` if present.
 
-Secrets (the API key) are read from flags and the environment only: never printed, never written to a TOML file,
-and refused in one.
+Secrets (the API key, credentials in a URL: ``http://user:PASSWORD@host``, ``?api_key=``) are read from flags and
+the environment only: never printed, never written to a TOML file, and refused in one. A URL whose credentials the
+Qdrant client would read differently (a ``/``, ``?`` or ``#`` in the password, no scheme) is refused, masked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from recallrank.errors import InvalidInputError
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH
-from recallrank.redact import has_secret, redact_url
+from recallrank.redact import check_url, has_secret, redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -132,6 +133,9 @@ def resolve(args: argparse.Namespace, names: list[str]) -> dict[str, tuple[Any, 
             out[name] = (opt.default, "default")
     for name, (value, _) in out.items():
         _check_range(OPTIONS[name], value)
+    url, source = out.get("url", (None, "default"))
+    if url is not None:  # read as the Qdrant client will read it, before anything connects or prints it
+        check_url(url, {"flag": "--url", "env": OPTIONS["url"].env}.get(source, f"{toml_path}: url"))
     args.settings = {name: value for name, (value, _) in out.items()}
     return out
 
@@ -168,7 +172,12 @@ def load_toml(path: str | None) -> tuple[str | None, dict[str, Any]]:
     unknown = sorted(set(data) - set(OPTIONS))
     if unknown:
         raise InvalidInputError(f"config file {candidate}: unknown keys {unknown}; known keys: {sorted(OPTIONS)}")
-    secrets = [k for k in data if OPTIONS[k].secret or (k == "url" and has_secret(str(data[k])))]
+    if "url" in data and has_secret(str(data["url"])):
+        raise InvalidInputError(f"config file {candidate}: url {redact_url(str(data['url']))!r} holds credentials, "
+                                "and secrets are not read from files; write the URL without them here and set "
+                                f"the server's API key in {OPTIONS['api_key'].env} (or the URL in "
+                                f"{OPTIONS['url'].env})")
+    secrets = [k for k in data if OPTIONS[k].secret]
     if secrets:
         raise InvalidInputError(f"config file {candidate} holds {secrets}: secrets are not read from files; "
                                 f"remove them and set {OPTIONS[secrets[0]].env} instead")

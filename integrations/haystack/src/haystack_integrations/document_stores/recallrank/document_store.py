@@ -19,9 +19,11 @@ from haystack.errors import FilterError
 from haystack.utils import Secret, deserialize_secrets_inplace
 
 from recallrank import Document as CoreDocument
-from recallrank.filters import Filter, FilterValueError, Match, MatchAny, from_haystack
+from recallrank.errors import InvalidInputError
+from recallrank.filters import MAX_FILTER_VALUES, Filter, FilterValueError, Match, MatchAny, from_haystack
 from recallrank.index.base import StoredPoint, VectorStore, check_points, from_payload, point_id, to_payload
 from recallrank.index.open import open_store
+from recallrank.redact import has_secret, redact_url
 
 #: Haystack's similarity names -> recallrank's
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "euclidean"}
@@ -49,7 +51,10 @@ class RecallrankDocumentStore:
     Args:
         path: folder of the embedded Qdrant Edge store (default ``.recallrank/index``); or
         url: a Qdrant server (``http://host:6333``), with ``api_key`` as a Haystack ``Secret`` (read from
-            ``QDRANT_API_KEY`` by default, never serialised).
+            ``QDRANT_API_KEY`` by default, never serialised). A URL holding credentials
+            (``http://user:password@host``, ``?api_key=``) is refused by :meth:`to_dict`, as a token secret is: pass
+            it as ``Secret.from_env_var("QDRANT_URL")`` (read when the store connects; serialised as the variable's
+            name), or the URL without them and the key as ``api_key``.
         location: ``":memory:"`` for qdrant-client's local mode (a test double, not for production).
         collection: the collection name.
         embedding_dim: length of the documents' embeddings (384 for recallrank's default bi-encoder).
@@ -68,7 +73,7 @@ class RecallrankDocumentStore:
         1
     """
 
-    def __init__(self, path: str | None = None, url: str | None = None, *,
+    def __init__(self, path: str | None = None, url: str | Secret | None = None, *,
                  api_key: Secret | None = DEFAULT_API_KEY,
                  location: str | None = None, collection: str = "haystack", embedding_dim: int = 384,
                  similarity: str = "cosine", return_embedding: bool = False, exact_embeddings: bool = False) -> None:
@@ -93,8 +98,12 @@ class RecallrankDocumentStore:
 
                 self._store = QdrantServerStore(location=self.location, name=self.collection)
             else:
-                key = self.api_key.resolve_value() if self.api_key is not None and self.url is not None else None
-                self._store = open_store(self.path, self.url, self.collection, api_key=key)  # path None: the default
+                url = self.url.resolve_value() if isinstance(self.url, Secret) else self.url
+                if isinstance(self.url, Secret) and not url:
+                    raise InvalidInputError("url is a Secret that resolved to nothing; set its environment variable "
+                                            "to the Qdrant server's URL")
+                key = self.api_key.resolve_value() if self.api_key is not None and url is not None else None
+                self._store = open_store(self.path, url, self.collection, api_key=key)  # path None: the default
         return self._store
 
     def close(self) -> None:
@@ -104,7 +113,15 @@ class RecallrankDocumentStore:
             self._store = None
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, path=self.path, url=self.url,
+        """The store's settings; secrets only as the names of their environment variables (a URL holding
+        credentials, like a token secret, refuses to serialise)."""
+        if isinstance(self.url, str) and has_secret(self.url):
+            raise InvalidInputError(f"url {redact_url(self.url)!r} holds credentials, which to_dict() would write "
+                                    "out; pass url=Secret.from_env_var('QDRANT_URL') to read the URL from the "
+                                    "environment, or the URL without them and api_key=Secret.from_env_var("
+                                    "'QDRANT_API_KEY')")
+        url = self.url.to_dict() if isinstance(self.url, Secret) else self.url
+        return default_to_dict(self, path=self.path, url=url,
                                api_key=self.api_key.to_dict() if self.api_key is not None else None,
                                location=self.location, collection=self.collection, embedding_dim=self.embedding_dim,
                                similarity=self.similarity, return_embedding=self.return_embedding,
@@ -113,7 +130,8 @@ class RecallrankDocumentStore:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecallrankDocumentStore:
         data = copy.deepcopy(data)  # the caller's dict is left as it was
-        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
+        params = data["init_parameters"]
+        deserialize_secrets_inplace(params, keys=["api_key", *(["url"] if isinstance(params.get("url"), dict) else [])])
         return default_from_dict(cls, data)
 
     def to_filter(self, filters: Mapping[str, Any] | None) -> Filter | None:
@@ -324,7 +342,10 @@ class RecallrankDocumentStore:
         vectors = self.store.vectors([h.id for h in hits]) if embed and hits else {}
         hits = [h for h in hits if score_threshold is None or h.score >= score_threshold]
         ids = tuple(str(h.document.id) for h in hits)  # the full payloads: blob, sparse and exact embeddings
-        rows = dict(self.store.scroll(_READ, Filter(must=(MatchAny("@doc_id", ids),)))) if hits else {}
+        rows: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), MAX_FILTER_VALUES):  # a filter's list holds at most MAX_FILTER_VALUES
+            chunk = ids[start:start + MAX_FILTER_VALUES]
+            rows.update(self.store.scroll(_READ, Filter(must=(MatchAny("@doc_id", chunk),))))
         return [self._document(rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed)
                 for h in hits]
 
