@@ -1,17 +1,34 @@
 """Files to documents: text, Markdown and reStructuredText files, folders of them, and JSONL records, chunked.
 
-Every chunk gets a deterministic id ``<source>#<n>`` (a JSONL record's source is ``<file>::<id>``, so ids are scoped
-to their file), so indexing the same files again writes nothing, and chunks of files that shrank, were emptied or
-were deleted are found by :func:`stale_ids`.
+Every chunk gets a deterministic id ``<source>#<n>`` (a JSONL record's source is ``<file>::<id>``, or
+``<file>:<line>`` without an id, so ids are scoped to their file), so indexing the same files again writes nothing,
+and chunks of files that shrank, were emptied or were deleted are found by :func:`stale_ids`.
+
+Metadata. A JSONL record's fields other than the text field and its id (``id``, else ``_id``) are the chunk's
+metadata, kept as they are: strings, numbers, booleans, nulls, lists and objects, under the same rules as
+:class:`~recallrank.documents.Document` metadata (:func:`~recallrank.documents.check_metadata`); a record that
+breaks them is refused naming its file and line. A ``"metadata"`` object is merged with the other fields (a key
+in both is an error: keep one); ``"metadata": null`` adds nothing; any other ``"metadata"`` value is refused.
+recallrank's own bookkeeping lives under the one key :data:`BOOKKEEPING` (``"_recallrank"``), which a record may
+not use: ``{"source": <file>, "chunk": <n>}``, plus ``"doc_id"`` (the record's id) for a JSONL record with one.
+A text file's chunks carry that key alone. Chunks written before this layout (``source``/``chunk``/``doc_id`` at
+the top of the metadata) keep their point ids, are still recognised by :func:`stale_ids`, and are rewritten in
+the new layout the next time their file is indexed.
+
+Folders are searched recursively in a stable order. Hidden entries are left out; symbolic links to files and
+folders are followed, each real folder and file read once (under its own path when it is also reached directly);
+links that lead nowhere, loops and duplicates are left out. Every path left out is listed with the reason in
+:attr:`Sources.ignored`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 from array import array
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import Document, check_metadata, check_unicode
+from recallrank.encoders._batching import no_words
 from recallrank.errors import InvalidInputError
 from recallrank.index.base import VectorStore
 
@@ -28,15 +46,20 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 DEFAULT_CHUNK_SIZE = 800
 DEFAULT_CHUNK_OVERLAP = 120
 _SEPARATORS = ("\n\n", "\n", "。", ". ", "! ", "? ", "；", "; ", "，", ", ", " ")
+#: the metadata key under which recallrank keeps a chunk's source file, record id and chunk number
+BOOKKEEPING = "_recallrank"
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "an array"}
 
 
 @dataclass(frozen=True)
 class Source:
-    """One unit that is chunked: a file, or a JSONL record. ``key`` is its stable identity."""
+    """One unit that is chunked: a file, or a JSONL record. ``key`` is its stable identity; ``line`` the line a
+    JSONL record is on."""
 
     key: str
     text: str
     metadata: dict[str, Any]
+    line: int | None = None
 
 
 def chunk_text(text: str, size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_CHUNK_OVERLAP) -> list[str]:
@@ -87,8 +110,15 @@ def _pieces(text: str, size: int, separators: Sequence[str]) -> list[str]:
 @dataclass
 class Sources:
     """What :func:`read_sources` (or :func:`scan_sources`) found: the sources (``[]`` from a scan, which keeps no
-    text), the roots they were searched under, the files read (even empty ones) in reading order, the files or
-    folders skipped, each with the reason, and (from a scan) how many chunks the sources make."""
+    text), the roots they were searched under, the files read (even empty ones) in reading order, the files,
+    folders or chunks skipped for errors (with ``skip_errors``), each with the reason, and (from a scan) how many
+    chunks the sources make.
+
+    ``ignored`` lists the paths left out on purpose while searching folders, each with the reason: ``hidden``,
+    ``unsupported file type``, ``dangling symlink``, ``symlink loop``, ``duplicate`` (a second path to a file or
+    folder already read) or ``not a regular file``. ``dropped`` holds the ids of chunks a scan skipped (with
+    ``skip_errors``) because the model finds no word in them; :func:`stream_chunks` leaves them out.
+    """
 
     sources: list[Source]
     roots: list[Path]
@@ -98,25 +128,36 @@ class Sources:
     chunks: int = 0
     text_field: str = "text"
     count: int = 0  # sources (files and JSONL records) read
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)
 
 
 def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False) -> Sources:
-    """Read text files, folders (searched recursively, hidden entries skipped) and JSONL files, in a stable order.
+    """Read text files, folders (searched recursively, hidden entries skipped, symlinks followed: see the module
+    docstring) and JSONL files, in a stable order.
 
     A JSONL line is an object with ``text_field``; an ``id`` names it within its file (else its line number
-    does), a ``metadata`` object and any other scalar fields become metadata. A file or folder that cannot be read
-    (permissions, encoding, a malformed line, an id used twice) is an error naming it, raised before anything is
-    indexed; with ``skip_errors`` it is skipped and listed in :attr:`Sources.skipped` instead.
+    does), and its other fields become metadata (see the module docstring). A file or folder that cannot be read
+    (permissions, encoding, a malformed line, metadata that cannot be stored, an id used twice) is an error naming
+    it, raised before anything is indexed; with ``skip_errors`` it is skipped and listed in :attr:`Sources.skipped`
+    instead. Paths left out on purpose are listed in :attr:`Sources.ignored`.
     """
     return _scan(paths, text_field, skip_errors, keep=True)
 
 
 def scan_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> Sources:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+                 unreadable: Callable[[Sequence[str]], Sequence[int]] | None = None) -> Sources:
     """Check every source as :func:`read_sources` does and count its chunks, keeping no text: the first pass of
     a streaming ingest (:func:`stream_chunks` is the second), so bad input is reported before anything is
-    written and memory does not grow with the collection."""
-    return _scan(paths, text_field, skip_errors, keep=False, chunking=(chunk_size, chunk_overlap))
+    written and memory does not grow with the collection.
+
+    ``unreadable`` (e.g. :meth:`TwoStageRetriever.unreadable <recallrank.TwoStageRetriever.unreadable>`) gives the
+    positions of the chunks in which the models find no word; each is an error naming its file and line, or with
+    ``skip_errors`` a chunk left out and listed in :attr:`Sources.skipped`.
+    """
+    return _scan(paths, text_field, skip_errors, keep=False, chunking=(chunk_size, chunk_overlap),
+                 unreadable=unreadable)
 
 
 def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE,
@@ -125,37 +166,50 @@ def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE,
     as :func:`chunk_documents` makes them."""
     for file in found.order:
         for src in _file_sources(Path(file), found.text_field):
-            yield from _chunks(src, size, overlap)
+            for doc in _chunks(src, size, overlap):
+                if doc.id not in found.dropped:
+                    yield doc
 
 
 def _scan(paths: Sequence[str | Path], text_field: str, skip_errors: bool, keep: bool,
-          chunking: tuple[int, int] | None = None) -> Sources:
+          chunking: tuple[int, int] | None = None,
+          unreadable: Callable[[Sequence[str]], Sequence[int]] | None = None) -> Sources:
     if not paths:
         raise InvalidInputError("no sources given; pass files or folders to index")
     roots: list[Path] = []
     files: list[Path] = []
     skipped: list[tuple[str, str]] = []
+    ignored: list[tuple[str, str]] = []
+    search = _Search(skipped, ignored)
+    buckets: list[tuple[str, Path, list[Path]]] = []  # (as given, root, files found under it)
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
             raise InvalidInputError(f"no such file or folder: {raw}")
         roots.append(path.resolve())
         if path.is_dir():
-            found = _walk(path.resolve(), skipped)
-            if not found and not skipped:
-                raise InvalidInputError(f"folder {raw} holds no {', '.join(TEXT_SUFFIXES + JSONL_SUFFIXES)} files")
-            files.extend(found)
+            buckets.append((str(raw), path.resolve(), []))
+            search.tree(path.resolve(), buckets[-1][2])
         elif _supported(path):
-            files.append(path.resolve())
+            buckets.append((str(raw), path.resolve(), [path.resolve()]))
         else:
             raise InvalidInputError(f"{raw}: unsupported file type '{path.suffix}'; pass text ("
                                     f"{', '.join(TEXT_SUFFIXES)}) or JSONL ({', '.join(JSONL_SUFFIXES)}) files")
+    search.follow_links()  # after every real tree: a folder reached both ways is read under its own path
+    for raw, root, found in buckets:
+        if root.is_dir() and not skipped and not any(_under(f, [root]) for _, _, other in buckets for f in other):
+            raise InvalidInputError(f"folder {raw} holds no {', '.join(TEXT_SUFFIXES + JSONL_SUFFIXES)} files"
+                                    + _left_out_note([(p, r) for p, r in ignored if _under(Path(p), [root])]))
+        files.extend(sorted(found))
     sources: list[Source] = []
     order: list[str] = []
+    dropped: set[str] = set()
     chunks = count = 0
-    for file in dict.fromkeys(files):  # a file named twice (or under two roots) is read once
+    for file in _once(files, ignored):  # a file named twice, or reached through a symlink too, is read once
         try:
             kept: list[Source] = []
+            bad: list[tuple[str, str]] = []  # (chunk id, reason) of chunks the models find no word in
+            pending: list[tuple[Source, list[str]]] = []  # chunks to check, a batch at a time
             n = 0
             in_file = 0
             for src in _file_sources(file, text_field):
@@ -163,11 +217,21 @@ def _scan(paths: Sequence[str | Path], text_field: str, skip_errors: bool, keep:
                 if keep:
                     kept.append(src)
                 if chunking is not None:
-                    n += len(chunk_text(src.text, *chunking))
+                    pieces = chunk_text(src.text, *chunking)
+                    n += len(pieces)
+                    if unreadable is not None and pieces:
+                        pending.append((src, pieces))
+                        if sum(len(p) for _, p in pending) >= 512:
+                            bad.extend(_without_words(file, pending, unreadable))
+                            pending = []
+            if pending and unreadable is not None:
+                bad.extend(_without_words(file, pending, unreadable))
             sources.extend(kept)
-            chunks += n
+            chunks += n - len(bad)
             count += in_file
             order.append(str(file))
+            dropped.update(cid for cid, _ in bad)
+            skipped.extend((str(file), reason) for _, reason in bad)
         except InvalidInputError as exc:
             skipped.append((str(file), str(exc)))
     if skipped and not skip_errors:
@@ -175,14 +239,60 @@ def _scan(paths: Sequence[str | Path], text_field: str, skip_errors: bool, keep:
         more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
         raise InvalidInputError(f"{len(skipped)} source(s) cannot be read: {shown}{more}. Nothing was indexed: fix "
                                 "them, or pass --skip-errors to index the rest")
-    return Sources(sources, roots, set(order), skipped, order, chunks, text_field, count)
+    return Sources(sources, roots, set(order), skipped, order, chunks, text_field, count, sorted(ignored), dropped)
+
+
+def _left_out_note(ignored: Sequence[tuple[str, str]]) -> str:
+    if not ignored:
+        return ""
+    shown = ", ".join(f"{Path(p).name} ({reason})" for p, reason in ignored[:3])
+    return f" (left out: {shown}{' ...' if len(ignored) > 3 else ''})"
+
+
+def _once(files: Sequence[Path], ignored: list[tuple[str, str]]) -> list[Path]:
+    """Each real file once, in order: under its own path where it is also reached through a symlink; the other
+    paths are listed in ``ignored``."""
+    chosen: dict[str, Path] = {}
+    for f in files:
+        real = os.path.realpath(f)
+        first = chosen.setdefault(real, f)
+        if first == f:
+            continue
+        kept, other = (f, first) if str(f) == real else (first, f)
+        chosen[real] = kept
+        ignored.append((str(other), f"duplicate (the same file as {kept})"))
+    return list(chosen.values())
+
+
+def _without_words(file: Path, pending: Sequence[tuple[Source, list[str]]],
+                   unreadable: Callable[[Sequence[str]], Sequence[int]]) -> list[tuple[str, str]]:
+    """(chunk id, why) of the chunks of ``pending`` sources in which the models find no word, naming file and line."""
+    where = [(src, pieces, i) for src, pieces in pending for i in range(len(pieces))]
+    out = []
+    for k in unreadable([piece for _, pieces in pending for piece in pieces]):
+        src, pieces, i = where[k]
+        line = src.line if src.line is not None else _start_lines(src.text, pieces)[i]
+        what = "the text" if len(pieces) == 1 else f"chunk {i + 1} of {len(pieces)}"
+        out.append((chunk_id(src.key, i), f"{file}:{line}: {no_words(what, pieces[i])}"))
+    return out
+
+
+def _start_lines(text: str, pieces: Sequence[str]) -> list[int]:
+    """The line each chunk of ``text`` starts on (chunks are pieces of it, in order)."""
+    lines, pos = [], 0
+    for piece in pieces:
+        at = text.find(piece, pos)
+        at = at if at >= 0 else max(text.find(piece), 0)
+        lines.append(text.count("\n", 0, at) + 1)
+        pos = at + 1
+    return lines
 
 
 def _file_sources(file: Path, text_field: str) -> Iterator[Source]:
     if file.suffix.lower() in JSONL_SUFFIXES:
         yield from _jsonl_iter(file, text_field)
     else:
-        yield Source(str(file), _read(file), {"source": str(file)})
+        yield Source(str(file), _read(file), {BOOKKEEPING: {"source": str(file)}})
 
 
 def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Iterator[Source]:
@@ -190,16 +300,86 @@ def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Itera
     yield from read_sources(paths, text_field).sources
 
 
-def _walk(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
-    def unreadable(exc: OSError) -> None:
-        skipped.append((str(exc.filename), f"{exc.filename}: cannot be read ({exc.strerror})"))
+class _Search:
+    """Folders searched for supported files. Hidden entries are left out; symlinks to files are read like files,
+    symlinks to folders are followed after every real tree has been searched; each real folder is searched once.
+    Every path left out is listed in ``ignored`` with the reason, every folder that cannot be listed in
+    ``skipped``."""
 
-    found: list[Path] = []
-    for folder, dirs, names in os.walk(root, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(folder, n) for n in names if not n.startswith(".") and _supported(Path(n))
-                     and Path(folder, n).is_file())
-    return sorted(found)
+    def __init__(self, skipped: list[tuple[str, str]], ignored: list[tuple[str, str]]) -> None:
+        self.skipped, self.ignored = skipped, ignored
+        self.seen: dict[str, str] = {}  # real path of every folder searched -> the path it was searched as
+        self.links: list[tuple[Path, list[Path]]] = []  # symlinked folders to follow, and where their files go
+
+    def tree(self, top: Path, found: list[Path]) -> None:
+        if os.path.realpath(top) in self.seen:
+            return  # a folder named twice, or inside a folder named before: its files are found once
+        self.seen[os.path.realpath(top)] = str(top)
+        for folder, dirs, names in os.walk(top, onerror=self._unreadable):
+            keep = []
+            for d in sorted(dirs):
+                path = Path(folder, d)
+                real = os.path.realpath(path)
+                if d.startswith("."):
+                    self.ignored.append((str(path), "hidden"))
+                elif path.is_symlink():
+                    self.links.append((path, found))
+                elif real not in self.seen:
+                    self.seen[real] = str(path)
+                    keep.append(d)
+                elif self.seen[real] != str(path):  # else named as a folder of its own before: found once
+                    self.ignored.append((str(path), f"duplicate (the same folder as {self.seen[real]})"))
+            dirs[:] = keep
+            for n in sorted(names):
+                path = Path(folder, n)
+                reason = "hidden" if n.startswith(".") else _link_problem(path) or _file_problem(path)
+                if reason:
+                    self.ignored.append((str(path), reason))
+                else:
+                    found.append(path)
+
+    def follow_links(self) -> None:
+        while self.links:
+            link, found = self.links.pop(0)
+            reason = _link_problem(link)
+            if reason is None:
+                target, here = os.path.realpath(link), os.path.realpath(link.parent)
+                if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                    reason = f"symlink loop (it points to {target}, a folder that holds it)"
+                elif target in self.seen:
+                    reason = f"duplicate (the same folder as {self.seen[target]})"
+            if reason is not None:
+                self.ignored.append((str(link), reason))
+            else:
+                self.tree(link, found)
+
+    def _unreadable(self, exc: OSError) -> None:
+        self.skipped.append((str(exc.filename), f"{exc.filename}: cannot be read ({exc.strerror})"))
+
+
+def _link_problem(path: Path) -> str | None:
+    """Why a symlink cannot be followed (``None`` for a path that is no symlink, or one that can)."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"dangling symlink (its target {os.readlink(path)} does not exist)"
+    except RuntimeError:  # Python < 3.13 reports a chain of links that leads back to itself so
+        return "symlink loop (it leads back to itself)"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop (it leads back to itself)"
+        return f"symlink that cannot be followed ({exc.strerror})"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    if not _supported(path):
+        return f"unsupported file type ({path.suffix or 'no extension'})"
+    if not path.is_file():
+        return "not a regular file"
+    return None
 
 
 def _supported(path: Path) -> bool:
@@ -253,22 +433,40 @@ def _jsonl_iter(path: Path, text_field: str) -> Iterator[Source]:
             raise InvalidInputError(f"{where}: expected an object with a string '{text_field}' field; "
                                     "name the text field with --text-field")
         check_unicode(record[text_field], f"{where}: '{text_field}'")
-        record_id = record.get("id", record.get("_id"))
+        id_field = "id" if "id" in record else "_id" if "_id" in record else None
+        record_id = record[id_field] if id_field is not None else None
         if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))):
             raise InvalidInputError(f"{where}: id {record_id!r:.40} must be a string or an integer")
-        metadata = {k: v for k, v in record.items()
-                    if k not in (text_field, "id", "_id", "metadata") and isinstance(v, (str, int, float, bool))}
-        if isinstance(record.get("metadata"), dict):
-            metadata.update(record["metadata"])
+        metadata = _record_metadata(record, text_field, id_field, where)
         if record_id is not None:
             rid = check_unicode(str(record_id), f"{where}: id")
             hashes.append(IdSet._hash(rid))
             linenos.append(lineno)
         # ids are scoped to their file: the same id in two files names two records
         key = f"{path}::{record_id}" if record_id is not None else f"{path}:{lineno}"
-        metadata.update({"source": str(path)} | ({"doc_id": str(record_id)} if record_id is not None else {}))
-        yield Source(key, record[text_field], check_metadata(metadata, where))
+        metadata[BOOKKEEPING] = {"source": str(path)} | ({"doc_id": str(record_id)} if record_id is not None else {})
+        yield Source(key, record[text_field], check_metadata(metadata, where), lineno)
     _check_unique_ids(path, hashes, linenos)
+
+
+def _record_metadata(record: dict[str, Any], text_field: str, id_field: str | None, where: str) -> dict[str, Any]:
+    """A record's fields but its text and id, merged with its ``"metadata"`` object (see the module docstring)."""
+    fields = {k: v for k, v in record.items() if k not in (text_field, id_field, "metadata")}
+    nested = record.get("metadata") if text_field != "metadata" and id_field != "metadata" else None
+    if isinstance(nested, dict):
+        both = [k for k in nested if k in fields]
+        if both:
+            raise InvalidInputError(f"{where}: {both[0]!r} is both a field of the record and a key of its 'metadata' "
+                                    "object, which are merged into one; keep one of the two")
+        fields.update(nested)
+    elif nested is not None:
+        raise InvalidInputError(f"{where}: 'metadata' is {_JSON_TYPES.get(type(nested), type(nested).__name__)}, but "
+                                "it must be an object (its keys are merged with the record's other fields) or null; "
+                                "rename the field to store it as a value")
+    if BOOKKEEPING in fields:
+        raise InvalidInputError(f"{where}: the field {BOOKKEEPING!r} is reserved for recallrank's own bookkeeping "
+                                "(source file, record id, chunk number); rename it")
+    return fields
 
 
 def _check_unique_ids(path: Path, hashes: array[int], linenos: array[int]) -> None:
@@ -303,8 +501,10 @@ def chunk_documents(sources: Sequence[Source], size: int = DEFAULT_CHUNK_SIZE,
 
 
 def _chunks(src: Source, size: int, overlap: int) -> Iterator[Document]:
+    book = src.metadata.get(BOOKKEEPING)
+    book = dict(book) if isinstance(book, Mapping) else {}
     for i, c in enumerate(chunk_text(src.text, size, overlap)):
-        yield Document(c, metadata={**src.metadata, "chunk": i}, id=chunk_id(src.key, i))
+        yield Document(c, metadata={**src.metadata, BOOKKEEPING: {**book, "chunk": i}}, id=chunk_id(src.key, i))
 
 
 class IdSet:
@@ -351,14 +551,17 @@ def stale_ids(store: VectorStore, found: Sources, current: Container[str], prune
     Always: chunks of a file read this run that are not among ``current`` (document ids), e.g. a file that shrank
     or was emptied, or a JSONL record that was removed. With ``prune``: chunks of files under the roots indexed
     that no longer exist (deleted or renamed). Files skipped for errors keep their chunks. Only chunks written by
-    :func:`chunk_documents` (id ``...#<n>`` with metadata ``chunk = n``) are considered; documents added any other
-    way that merely name a ``source`` are left alone.
+    :func:`chunk_documents` (id ``...#<n>`` with bookkeeping ``chunk = n``: under :data:`BOOKKEEPING`, or at the top
+    of the metadata for chunks written before that key existed) are considered; documents added any other way that
+    merely name a ``source`` are left alone.
     """
     skipped = [Path(path) for path, _ in found.skipped]
     stale = []
-    for pid, payload in store.scroll(["metadata.source", "metadata.chunk", "doc_id"]):
+    for pid, payload in store.scroll(["metadata.source", "metadata.chunk", f"metadata.{BOOKKEEPING}", "doc_id"]):
         meta, doc_id = payload.get("metadata") or {}, payload.get("doc_id")
-        source, chunk = meta.get("source"), meta.get("chunk")
+        book = meta.get(BOOKKEEPING)
+        book = book if isinstance(book, Mapping) else meta  # chunks written before the bookkeeping key
+        source, chunk = book.get("source"), book.get("chunk")
         if not isinstance(source, str) or doc_id in current:
             continue
         if not (isinstance(chunk, int) and isinstance(doc_id, str) and doc_id.endswith(f"#{chunk}")):

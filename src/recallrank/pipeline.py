@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import Document, Result, check_metadata, check_text, check_unicode
+from recallrank.encoders._batching import no_words
 from recallrank.encoders._loading import default_bi_encoder_path
 from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.encoders.cross_encoder import CrossEncoderReranker
@@ -152,7 +153,8 @@ class TwoStageRetriever:
                       ) -> IngestReport:
         """Embed and store documents; documents already stored with the same content are skipped.
 
-        A list (any sequence) is validated whole before anything is written. Any other iterable (a generator,
+        A list (any sequence) is validated whole before anything is written: texts, metadata, ids, and that the
+        models find a word in every text (see :meth:`unreadable`). Any other iterable (a generator,
         :func:`recallrank.loaders.stream_chunks`) is *streamed*: read, validated, embedded and written batch by
         batch, so memory stays flat however many documents it yields; a bad document then stops the ingest at its
         batch, with the batches before it stored (validate first, as ``recallrank index`` does, to avoid that).
@@ -165,13 +167,13 @@ class TwoStageRetriever:
         if isinstance(documents, (str, Document)):
             raise InvalidInputError("pass a list of documents, not a single one")
         if isinstance(documents, Sequence):
-            docs = _validated(documents)
+            docs = _validated(documents, unreadable=self.unreadable)
             batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
                 docs[lo:lo + batch_size] for lo in range(0, len(docs), batch_size))
             if not docs:
                 return IngestReport()
         else:
-            batches = (_validated(chunk, offset) for offset, chunk in _chunked(documents, batch_size))
+            batches = (_validated(chunk, offset, self.unreadable) for offset, chunk in _chunked(documents, batch_size))
         counts = [0, 0, 0]  # added, updated, unchanged
         ready = False
         for batch in batches:
@@ -197,6 +199,19 @@ class TwoStageRetriever:
             vectors = self.encoder.encode_documents([p["text"] for _, p in todo], show_progress_bar=show_progress_bar)
             self.store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(todo, vectors, strict=True)])
             self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
+
+    def unreadable(self, texts: Sequence[str]) -> list[int]:
+        """Positions of the texts in which the bi-encoder, or a stage that stores token vectors, finds no word: a
+        text of zero-width spaces, control characters or lone accents alone. Such a text would embed as an empty
+        input and get no token vectors (a store cannot hold an empty multivector), so ingest refuses it before
+        anything is written. Texts with a letter or digit are answered without running a model."""
+        bad: set[int] = set()
+        encoders = [self.encoder, *(reranker.encoder for reranker in self._stored_stages())]
+        for encoder in encoders:
+            has_tokens = getattr(encoder, "has_tokens", None)  # stand-ins without a tokenizer read everything
+            if has_tokens is not None:
+                bad.update(i for i, ok in enumerate(has_tokens(texts)) if not ok)
+        return sorted(bad)
 
     def delete(self, documents: Iterable[Document]) -> None:
         self.store.delete([point_id(d) for d in documents])
@@ -232,6 +247,7 @@ class TwoStageRetriever:
             self.store.ensure_multivector(reranker.field, reranker.encoder.dimension,  # type: ignore[attr-defined]
                                           model=reranker.encoder.model_name)
             todo = list(self.store.without_multivector(reranker.field))  # type: ignore[attr-defined]
+            todo = self._with_tokens(reranker, todo)
             for lo in range(0, len(todo), batch_size):
                 batch = todo[lo:lo + batch_size]
                 self._write_one(reranker, batch)
@@ -241,6 +257,21 @@ class TwoStageRetriever:
         if filled:
             self.store.finish_ingest()
         return filled
+
+    @staticmethod
+    def _with_tokens(reranker: Any, points: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The points whose text gets token vectors; the others (stored before ingest refused such texts) are
+        named in a warning and left without, rather than failing every later ingest."""
+        has_tokens = getattr(reranker.encoder, "has_tokens", None)
+        if has_tokens is None or not points:
+            return points
+        ok = has_tokens([text for _, text in points])
+        lacking = [pid for (pid, _), k in zip(points, ok, strict=True) if not k]
+        if lacking:
+            log.warning("%d stored point(s) have no words the '%s' stage can read, so they get no token vectors: "
+                        "%s%s; delete them, or index their sources again (--skip-errors leaves such chunks out)",
+                        len(lacking), reranker.field, ", ".join(lacking[:5]), " ..." if len(lacking) > 5 else "")
+        return [p for p, k in zip(points, ok, strict=True) if k]
 
     def _write_one(self, reranker: Any, points: Sequence[tuple[str, str]]) -> None:
         tokens = reranker.encoder.encode_documents([text for _, text in points])
@@ -391,10 +422,11 @@ def _chunked(documents: Iterable[Document], size: int) -> Iterator[tuple[int, li
         yield offset, batch
 
 
-def _validated(documents: Iterable[Document], offset: int = 0) -> list[tuple[str, dict[str, Any]]]:
+def _validated(documents: Iterable[Document], offset: int = 0,
+               unreadable: Callable[[Sequence[str]], list[int]] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(point id, payload) of every document, validated before anything is written (``offset``: the first one's
     position in the caller's input, for messages; :meth:`TwoStageRetriever.add_documents` has already refused a
-    single document passed alone)."""
+    single document passed alone; ``unreadable``: :meth:`TwoStageRetriever.unreadable`)."""
     out: dict[str, dict[str, Any]] = {}
     first: dict[str, int] = {}
     for i, doc in enumerate(documents, offset):
@@ -416,6 +448,15 @@ def _validated(documents: Iterable[Document], offset: int = 0) -> list[tuple[str
                                     "text or metadata; give each document its own id")
         first.setdefault(pid, i)
         out.setdefault(pid, payload)  # the same document twice in one call is stored once
+    if unreadable is not None and out:
+        pids = list(out)
+        bad = unreadable([out[pid]["text"] for pid in pids])
+        if bad:
+            i, text = first[pids[bad[0]]], out[pids[bad[0]]]["text"]
+            more = f" ({len(bad) - 1} more document(s) like it)" if len(bad) > 1 else ""
+            written = f"documents before {offset} were stored, none after" if offset else "nothing was written"
+            raise InvalidInputError(f"{no_words(f'document {i}', text)}{more}; fix or leave out such texts "
+                                    f"({written})")
     return list(out.items())
 
 

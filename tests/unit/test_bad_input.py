@@ -21,7 +21,7 @@ from recallrank import (
     QdrantServerStore,
     TwoStageRetriever,
 )
-from recallrank.index.base import StoredPoint
+from recallrank.index.base import StoredPoint, point_id, to_payload
 
 
 @pytest.fixture
@@ -144,3 +144,44 @@ def test_bad_constructor_values() -> None:
 def test_bad_filter(bi_only: TwoStageRetriever) -> None:
     with pytest.raises(InvalidInputError, match="filter must be a dict"):
         bi_only.search("query", filter=["topic"])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def with_maxsim(tmp_path: Path, tiny_bi: str) -> TwoStageRetriever:
+    """The real MiniLM tokenizer (one layer), with the default kind of stage: zero-shot MaxSim kept in the store."""
+    from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker
+
+    stage = MaxSimReranker(LateInteractionEncoder.zero_shot(tiny_bi), field="maxsim")
+    return TwoStageRetriever(EdgeStore(tmp_path, "words"), BiEncoder(tiny_bi), stages=[stage])
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200b", "\x01\x02\x03", "\u0301\u0301", "[SEP]"])
+def test_a_text_without_model_tokens_is_refused_before_anything_is_written(
+        with_maxsim: TwoStageRetriever, text: str) -> None:
+    """Issue 21 case 6: zero-width spaces (or control characters) passed validation, then failed mid-ingest."""
+    docs = ["first fine text", text, "third fine text"]
+    with pytest.raises(InvalidInputError, match=r"document 1 has no words the model can read .*nothing was written"):
+        with_maxsim.add_texts(docs)
+    with pytest.raises(InvalidInputError, match=r"document 1 has no words the model can read"):
+        with_maxsim.add_documents(Document(t) for t in docs)  # streamed: refused with its batch
+    assert not with_maxsim.store.exists()
+    report = with_maxsim.add_texts(["first fine text", "🍎", "---"])  # [UNK] and punctuation are words to it
+    assert report.added == 3 and list(with_maxsim.store.without_multivector("maxsim")) == []  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInputError, match=r"^the query has no words the model can read"):
+        with_maxsim.search(text)
+    assert with_maxsim.search("fine text", top_n=1).results[0].text == "first fine text"
+
+
+def test_points_stored_without_words_do_not_fail_every_later_ingest(
+        with_maxsim: TwoStageRetriever, caplog: pytest.LogCaptureFixture) -> None:
+    """A store written before ingest refused such texts: filling the missing token vectors skips them, says so."""
+    store = with_maxsim.store
+    store.ensure_collection(with_maxsim.encoder.dimension, "cosine")
+    docs = [Document("a text with words"), Document("\u200b\u200b"), Document("more words")]
+    vectors = with_maxsim.encoder.encode_documents([d.text for d in docs])
+    store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(docs, vectors, strict=True)])
+    with caplog.at_level(logging.WARNING):
+        assert with_maxsim.add_stage_vectors() == 2
+    assert f"1 stored point(s) have no words the 'maxsim' stage can read, so they get no token vectors: " \
+           f"{point_id(docs[1])}" in caplog.text
+    assert [pid for pid, _ in store.without_multivector("maxsim")] == [point_id(docs[1])]  # type: ignore[attr-defined]

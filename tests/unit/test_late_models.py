@@ -100,7 +100,7 @@ def test_cli_index_and_search_with_stages(tmp_path: Path) -> None:
     out = run("search", "vector database in Rust", "--json", "--top-n", "2", *args)
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
-    assert body["results"][0]["metadata"]["source"].endswith("qdrant.txt")
+    assert body["results"][0]["metadata"]["_recallrank"]["source"].endswith("qdrant.txt")
     bad = run("search", "q", "--stages", "maxsim:3,bm25", "--path", str(tmp_path / "idx"))
     assert bad.returncode == 2 and "unknown stage 'bm25'" in bad.stderr
 

@@ -101,3 +101,31 @@ class PairEncoder:
             ids[row, :n], types[row, :n], mask[row, :n] = enc.ids, enc.type_ids, 1
         arrays = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
         return {**{k: torch.from_numpy(arrays[k]) for k in self.keys}, **self.extras}
+
+
+def has_tokens(tokenizer: Any, texts: Sequence[str]) -> list[bool]:
+    """Whether the tokenizer finds at least one token in each text other than its special tokens (``[CLS]``,
+    ``[SEP]``, padding; ``[UNK]`` counts: the model reads it). Zero-width spaces, control characters and lone
+    accents are dropped by the tokenizer, so a text of them alone has none."""
+    specials = [s for s in tokenizer.all_special_tokens if s]
+    out = [maybe_words(t, specials) for t in texts]
+    unsure = [i for i, ok in enumerate(out) if not ok]
+    if unsure:
+        skip = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+        ids = tokenizer([texts[i] for i in unsure], add_special_tokens=False, truncation=False,
+                        verbose=False)["input_ids"]
+        for i, row in zip(unsure, ids, strict=True):
+            out[i] = any(t not in skip for t in row)
+    return out
+
+
+def maybe_words(text: str, specials: Sequence[str] = ()) -> bool:
+    """The quick test: a letter or digit always yields a token (a word piece or ``[UNK]``), unless it is part of a
+    special token written out (``"[SEP]"``); ``False`` means "tokenize to know"."""
+    return any(c.isalnum() for c in text) and not any(s in text for s in specials)
+
+
+def no_words(what: str, text: str) -> str:
+    """The start of the message for a text in which the model finds no token (see :func:`has_tokens`)."""
+    return (f"{what} has no words the model can read ({text!r:.40} holds only characters its tokenizer drops, such as "
+            "zero-width spaces, control characters or lone accents)")

