@@ -217,3 +217,75 @@ def test_11_a_deleted_recallrank_json_points_to_doctor(root: Path, capsys: pytes
     assert code != 0 and "doctor --repair" in err and "recallrank index` first" not in err
     assert check_edge(EdgeStore(root, "c"), repair=True, token_encoders={"maxsim": HashTokenEncoder(TOK)}).healthy
     assert len(texts(root)) == N
+
+
+class WordlessAware(HashTokenEncoder):
+    """Token vectors as HashTokenEncoder, and like the real encoders it says which texts give none."""
+
+    def has_tokens(self, texts: list[str]) -> list[bool]:
+        return [bool(t.replace("\u200b", "").strip()) for t in texts]
+
+
+def test_6_a_point_no_token_vector_can_be_made_for_is_reported_once_filled(root: Path) -> None:
+    """A store written before ingest refused wordless text: doctor fills every other point and names those."""
+    import qdrant_edge as qe
+
+    store = EdgeStore(root, "c")
+    TwoStageRetriever(store, HashEncoder(DIM), False).add_documents(  # type: ignore[arg-type]
+        [Document("\u200b\u200b", id="zw")])
+    shard = store.shard()
+    [pid] = [p for p, payload in store.scroll(["text"]) if payload["text"] == "\u200b\u200b"]
+    store.mark_pending()
+    shard.update(qe.UpdateOperation.delete_vectors([pid, *[p for p, _ in list(store.scroll(["text"]))[:5]]],
+                                                   ["maxsim"]))
+    store.close()
+    assert len(check_edge(EdgeStore(root, "c")).findings) == 1
+    report = check_edge(EdgeStore(root, "c"), repair=True, token_encoders={"maxsim": WordlessAware(TOK)})
+    assert report.healthy and f"ids: {pid}" in report.findings[0].fix
+    assert with_tokens(root) == N - 1  # of N + 1 points: the five others were filled, the wordless one stays without
+
+
+def test_11_a_rewritten_recallrank_json_keeps_the_collection_settings(tmp_path: Path) -> None:
+    """On-disk vectors and scalar codes, as the engine's config shows them, survive a lost recallrank.json."""
+    from recallrank.index.settings import CollectionSettings
+
+    layout = CollectionSettings(on_disk=True, quantization="scalar")
+    store = EdgeStore(tmp_path, "c", settings=layout)
+    TwoStageRetriever(store, HashEncoder(DIM), False).add_documents(docs(0, 50))  # type: ignore[arg-type]
+    store.close()
+    (tmp_path / "c" / "recallrank.json").unlink()
+    assert check_edge(EdgeStore(tmp_path, "c"), repair=True).healthy
+    dense = json.loads((tmp_path / "c" / "edge_config.json").read_text())["vectors"][""]
+    assert dense["on_disk"] is True and "scalar" in dense["quantization_config"]
+    reopened = EdgeStore(tmp_path, "c", settings=layout)  # asking for the layout it was built with is no mismatch
+    assert reopened.count() == 50
+    reopened.close()
+
+
+@pytest.mark.parametrize("journal", ['{"rebuilt": ".c.swap.json", "backup": ".c.before-reembed-y"}', "garbage{"])
+def test_2_an_edited_journal_moves_nothing_and_says_what_to_do(root: Path, journal: str) -> None:
+    (root / ".c.swap.json").write_text(journal)
+    with pytest.raises(StoreCorruptedError, match="delete the journal to use it as it is"):
+        EdgeStore(root, "c").count()
+    assert sorted(p.name for p in root.iterdir()) == [".c.swap.json", "c"]  # nothing was renamed
+    (root / ".c.swap.json").unlink()
+    assert len(texts(root)) == N
+
+
+def test_a_rebuild_keeps_the_payload_indexes(root: Path) -> None:
+    import qdrant_edge as qe
+
+    def schema() -> dict[str, str]:
+        shard = qe.EdgeShard.load(str(root / "c"), None)
+        try:
+            return {k: str(v.data_type) for k, v in dict(shard.info().payload_schema).items()}
+        finally:
+            shard.close()
+
+    store = EdgeStore(root, "c")
+    store.shard().update(qe.UpdateOperation.create_field_index("metadata.i", qe.PayloadSchemaType.Integer))
+    store.close()
+    before = schema()
+    assert "metadata.i" in before
+    reembed_in_place(EdgeStore(root, "c"), HashEncoder(DIM))
+    assert schema() == before

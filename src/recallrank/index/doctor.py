@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from recallrank.index import edge_multivector as mv
 from recallrank.index.base import from_payload
 from recallrank.index.edge import ENGINE_CONFIG, META_FILE, EdgeStore, WriteAheadLogError, new_meta, write_meta
 from recallrank.index.rebuild import StoredParts, fields_meta, read_points, rebuild_and_swap
+from recallrank.index.settings import CollectionSettings
 from recallrank.index.swap import Leftover, human_bytes, leftovers, remove_leftovers, write_json
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
@@ -172,7 +173,11 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
             f.repaired = True
     for name, finding in token_findings.items():
         if name in encoders:
-            _fill_tokens(store, name, encoders[name])
+            wordless = _fill_tokens(store, name, encoders[name])
+            if wordless:
+                finding.fix += (f"; {len(wordless)} points whose text has no word the model reads (e.g. only "
+                                f"zero-width spaces) cannot have token vectors and stay without: delete them or "
+                                f"fix their text (ids: {', '.join(wordless[:5])}{' ...' if len(wordless) > 5 else ''})")
             finding.repaired = True
     store.close()
     return report
@@ -271,7 +276,7 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
     if meta is None:
         if not any(META_FILE in f.problem for f in report.findings):
             report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
-        fresh = {**new_meta(*engine), "pending": True}
+        fresh = {**new_meta(*engine, settings=_engine_layout(store)), "pending": True}
         del fresh["points"]
         if fields:
             fresh["multivectors"] = fields_meta(fields, {})
@@ -290,6 +295,23 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         meta = {**meta, "multivectors": fields_meta(fields, listed), "pending": True}
         damaged = True
     return meta, damaged
+
+
+def _engine_layout(store: EdgeStore) -> CollectionSettings:
+    """The collection settings the engine's own config still shows (on-disk vectors and graph, quantisation), for
+    a ``recallrank.json`` written anew: without them the next open would declare the defaults to the engine."""
+    try:
+        config = json.loads((store.location / ENGINE_CONFIG).read_text(encoding="utf-8"))
+        dense = config["vectors"][""]
+        quantization = dense.get("quantization_config") or {}
+        kind: Literal["scalar", "binary"] | None = (
+            "scalar" if "scalar" in quantization else "binary" if "binary" in quantization else None)
+        return CollectionSettings(
+            on_disk=dense.get("on_disk") is True, hnsw_on_disk=(config.get("hnsw_config") or {}).get("on_disk") is True,
+            quantization=kind, quantization_always_ram=(quantization.get(kind) or {}).get("always_ram") is not False
+            if kind else True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return CollectionSettings()
 
 
 def _scan(store: EdgeStore, shard: Any, fields: list[str]) -> _Scan:
@@ -367,12 +389,19 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
     return rebuild_and_swap(store, old, dimension, similarity, meta, dense, "damaged")
 
 
-def _fill_tokens(store: EdgeStore, name: str, encoder: Any, batch: int = 64) -> None:
-    """Encode the ``name`` token vectors of every point that lacks them (the store is healthy by now)."""
+def _fill_tokens(store: EdgeStore, name: str, encoder: Any, batch: int = 64) -> list[str]:
+    """Encode the ``name`` token vectors of every point that lacks them (the store is healthy by now); returns the
+    ids of points whose text gives no token vector at all (a store cannot hold an empty multivector)."""
     todo = list(mv.without_multivector(store, name))
+    has_tokens = getattr(encoder, "has_tokens", None)
+    wordless: list[str] = []
+    if has_tokens is not None and todo:
+        readable = has_tokens([text for _, text in todo])
+        wordless = [pid for (pid, _), ok in zip(todo, readable, strict=True) if not ok]
+        todo = [point for point, ok in zip(todo, readable, strict=True) if ok]
     for lo in range(0, len(todo), batch):
         part = todo[lo:lo + batch]
         tokens = encoder.encode_documents([text for _, text in part])
         mv.write_multivectors(store, name, {pid: t for (pid, _), t in zip(part, tokens, strict=True)})
     store.finish_ingest()
-
+    return wordless

@@ -79,19 +79,26 @@ def finish_swap(location: Path) -> bool:
     Idempotent: every step checks what is already done, so a swap stopped at any point, or finished concurrently
     by another process, ends in the same place."""
     journal = journal_path(location)
+    prefix = f".{location.name}."
     try:
         entry = json.loads(journal.read_text(encoding="utf-8"))
         rebuilt, backup = location.parent / entry["rebuilt"], location.parent / entry["backup"]
-        if not all(isinstance(entry[k], str) and entry[k].startswith(f".{location.name}.") and "/" not in entry[k]
-                   for k in ("rebuilt", "backup")):
-            raise ValueError("unexpected folder names")
+        names = (entry["rebuilt"], entry["backup"])
+        if not all(isinstance(n, str) and "/" not in n and "\\" not in n for n in names) \
+                or not entry["rebuilt"].startswith(f"{prefix}rebuild-") \
+                or not any(entry["backup"].startswith(f"{prefix}{k}-") for k in ("damaged", "before-reembed")):
+            raise ValueError(f"it names {names!r}, not a .{location.name}.rebuild-* folder and a backup name")
+        if rebuilt.exists() and backup.exists():
+            raise ValueError(f"its backup name {backup.name} is taken")
     except FileNotFoundError:
         return False
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreCorruptedError(
-            f"the swap journal {journal} is unreadable ({exc}); the rebuilt collection is one of the "
-            f".{location.name}.rebuild-* folders beside it: check them with `recallrank doctor`, rename the right "
-            f"one to {location.name!r} if the collection folder is missing, then delete the journal") from exc
+        rebuilds = sorted(p.name for p in location.parent.glob(f"{prefix}rebuild-*")
+                          if (p / "recallrank.json").exists())
+        todo = ("the collection folder exists, so delete the journal to use it as it is" if location.exists() else
+                "the collection folder is missing: rename the rebuild you meant ("
+                f"{', '.join(rebuilds) or 'none found'}) to {location.name!r}, then delete the journal")
+        raise StoreCorruptedError(f"the swap journal {journal} is unreadable or was edited ({exc}); {todo}") from exc
     if rebuilt.exists():
         if location.exists():
             _rename(location, backup)
