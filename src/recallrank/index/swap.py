@@ -88,7 +88,7 @@ def finish_swap(location: Path) -> bool:
                 or not entry["rebuilt"].startswith(f"{prefix}rebuild-") \
                 or not any(entry["backup"].startswith(f"{prefix}{k}-") for k in ("damaged", "before-reembed")):
             raise ValueError(f"it names {names!r}, not a .{location.name}.rebuild-* folder and a backup name")
-        if rebuilt.exists() and backup.exists():
+        if location.exists() and rebuilt.exists() and backup.exists():  # before the first rename: no backup yet
             raise ValueError(f"its backup name {backup.name} is taken")
     except FileNotFoundError:
         return False
