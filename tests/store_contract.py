@@ -109,13 +109,27 @@ class StoreContract:
             assert {h.document.text for h in hits} == expected, flt
             assert store.count(flt) == len(expected), flt  # type: ignore[arg-type]
 
-    def test_filtered_keys_get_payload_indexes(self, store: VectorStore) -> None:
+    def test_written_keys_get_payload_indexes_and_a_search_writes_none(self, store: VectorStore) -> None:
+        """Issue 21 item 9: indexes are made as documents are written; a filter on keys never written (typos, 200
+        new keys) leaves the collection's payload schema as it was."""
         fill(store)
-        assert store.count({"parity": "odd", "n": {"gte": 10}}) == 5
         indexes = payload_indexes(store)
         if indexes is not None:  # qdrant-client's local mode has none
-            assert {"metadata.parity": "keyword", "metadata.n": "float"}.items() <= indexes.items()
+            assert {"metadata.parity": "keyword", "metadata.n": "float", "doc_id": "keyword"}.items() <= \
+                indexes.items()
+            assert store.payload_indexes() == indexes
+        before = payload_indexes(store)
+        assert store.count({"partiy": "odd"}) == 0
+        assert store.count({f"new_{i}": i for i in range(200)}) == 0
+        assert len(store.search(np.array(_vec(3)), 5, {"must": [{"key": "typo", "match": {"except": ["x"]}}],
+                                                        "should": [{"key": "day", "range": {"gte": 1}}]})) == 0
+        assert payload_indexes(store) == before
+        assert store.count({"parity": "odd", "n": {"gte": 10}}) == 5
         assert store.count({"n": "3"}) == 0 and store.count({"n": 3}) == 1  # other types still answered exactly
+        store.create_payload_index("parity", "bool")  # an explicit call may index (or re-index) a key
+        assert store.count({"parity": "odd"}) == 10
+        if indexes is not None:
+            assert payload_indexes(store) == {**before, "metadata.parity": "bool"}  # type: ignore[dict-item]
 
     def test_a_short_filtered_search_is_repeated_exactly(self, store: VectorStore) -> None:
         """Whatever the graph walk finds under a filter, the store returns min(limit, matching) hits."""

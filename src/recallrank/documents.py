@@ -84,9 +84,11 @@ def check_unicode(value: str, what: str) -> str:
 def check_metadata(metadata: object, where: str) -> dict[str, Any]:
     """Metadata must be a JSON object that every backend stores and returns exactly (it becomes the payload).
 
-    Keys are non-empty strings; values are ``None``, ``bool``, ``int`` (64-bit), finite ``float``, ``str``, and
-    lists or dicts of these, nested at most :data:`MAX_METADATA_DEPTH` deep and :data:`MAX_METADATA_BYTES` in
-    all. Anything else is refused naming the document and key, before anything is written.
+    Keys are strings that a filter can name (:func:`key_problem`: not blank, no ``.``, ``[``, ``]``, ``"`` or
+    backslash; no ``@`` or ``$`` first at the top level); values are ``None``, ``bool``, ``int`` (64-bit), finite
+    ``float``, ``str``, and lists or dicts of these, nested at most :data:`MAX_METADATA_DEPTH` deep and
+    :data:`MAX_METADATA_BYTES` in all. Anything else is refused naming the document and key, before anything is
+    written.
     """
     if metadata is None:
         return {}
@@ -98,6 +100,48 @@ def check_metadata(metadata: object, where: str) -> dict[str, Any]:
         raise InvalidInputError(f"{where}: metadata is {size:,} bytes as JSON, over the {MAX_METADATA_BYTES:,} "
                                 "allowed; keep large content in the text or outside the index")
     return dict(metadata)
+
+
+#: characters no metadata key may hold: filters use them to name nested fields (``a.b``, ``tags[].name``) and
+#: quote odd ones (``"a b"``), and Qdrant's JSON paths cannot hold a backslash
+KEY_FORBIDDEN = '.[]"\\'
+#: first characters a top-level key may not have: ``@`` names the document's own fields in filters (``@text``) and
+#: ``$`` LangChain's operators (``$and``)
+KEY_RESERVED_START = "@$"
+
+
+def key_problem(key: str, top: bool = True) -> str | None:
+    """Why no filter could name the metadata key ``key`` (``None`` if one can); ``top``: a top-level key."""
+    if not key.strip():
+        return "is blank"
+    bad = sorted(set(key) & set(KEY_FORBIDDEN))
+    if bad:
+        return "holds " + " and ".join(repr(c) for c in bad)
+    if top and key[0] in KEY_RESERVED_START:
+        return f"starts with {key[0]!r}"
+    return None
+
+
+def check_key(key: str, where: str, path: str, top: bool) -> None:
+    """Refuse a metadata key that no filter could name (see :func:`key_problem`), saying how to rename or nest it."""
+    problem = key_problem(key, top)
+    if problem is None:
+        return
+    if "." in key:
+        why = f"filters read {key!r} as nested keys"
+        parts = [p for p in key.split(".") if p.strip()]
+        nest = f" or nest it ({{{parts[0]!r}: {{{parts[1]!r}: ...}}}})" if len(parts) == 2 else ""
+        hint = f"rename it (e.g. {key.replace('.', '_')!r}){nest}"
+    elif problem.startswith("starts with '@'"):
+        why, hint = "filters read '@text' and '@doc_id' as the document's own fields", "rename it or nest it"
+    elif problem.startswith("starts with '$'"):
+        why, hint = "LangChain filters read '$...' as operators", "rename it or nest it"
+    elif problem == "is blank":
+        why, hint = "a filter key names a field", "rename it"
+    else:
+        why, hint = "filters use these characters to name nested, listed and quoted keys", "rename it"
+    raise InvalidInputError(f"{where}: {path} has the key {key!r}, which {problem}, so no filter could name it "
+                            f"({why}); {hint}")
 
 
 def check_value(value: object, where: str, path: str, depth: int = 0) -> None:
@@ -116,6 +160,8 @@ def check_value(value: object, where: str, path: str, depth: int = 0) -> None:
                 raise InvalidInputError(f"{where}: {path} has the key {key!r}; metadata keys must be non-empty "
                                         "strings (convert it with str())")
             check_unicode(key, f"{where}: key {path}.{key!r}")
+            if depth >= 0:  # metadata (depth -1 is the payload around it, whose keys are recallrank's own)
+                check_key(key, where, path, top=depth == 0)
             check_value(item, where, f"{path}.{key}", depth + 1)
         return
     if value is None or isinstance(value, bool):

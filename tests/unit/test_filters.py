@@ -8,18 +8,24 @@ from datetime import datetime
 import pytest
 
 from recallrank.cli.commands import parse_filters
+from recallrank.documents import check_metadata
 from recallrank.errors import InvalidInputError
 from recallrank.filters import (
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_VALUES,
+    Exists,
     Filter,
-    IsEmpty,
+    FilterValueError,
+    IsNull,
     Match,
     MatchAny,
+    MatchExcept,
     Nothing,
     Range,
     as_filter,
     from_haystack,
     from_mongo,
-    payload_schema,
+    missing_or_null,
 )
 
 
@@ -36,7 +42,8 @@ def test_plain_dicts_qdrant_dicts_and_mongo_dicts_read_into_one_model() -> None:
 
 
 def test_haystack_semantics() -> None:
-    assert from_haystack({"field": "meta.n", "operator": "==", "value": None}) == Filter(must=(IsEmpty("n"),))
+    assert from_haystack({"field": "meta.n", "operator": "==", "value": None}) == Filter(must=(missing_or_null("n"),))
+    assert missing_or_null("n") == Filter(should=(Filter(must_not=(Exists("n"),)), IsNull("n")))
     assert from_haystack({"field": "meta.n", "operator": ">", "value": None}) == Filter(must=(Nothing(),))
     assert from_haystack({"field": "meta.n", "operator": "!=", "value": 3}) == \
         Filter(must=(Filter(must_not=(Match("n", 3),)),))
@@ -89,7 +96,88 @@ def test_cli_filter_items() -> None:
         parse_filters(["oops"])
 
 
-def test_payload_schema_follows_the_values_compared() -> None:
-    flt = as_filter({"lang": "en", "n": 3, "flag": True, "year": {"gte": 2020}, "day": {"lt": "2024-01-01"}})
-    assert payload_schema(flt) == {"lang": "keyword", "n": "integer", "flag": "bool", "year": "float",
-                                   "day": "datetime"}
+def test_haystack_logic_of_no_conditions_follows_haystack() -> None:
+    """Haystack's own filter code: AND of nothing is true, OR of nothing false, NOT of nothing (not AND) false."""
+    def logic(op: str) -> object:
+        return from_haystack({"operator": op, "conditions": []})
+
+    assert logic("OR") == Filter(must=(Nothing(),))
+    assert logic("NOT") == Filter(must=(Nothing(),))
+    assert logic("AND") == Filter(must=(Filter(),))
+    assert from_haystack({"field": "meta.n", "operator": "in", "value": []}) == Filter(must=(Nothing(),))
+    assert from_haystack({"field": "meta.n", "operator": "not in", "value": []}) == Filter(must=(Filter(),))
+
+
+def test_langchain_exists_asks_whether_the_key_is_there() -> None:
+    assert from_mongo({"zip": {"$exists": True}}) == Filter(must=(Exists("zip"),))
+    assert from_mongo({"zip": {"$exists": False}}) == Filter(must=(Filter(must_not=(Exists("zip"),)),))
+    assert from_mongo({"zip": {"$eq": None}}) == Filter(must=(missing_or_null("zip"),))
+    with pytest.raises(InvalidInputError, match=r"\$or: expects a non-empty list"):
+        from_mongo({"$or": []})
+
+
+def test_match_except_takes_values_of_one_type_as_qdrant() -> None:
+    assert MatchExcept("zip", ("02139",)).values == ("02139",)
+    with pytest.raises(FilterValueError, match=r"one type.*must_not=\(MatchAny"):
+        MatchExcept("zip", ("02139", 2139))
+    with pytest.raises(FilterValueError, match="one type"):
+        as_filter({"must": [{"key": "flag", "match": {"except": [True]}}]})
+
+
+def nest(depth: int, leaf: object, wrap: object) -> object:
+    for _ in range(depth):
+        leaf = wrap(leaf)  # type: ignore[operator]
+    return leaf
+
+
+@pytest.mark.parametrize(("name", "parse", "flt"), [
+    ("$not 200 deep", as_filter, nest(200, {"a": 1}, lambda f: {"$not": f})),
+    ("Qdrant must 400 deep", as_filter, nest(400, {"key": "a", "match": {"value": 1}}, lambda f: {"must": [f]})),
+    ("Haystack NOT 2,000 deep", from_haystack, nest(2000, {"field": "meta.a", "operator": "==", "value": 1},
+                                                    lambda f: {"operator": "NOT", "conditions": [f]})),
+    ("Filter 400 deep", as_filter, "filter"),
+])
+def test_deep_filters_are_refused_with_the_depth_cap_not_a_recursion_error(name: str, parse: object,
+                                                                          flt: object) -> None:
+    message = rf"nested more than {MAX_FILTER_DEPTH} levels deep"
+    with pytest.raises(FilterValueError, match=message):
+        if flt == "filter":
+            inner: object = Match("a", 1)
+            for _ in range(400):
+                inner = Filter(must_not=(inner,))  # type: ignore[arg-type]
+        else:
+            parse(flt)  # type: ignore[operator]
+    assert as_filter(nest(10, {"a": 1}, lambda f: {"$not": f})) is not None  # a translated NOT may take 2 levels
+    assert as_filter(nest(MAX_FILTER_DEPTH - 1, {"key": "a", "match": {"value": 1}}, lambda f: {"must": [f]}))
+
+
+@pytest.mark.parametrize("flt", [
+    {"n": list(range(100_000))},
+    {"n": [True, 1] * 50_000},
+    {"n": {"$in": list(range(MAX_FILTER_VALUES + 1))}},
+    {"n": {"$nin": ["x"] * (MAX_FILTER_VALUES + 1)}},
+    {"must": [{"key": "n", "match": {"any": list(range(MAX_FILTER_VALUES + 1))}}]},
+    {"must": [{"key": "n", "match": {"except": list(range(MAX_FILTER_VALUES + 1))}}]},
+])
+def test_long_value_lists_are_refused_naming_the_cap(flt: dict) -> None:
+    with pytest.raises(FilterValueError, match=rf"over the {MAX_FILTER_VALUES:,} a list may hold"):
+        as_filter(flt)
+    with pytest.raises(FilterValueError, match=rf"over the {MAX_FILTER_VALUES:,}"):
+        from_haystack({"field": "meta.n", "operator": "in", "value": list(range(MAX_FILTER_VALUES + 1))})
+    assert as_filter({"n": list(range(MAX_FILTER_VALUES))}) is not None
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ({"a.b": 1}, r"'a.b', which holds '.'.*rename it \(e.g. 'a_b'\) or nest it \(\{'a': \{'b': ...\}\}\)"),
+    ({"author": {"first.name": "ann"}}, r"metadata.author has the key 'first.name'"),
+    ({"tags": [{"x.y": 1}]}, r"metadata.tags\[0\] has the key 'x.y'"),
+    ({"a[]": 1}, r"holds '\[' and '\]'"),
+    ({"@text": "x"}, r"starts with '@'"),
+    ({"$or": 1}, r"starts with '\$'"),
+    ({" ": 1}, r"is blank"),
+    ({"a\\b": 1}, r"holds '\\\\'"),
+])
+def test_metadata_keys_no_filter_could_name_are_refused(metadata: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        check_metadata(metadata, "document 0")
+    assert check_metadata({"the kind": 1, "a": {"@b": {"$c": 2}}, "ключ": [{"x-y": None}]}, "document 0")

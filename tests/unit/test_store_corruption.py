@@ -86,7 +86,8 @@ CASES: list[tuple[Callable[[Path], None], str, str]] = [
     (delete_segment, r"damaged: it holds 0 points but 2000 were recorded", "0 points stored but 2000 were recorded"),
     (edit_similarity, r"says 64-d dot but the engine was created for 64-d cosine", "says 64-d dot"),
     (garbage_metadata, r"recallrank\.json is damaged", "recallrank.json is damaged"),
-    (garble_payloads, r"holds a payload it cannot read|failed to search .*decompress", "payload that cannot be read"),
+    (garble_payloads, r"holds a payload it cannot read|failed to search .*(decompress|deserialize)",
+     "payload that cannot be read"),
 ]
 
 

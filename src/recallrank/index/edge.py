@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, StoreCorruptedError, StoreError, StoreUnavailableError
-from recallrank.filters import as_filter
+from recallrank.filters import as_filter, check_indexes
+from recallrank.filters.qdrant import UNRECORDED, index_kinds
 from recallrank.index import edge_multivector as mv
 from recallrank.index.base import (
     DISTANCES,
@@ -35,10 +36,12 @@ from recallrank.index.base import (
     MetadataFilter,
     StoredPoint,
     ThreadedAsyncSearch,
+    check_index_type,
     check_points,
-    ensure_payload_indexes,
+    plan_indexes,
     qdrant_filter,
     short_of_limit,
+    stamp,
 )
 from recallrank.index.base import from_payload as _doc
 from recallrank.index.settings import CollectionSettings
@@ -99,8 +102,8 @@ class EdgeStore(ThreadedAsyncSearch):
         self.settings = settings
         self._shard: Any = None
         self._meta: dict[str, Any] = {}
-        #: payload paths known to be indexed in the open shard (read on first filtered use)
-        self._indexed: set[str] | None = None
+        #: the open shard's payload indexes, path -> type (read when first needed; the engine is this process's)
+        self._indexed: dict[str, str] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -484,10 +487,14 @@ class EdgeStore(ThreadedAsyncSearch):
         if not points:
             return
         check_points(points)
+        points = stamp(points)  # the record of metadata keys that exact filters read
         ops = [qe.Point(id=p.id, vector=np.asarray(p.vector, dtype=np.float32).tolist(), payload=p.payload)
                for p in points]
         shard = self._open()
         self.mark_pending()
+        with self._lock:  # payload indexes for the keys written: made here, never by a search
+            for path, kind in plan_indexes(points, self.payload_indexes(), str(self.location)).items():
+                self._index(path, kind)
         self.engine("write points", shard.update, qe.UpdateOperation.upsert_points(ops))
 
     def finish_ingest(self) -> None:
@@ -567,22 +574,42 @@ class EdgeStore(ThreadedAsyncSearch):
         return int(self.engine("count points", shard.count, qe.CountRequest(exact=True, filter=condition)))
 
     def _filter(self, shard: Any, flt: MetadataFilter | None) -> Any:
-        """``flt`` as qdrant-edge's filter, after creating payload indexes for the keys it reads (first use only)."""
+        """``flt`` as qdrant-edge's filter, once checked against the payload indexes (a search writes nothing)."""
         import qdrant_edge as qe
 
-        def known() -> set[str]:
-            if self._indexed is None:
-                self._indexed = set(dict(self.engine("read the payload indexes", shard.info).payload_schema or {}))
-            return self._indexed
-
-        def create(path: str, kind: str) -> None:
-            schema = getattr(qe.PayloadSchemaType, kind.capitalize())
-            self.engine("create a payload index", shard.update, qe.UpdateOperation.create_field_index(path, schema))
+        def unrecorded() -> int:
+            request = qe.CountRequest(exact=True, filter=_edge_filter(UNRECORDED))
+            return int(self.engine("count points without a metadata record", shard.count, request))
 
         parsed = as_filter(flt)
-        with self._lock:
-            ensure_payload_indexes(parsed, known, create)
+        check_indexes(parsed, self.payload_indexes, unrecorded, f"the embedded store at {self.location}")
         return _edge_filter(parsed)
+
+    def payload_indexes(self) -> dict[str, str]:
+        """The collection's payload indexes: payload path (``metadata.lang``) -> type (``keyword``, ``float``,
+        ``bool``, ``datetime``). Keys get one as documents are written (see
+        :func:`recallrank.index.base.plan_indexes`); a search never makes one."""
+        with self._lock:
+            if self._indexed is None:
+                shard = self._open()
+                self._indexed = index_kinds(self.engine("read the payload indexes", shard.info).payload_schema)
+            return dict(self._indexed)
+
+    def create_payload_index(self, key: str, kind: str) -> None:
+        """Index the metadata ``key`` (``@doc_id`` for a field beside the metadata) as ``kind`` (``keyword``,
+        ``float``, ``bool`` or ``datetime``), replacing an index of another type."""
+        path, kind = check_index_type(key, kind)
+        with self._lock:
+            if self.payload_indexes().get(path) != kind:
+                self._index(path, kind)
+
+    def _index(self, path: str, kind: str) -> None:
+        import qdrant_edge as qe
+
+        schema = getattr(qe.PayloadSchemaType, kind.capitalize())
+        self.engine("create a payload index", self._open().update, qe.UpdateOperation.create_field_index(path, schema))
+        log.info("%s: %s payload index on %s", self.location, kind, path)
+        self._indexed = {**(self._indexed or {}), path: kind}
 
     def close(self, finish: bool = True) -> None:
         with self._lock:

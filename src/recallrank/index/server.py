@@ -14,20 +14,23 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from recallrank.errors import CollectionMismatchError, MissingDependencyError, StoreError, StoreUnavailableError
-from recallrank.filters import as_filter
+from recallrank.filters import as_filter, check_indexes
+from recallrank.filters.qdrant import UNRECORDED, index_kinds
 from recallrank.index.base import (
     DISTANCES,
     Hit,
     MetadataFilter,
     StoredPoint,
+    check_index_type,
     check_points,
-    ensure_payload_indexes,
     from_payload,
+    plan_indexes,
     qdrant_filter,
     short_of_limit,
+    stamp,
 )
 from recallrank.index.settings import CollectionSettings
-from recallrank.redact import MASK, has_secret, redact_url
+from recallrank.redact import MASK, check_url, has_secret, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,11 @@ class QdrantServerStore:
             raise ValueError("pass url='http://host:6333' (or client=QdrantClient(...), or location=':memory:')")
         if settings is not None and not isinstance(settings, CollectionSettings):
             raise TypeError(f"settings must be a CollectionSettings, got {type(settings).__name__}")
+        if url is not None:
+            check_url(url)  # a password the client would split elsewhere is refused, masked, before any request
+            if has_secret(url) and api_key is None and "@" in url:
+                log.warning("%s: qdrant-client sends no credentials written in a URL; pass the server's API key as "
+                            "api_key (--api-key or RECALLRANK_API_KEY)", redact_url(url))
         self.url, self.name, self.location = url, name, location
         self.settings, self.prefer_grpc, self.grpc_port = settings, prefer_grpc, grpc_port
         self._api_key, self.https, self.timeout, self.hnsw_ef = api_key, https, timeout, hnsw_ef
@@ -78,7 +86,7 @@ class QdrantServerStore:
         self._similarity: str | None = None
         self._known = False
         self._fields: dict[str, int] = {}  # token-vector fields seen on the server (see multivector_fields)
-        self._indexed: set[str] | None = None  # payload paths with an index on the server
+        self._indexed: dict[str, str] | None = None  # payload path -> index type on the server
 
     def __repr__(self) -> str:  # neither the API key nor a password in the URL ever appears
         return f"QdrantServerStore(url={redact_url(self.url)!r}, name={self.name!r}, location={self.location!r})"
@@ -333,6 +341,9 @@ class QdrantServerStore:
 
         if points:
             check_points(points)
+            points = stamp(points)  # the record of metadata keys that exact filters read
+            for path, kind in plan_indexes(points, self.payload_indexes(), f"collection '{self.name}'").items():
+                self._index(path, kind)  # payload indexes for the keys written: made here, never by a search
             named = self._named()  # beside other vector fields the dense one is named ""
             batch = [models.PointStruct(id=p.id, vector={"": [float(x) for x in p.vector]} if named
                                         else [float(x) for x in p.vector], payload=p.payload) for p in points]
@@ -409,24 +420,49 @@ class QdrantServerStore:
                               exact=True).count)
 
     def _filter(self, flt: MetadataFilter | None) -> Any:
-        """``flt`` as qdrant-client's filter, after creating payload indexes for the keys it reads (first use;
-        skipped in local mode, which has no indexes)."""
-        from qdrant_client import models
+        """``flt`` as qdrant-client's filter, once checked against the payload indexes (a search writes nothing)."""
 
-        def known() -> set[str]:
-            if self._indexed is None:
-                info = self._call("read the payload indexes", self.client.get_collection, self.name)
-                self._indexed = set(dict(info.payload_schema or {}))
-            return self._indexed
-
-        def create(path: str, kind: str) -> None:
-            self._call("create a payload index", self.client.create_payload_index, self.name, field_name=path,
-                       field_schema=models.PayloadSchemaType(kind), wait=True)
+        def unrecorded() -> int:
+            return int(self._call("count points without a metadata record", self.client.count, self.name,
+                                  count_filter=_server_filter(UNRECORDED), exact=True).count)
 
         parsed = as_filter(flt)
-        if self.location is None:
-            ensure_payload_indexes(parsed, known, create)
+        check_indexes(parsed, self.payload_indexes, unrecorded, f"collection '{self.name}'")
         return _server_filter(parsed)
+
+    def payload_indexes(self) -> dict[str, str]:
+        """The collection's payload indexes: payload path (``metadata.lang``) -> type (``keyword``, ``float``,
+        ``bool``, ``datetime``); read from the server once, then kept up to date with the ones this store makes.
+        Keys get one as documents are written; a search never makes one. qdrant-client's local mode has none."""
+        if self._local() or not self.exists():
+            return {}
+        if self._indexed is None:
+            info = self._call("read the payload indexes", self.client.get_collection, self.name)
+            self._indexed = index_kinds(info.payload_schema)
+        return dict(self._indexed)
+
+    def create_payload_index(self, key: str, kind: str) -> None:
+        """Index the metadata ``key`` (``@doc_id`` for a field beside the metadata) as ``kind`` (``keyword``,
+        ``float``, ``bool`` or ``datetime``), replacing an index of another type (a no-op in local mode)."""
+        path, kind = check_index_type(key, kind)
+        if self.payload_indexes().get(path) != kind:
+            self._index(path, kind)
+
+    def _index(self, path: str, kind: str) -> None:
+        from qdrant_client import models
+
+        if self._local():  # local mode has no payload indexes
+            return
+        if path in self.payload_indexes():
+            self._call("replace a payload index", self.client.delete_payload_index, self.name, path, wait=True)
+        self._call("create a payload index", self.client.create_payload_index, self.name, field_name=path,
+                   field_schema=models.PayloadSchemaType(kind), wait=True)
+        log.info("collection '%s': %s payload index on %s", self.name, kind, path)
+        self._indexed = {**(self._indexed or {}), path: kind}
+
+    def _local(self) -> bool:
+        """Whether the client is qdrant-client's local mode (given as ``location``, or as a ready-made client)."""
+        return self.location is not None or type(getattr(self.client, "_client", None)).__name__ == "QdrantLocal"
 
     def close(self) -> None:
         if self._client is not None:

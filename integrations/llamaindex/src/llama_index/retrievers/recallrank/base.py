@@ -11,7 +11,8 @@ from llama_index.core.vector_stores.types import FilterCondition, FilterOperator
 
 from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
-from recallrank.filters import Filter, IsEmpty, Match, MatchAny, Range, as_filter, equals
+from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
+from recallrank.filters.model import check_count, show
 from recallrank.pipeline import TwoStageRetriever
 
 #: metadata keys that carry the stage scores; kept out of what the LLM and embedders read
@@ -28,47 +29,59 @@ def to_node(r: Result) -> NodeWithScore:
 
 
 def from_metadata_filters(filters: MetadataFilters | None) -> Filter | None:
-    """LlamaIndex ``MetadataFilters`` as recallrank's filter model (run inside Qdrant). ``TEXT_MATCH`` needs a
-    full-text index and is refused with the operators that are accepted."""
-    if filters is None:
-        return None
-    parts = tuple(_condition(f) for f in filters.filters)
+    """LlamaIndex ``MetadataFilters`` as recallrank's filter model (run inside Qdrant), with LlamaIndex's semantics:
+    ``NOT`` matches when none of its filters does (as LlamaIndex's own vector store), ``!=`` and ``nin`` also match
+    nodes without the key, ``is_empty`` a key that is missing, null or ``[]``, and ``any`` / ``all`` / ``contains``
+    look into a list (a single value counts as a list of one; so do ``==`` and the ranges, as in Qdrant). Keys are
+    metadata keys (``a.b`` for a nested one). ``TEXT_MATCH`` needs a full-text index and is refused with the
+    operators that are accepted. Empty filters match every node."""
+    return _filters(filters, 0) if filters is not None else None
+
+
+def _filters(filters: MetadataFilters, depth: int) -> Filter | None:
+    depth = depth_check(depth, "LlamaIndex MetadataFilters")
+    parts = tuple(_condition(f, depth) for f in filters.filters)
     if not parts:
         return None
     condition = filters.condition or FilterCondition.AND
     if condition == FilterCondition.OR:
         return Filter(should=parts)
     if condition == FilterCondition.NOT:
-        return Filter(must_not=(Filter(must=parts),))
+        return Filter(must_not=parts)
     return Filter(must=parts)
 
 
 _ACCEPTED = "==, !=, >, >=, <, <=, in, nin, any, all, contains, is_empty"
 
 
-def _condition(f: MetadataFilter | MetadataFilters) -> Any:
+def _condition(f: MetadataFilter | MetadataFilters, depth: int) -> Any:
     if isinstance(f, MetadataFilters):
-        return from_metadata_filters(f) or Filter()
+        return _filters(f, depth) or Filter()
     key, op = f.key, f.operator
     value: Any = f.value  # checked by the condition classes, which name what they accept
     where = f"LlamaIndex filter on {key!r} with operator {op.value!r}"
     try:
-        if op == FilterOperator.EQ:
-            return equals(key, value)
-        if op == FilterOperator.NE:
-            return Filter(must_not=(equals(key, value),))
+        if isinstance(key, str) and key.startswith("@"):
+            raise InvalidInputError("no metadata key starts with '@' (recallrank refuses such keys when documents "
+                                    "are written)")
+        if op in (FilterOperator.EQ, FilterOperator.NE):
+            # LlamaIndex: a node without the key never equals a value, and always differs from one (None included)
+            cond = Nothing() if value is None else equals(key, value)
+            return cond if op == FilterOperator.EQ else Filter(must_not=(cond,)) if value is not None else Filter()
         if op in (FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
             return Range(key, **{op.name.lower(): value})
-        if op in (FilterOperator.IN, FilterOperator.ANY):
-            return MatchAny(key, tuple(value) if isinstance(value, list) else value)
-        if op == FilterOperator.NIN:
-            return Filter(must_not=(MatchAny(key, tuple(value) if isinstance(value, list) else value),))
+        if op in (FilterOperator.IN, FilterOperator.ANY, FilterOperator.NIN):
+            any_in = any_of(key, [v for v in value if v is not None] if isinstance(value, list) else value, op.value)
+            if op != FilterOperator.NIN:
+                return any_in
+            return Filter() if isinstance(any_in, Nothing) else Filter(must_not=(any_in,))
         if op == FilterOperator.ALL:
             if not isinstance(value, list) or not value:
-                raise InvalidInputError(f"expects a non-empty list, got {value!r:.60}")
-            return Filter(must=tuple(Match(key, v) for v in value))
+                raise InvalidInputError(f"expects a non-empty list, got {show(value)}")
+            check_count(key, op.value, value)
+            return Filter(must=tuple(equals(key, v) for v in value))
         if op == FilterOperator.CONTAINS:
-            return Match(key, value)
+            return equals(key, value)
         if op == FilterOperator.IS_EMPTY:
             return IsEmpty(key)
     except InvalidInputError as exc:
