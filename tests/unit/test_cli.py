@@ -84,7 +84,7 @@ def test_search_json_has_both_scores_and_timings(index: Path) -> None:
     data = json.loads(out.stdout)
     assert [r["rank"] for r in data["results"]] == [1, 2, 3]
     top = data["results"][0]
-    assert top["metadata"]["doc_id"] == "apple-inc" and top["id"].endswith("records.jsonl::apple-inc#0")
+    assert top["metadata"]["_recallrank"]["doc_id"] == "apple-inc" and top["id"].endswith("records.jsonl::apple-inc#0")
     # the default rerank stage is zero-shot MaxSim: a sum over query tokens, not a probability
     assert top["relevance_score"] > 1 and -1 <= top["retrieval_score"] <= 1
     assert set(data["timings_ms"]) == {"embed", "recall", "rerank", "total"}
@@ -102,7 +102,8 @@ def test_search_text_filters_and_config_precedence(index: Path, tmp_path: Path) 
     assert "apple orchards" in out.stdout and "recalled; embed" in out.stdout
     filtered = run("search", "technology company", "--filter", "topic=food", "--top-n", "5", "--json", cwd=tmp_path)
     [only] = json.loads(filtered.stdout)["results"]
-    assert only["metadata"]["doc_id"] == "apple-fruit" and only["relevance_score"] is None  # rerank off in TOML
+    assert only["metadata"]["_recallrank"]["doc_id"] == "apple-fruit"
+    assert only["relevance_score"] is None  # rerank off in TOML
     env_wins = run("search", "fruit", "--json", cwd=tmp_path, env={"RECALLRANK_TOP_N": "2"})
     assert len(json.loads(env_wins.stdout)["results"]) == 2
     flag_wins = run("search", "fruit", "--json", "--top-n", "3", "--rerank", "--score-threshold", "0.0", cwd=tmp_path,
@@ -208,7 +209,65 @@ def test_mine_writes_hard_negatives_and_reads_the_index_only(index: Path, tmp_pa
     assert results() == before
     pairs.write_text('{"query": "q", "positive_id": "no-such-id"}\n')
     one_line_error(run("mine", str(pairs), "--out", str(tmp_path / "x.jsonl"), "--path", str(index)),
-                   "positive_id(s) are not in the collection (line 1: 'no-such-id')")
+                   f"positive_id(s) are not in the collection ({pairs}:1: 'no-such-id')")
     pairs.write_text('{"query": "q"}\n')
     one_line_error(run("mine", str(pairs), "--out", str(tmp_path / "x.jsonl"), "--path", str(index)),
                    "pairs.jsonl:1: give exactly one of 'positive'")
+
+
+def test_a_file_without_words_is_named_before_anything_is_written_and_skip_errors_indexes_the_rest(
+        tmp_path: Path) -> None:
+    """Issue 21 case 6: a file holding only zero-width spaces passed validation, then failed mid-ingest naming a
+    point UUID, left points without token vectors, and --skip-errors did not help."""
+    from recallrank import EdgeStore
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i, (_, text, _) in enumerate(CORPUS):
+        (folder / f"n{i}.txt").write_text(text)
+    (folder / "zw.txt").write_text("\u200b\u200b")
+    args = ["--path", str(tmp_path / "idx"), "--no-progress"]
+    one_line_error(run("index", str(folder), *args), f"{folder / 'zw.txt'}:1: the text has no words the model can read")
+    store = EdgeStore(tmp_path / "idx", "recallrank")
+    assert not store.exists()  # nothing written
+    out = run("index", str(folder), *args, "--skip-errors", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["stored"] == report["added"] == len(CORPUS)
+    assert [s["path"] for s in report["skipped"]] == [str(folder / "zw.txt")]
+    assert f"skipped {folder / 'zw.txt'}:1: the text has no words the model can read" in out.stderr
+    assert store.count() == len(CORPUS) and list(store.without_multivector("maxsim")) == []  # every point has them
+    store.close()
+    query = run("search", "\u200b\u200b", "--path", str(tmp_path / "idx"))
+    assert query.returncode == 2 and "Traceback" not in query.stderr  # (model loading may log a warning first)
+    assert query.stderr.strip().splitlines()[-1].startswith("recallrank: error: the query has no words the model can "
+                                                            "read ('\\u200b\\u200b' holds only characters")
+
+
+def test_index_lists_every_path_it_leaves_out(tmp_path: Path) -> None:
+    """Issue 21 case 11: symlinked folders, loops and dangling links were skipped without being listed."""
+    docs, ext = tmp_path / "docs", tmp_path / "ext"
+    docs.mkdir()
+    ext.mkdir()
+    (docs / "a.txt").write_text(CORPUS[2][1])
+    (ext / "b.txt").write_text(CORPUS[4][1])
+    (docs / "linked").symlink_to(ext)
+    (docs / "loop").symlink_to(docs)
+    (docs / "dead.md").symlink_to(tmp_path / "missing.md")
+    (docs / "photo.jpg").write_bytes(b"\xff\xd8")
+    args = ["index", str(docs), "--path", str(tmp_path / "idx"), "--no-progress", "--stages", "cross"]
+    quiet = run(*args)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "2 chunks from 2 sources" in quiet.stdout  # the symlinked folder was followed
+    [summary] = [line for line in quiet.stderr.splitlines() if "not indexed" in line]
+    assert summary.startswith("recallrank: 3 path(s) not indexed (1 dangling symlink, 1 symlink loop, 1 unsupported "
+                              "file type): ") and summary.endswith("--verbose lists each with the reason")
+    assert str(docs / "dead.md") in summary
+    verbose = run(*args, "--verbose", "--json")
+    assert verbose.returncode == 0, verbose.stderr
+    listed = {item["path"]: item["reason"] for item in json.loads(verbose.stdout)["not_indexed"]}
+    assert listed == {str(docs / "dead.md"): f"dangling symlink (its target {tmp_path / 'missing.md'} does not exist)",
+                      str(docs / "loop"): f"symlink loop (it points to {docs}, a folder that holds it)",
+                      str(docs / "photo.jpg"): "unsupported file type (.jpg)"}
+    assert [line.removeprefix("recallrank: not indexed: ") for line in verbose.stderr.splitlines()
+            if "not indexed" in line] == [f"{path}: {reason}" for path, reason in listed.items()]

@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(index, *INDEX)
     index.add_argument("--json", action="store_true", help="print the report as one JSON object")
     index.add_argument("--skip-errors", action="store_true",
-                       help="index what can be read and list the files or folders that cannot (default: any "
-                       "unreadable source is an error and nothing is indexed)")
+                       help="index what can be read and list the files, folders or chunks that cannot (a chunk "
+                       "in which the model finds no word, say); default: any such source is an error and nothing "
+                       "is indexed")
+    index.add_argument("--verbose", "-v", action="store_true",
+                       help="list every path the folder search left out, with the reason (hidden, unsupported file "
+                       "type, dangling symlink, symlink loop, duplicate); by default one line counts them")
     index.add_argument("--reembed", action="store_true",
                        help="recompute every stored vector with --bi-encoder (after fine-tuning one): ids and payloads "
                        "are kept; an embedded collection is rebuilt beside the old one and swapped in, the old one "
@@ -101,16 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--docs", type=int, default=None, help="index only the first N descriptions (a quick look)")
 
     doctor = sub.add_parser("doctor", parents=[common], help="check a store for damage and repair it",
-                            description="Check an embedded store: its recallrank.json against the engine, the "
-                            "point count against the one recorded at the last close, that every point has a "
-                            "readable vector and payload, and that the last index build finished. Exit status 0 "
-                            "when healthy (or repaired), 1 when problems remain.")
+                            description="Check an embedded store: an interrupted swap (finished from its journal), "
+                            "recallrank.json and the engine's edge_config.json against each other, the write-ahead "
+                            "log, the point count against the one recorded at the last close, every part of every "
+                            "point (payload and text, dense vector, each token-vector field), points missing the "
+                            "token vectors of a field the collection declares, that the last index build finished, "
+                            "and the folders earlier rebuilds and repairs left beside it (listed with their sizes). "
+                            "Exit status 0 when healthy (or repaired), 1 when problems remain.")
     add_options(doctor, *DOCTOR)
     doctor.add_argument("--repair", action="store_true",
-                        help="rewrite recallrank.json from the engine, finish the index build, record the new "
-                        "count; a damaged store is rebuilt beside the old one (kept) from every readable point, "
-                        "re-embedding lost vectors from their stored text with --bi-encoder (the default model "
-                        "unless given) and leaving out points whose payload cannot be read (their ids listed)")
+                        help="rewrite recallrank.json or edge_config.json from the other, set aside (keep) a "
+                        "write-ahead log that cannot be replayed, finish the index build, record the new count; a "
+                        "store with parts that cannot be read is rebuilt beside the old one (kept) keeping every "
+                        "document whose payload is readable: lost dense vectors are re-embedded from the stored "
+                        "text with --bi-encoder (the default model unless given), lost or missing token vectors "
+                        "('maxsim', 'colbert') with the model the field records; only documents whose payload "
+                        "cannot be read are left out (their ids listed)")
+    doctor.add_argument("--remove-stale", action="store_true",
+                        help="delete the leftover folders listed (unfinished rebuilds, backups kept by earlier "
+                        "repairs and re-embeds, set-aside write-ahead logs)")
     doctor.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     mine = sub.add_parser("mine", parents=[common], help="hard negatives for labelled queries from an index",
@@ -119,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "candidates that are not the positive and score at least --margin below it (likely "
                           "unlabelled relevant documents are skipped). Writes JSONL; the index is only read.")
     mine.add_argument("pairs", help="JSONL file of labelled pairs")
-    mine.add_argument("--out", required=True, help="JSONL file to write")
+    mine.add_argument("--out", required=True, help="JSONL file to write (written whole or not at all)")
+    mine.add_argument("--overwrite", action="store_true", help="replace --out when it exists (else refused)")
     mine.add_argument("--negatives", type=int, default=5, help="negatives per query (default 5)")
     mine.add_argument("--depth", type=int, default=30, help="candidates recalled per query (default 30)")
     mine.add_argument("--margin", type=float, default=0.05,

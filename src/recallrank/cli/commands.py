@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import re
@@ -16,11 +17,13 @@ from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli import DEMO, DOCTOR, EVAL, INDEX, MINE, SEARCH
 from recallrank.cli.config import OPTIONS, resolve, shown, to_toml
 from recallrank.documents import Document, check_text
-from recallrank.errors import InvalidInputError, StoreError
+from recallrank.errors import InvalidInputError, RecallrankError, StoreError
 from recallrank.filters import RANGE_OPERATORS, Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
 from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
+
+log = logging.getLogger(__name__)
 
 
 def store_options(s: dict[str, Any]) -> dict[str, Any]:
@@ -96,13 +99,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not args.sources:
         raise InvalidInputError("give the files, folders or .jsonl files to index (or --reembed to re-embed the "
                                 "collection with another bi-encoder)")
-    # two passes over the sources: the first checks every file and counts chunks (nothing is written if one is
-    # bad), the second streams chunks into the store batch by batch: memory does not grow with the collection
-    found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=s["chunk_size"],
-                         chunk_overlap=s["chunk_overlap"])
     # stages that keep token vectors in Qdrant (the default MaxSim stage; maxsim/colbert in --stages) get them
     # written as the documents are; --stages cross writes the dense vectors alone
-    retriever = open_retriever(s)
+    retriever = open_retriever(s)  # models load on first use
+    # two passes over the sources: the first checks every file, and that the models find a word in every chunk,
+    # and counts chunks (nothing is written if one is bad), the second streams chunks into the store batch by
+    # batch: memory does not grow with the collection
+    found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=s["chunk_size"],
+                         chunk_overlap=s["chunk_overlap"], unreadable=retriever.unreadable)
     store = retriever.store
     if store.exists():
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
@@ -118,9 +122,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     with tqdm(total=found.chunks, unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
         report = retriever.add_documents(chunks(), batch_size=s["batch_size"], progress=bar.update)
-    filled = retriever.add_stage_vectors()  # points indexed before a stage kept vectors; 0 when none lack them
     stale = stale_ids(store, found, written, prune=args.prune)
     store.delete(stale)
+    filled = retriever.add_stage_vectors()  # points indexed before a stage kept vectors; 0 when none lack them
     total = store.count()
     store.close()
     embedded = report.added + report.updated
@@ -128,7 +132,8 @@ def cmd_index(args: argparse.Namespace) -> int:
            "unchanged": report.unchanged, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
            "seconds": round(report.seconds, 3),
            "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None,
-           "skipped": [{"path": p, "reason": r} for p, r in found.skipped]}
+           "skipped": [{"path": p, "reason": r} for p, r in found.skipped],
+           "not_indexed": [{"path": p, "reason": r} for p, r in found.ignored]}
     if args.json:
         print(json.dumps(out))
     else:
@@ -138,7 +143,25 @@ def cmd_index(args: argparse.Namespace) -> int:
               f"{total} stored; {report.seconds:.1f} s{rate}")
     for _, reason in found.skipped:
         print(f"recallrank: skipped {reason}", file=sys.stderr)
+    for line in not_indexed_lines(found.ignored, args.verbose):
+        print(f"recallrank: {line}", file=sys.stderr)
     return 0
+
+
+def not_indexed_lines(ignored: list[tuple[str, str]], verbose: bool, shown: int = 3) -> list[str]:
+    """The paths a folder search left out: every one with ``verbose``, else one line with the count by reason
+    and the first few."""
+    if verbose:
+        return [f"not indexed: {path}: {reason}" for path, reason in ignored]
+    if not ignored:
+        return []
+    kinds: dict[str, int] = {}
+    for _, reason in ignored:
+        kind = reason.partition(" (")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    first = "; ".join(f"{path} ({reason.partition(' (')[0]})" for path, reason in ignored[:shown])
+    return [f"{len(ignored)} path(s) not indexed (" + ", ".join(f"{n} {k}" for k, n in kinds.items()) + f"): {first}"
+            + (" ..." if len(ignored) > shown else "") + "; --verbose lists each with the reason"]
 
 
 def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
@@ -282,7 +305,9 @@ def print_results(response: SearchResponse) -> None:
         print("no results")
     for i, r in enumerate(response.results, 1):
         relevance = f"{r.relevance_score:.3f}" if r.relevance_score is not None else "  -  "
-        source = r.document.metadata.get("source", r.document.id or "")
+        meta = r.document.metadata
+        book = meta.get("_recallrank")  # what `recallrank index` keeps: the file a chunk came from
+        source = book.get("source") if isinstance(book, dict) else meta.get("source", r.document.id or "")
         print(f"{i:2}. {r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
         print(f"    {snippet(r.text, 160)}")
     print(timing_line(response))
@@ -370,7 +395,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.write:
         target = Path(args.write)
         target.write_text(to_toml({n: v for n, (v, _) in resolved.items()}), encoding="utf-8")
-        print(f"wrote {target} (secrets left out" + (": the URL holds a password, so it was not written; set "
+        print(f"wrote {target} (secrets left out" + (": the URL holds credentials, so it was not written; set "
               "RECALLRANK_URL)" if has_secret(resolved["url"][0]) else ")"))
     return 0
 
@@ -379,20 +404,21 @@ def cmd_mine(args: argparse.Namespace) -> int:
     """Hard negatives for labelled pairs from the index's own recall, written as JSONL (the index is only read)."""
     from recallrank.index.open import open_store
     from recallrank.training.inputs import read_pairs
-    from recallrank.training.mine import mine, write_jsonl
+    from recallrank.training.mine import check_out, mine, write_jsonl
 
     resolve(args, MINE)
     s = args.settings
     pairs = read_pairs(args.pairs)  # every line checked before any model loads
     if Path(args.out).resolve() == Path(args.pairs).resolve():
         raise InvalidInputError(f"--out {args.out} is the pairs file itself; write the negatives elsewhere")
+    check_out(args.out, args.overwrite)
     store = open_store(None if s["url"] else s["path"], s["url"], s["collection"], api_key=s["api_key"])
     retriever = TwoStageRetriever(store, bi_encoder(s["bi_encoder"], s["precision"]), False)
     require_collection(store, s)
     teacher = cross_encoder(None if args.teacher == "shipped" else args.teacher, s["precision"]) \
         if args.teacher else None
     n = write_jsonl(mine(retriever, pairs, negatives=args.negatives, depth=args.depth, margin=args.margin,
-                         ratio=args.ratio, reranker=teacher), args.out)
+                         ratio=args.ratio, reranker=teacher), args.out, overwrite=args.overwrite)
     print(f"{n} queries mined from {where(s)} -> {args.out}")
     return 0
 
@@ -402,6 +428,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from recallrank.index.doctor import check_edge
     from recallrank.index.edge import EdgeStore
     from recallrank.index.open import open_store
+    from recallrank.index.swap import human_bytes
 
     resolve(args, DOCTOR)
     s = args.settings
@@ -411,17 +438,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{where(s)}: {store.count()} points; a Qdrant server checks and repairs its own storage")
         return 0
     encoder = bi_encoder(s["bi_encoder"], s["precision"])  # loads only if a lost vector must be re-embedded
-    report = check_edge(store, repair=args.repair, embed=encoder.encode_documents)
+    report = check_edge(store, repair=args.repair, embed=encoder.encode_documents,
+                        token_encoders=token_encoders(store, s["precision"]), remove_stale=args.remove_stale)
     if args.json:
         print(json.dumps(report.as_dict()))
-    else:
-        print(f"{report.location}: {report.points} points; " + ("healthy" if not report.findings else
-              f"{len(report.findings)} problem(s)"))
-        for f in report.findings:
-            print(f"  - {f.problem}; " + (f"repaired: {f.fix}" if f.repaired else f"--repair would {f.fix}"))
-        if report.backup:
-            print(f"  the damaged folder was kept as {report.backup}; delete it once you are satisfied")
-        if report.lost_ids:
-            print(f"  deleted point ids ({len(report.lost_ids)}): {', '.join(report.lost_ids[:20])}"
-                  + (" ..." if len(report.lost_ids) > 20 else ""))
+        return 0 if report.healthy else 1
+    counted = f"{report.points} points" if report.points is not None else "points not counted"
+    print(f"{report.location}: {counted}; " + ("healthy" if not report.findings else
+          f"{len(report.findings)} problem(s)"))
+    for f in report.findings:
+        print(f"  - {f.problem}; " + (f"repaired: {f.fix}" if f.repaired else f"--repair would {f.fix}"
+                                      if not args.repair else f"NOT repaired: {f.fix}"))
+    if report.backup:
+        print(f"  the damaged folder was kept as {report.backup}; delete it once you are satisfied")
+    if report.lost_ids:
+        print(f"  deleted point ids ({len(report.lost_ids)}): {', '.join(report.lost_ids[:20])}"
+              + (" ..." if len(report.lost_ids) > 20 else ""))
+    for x in report.removed:
+        print(f"  removed {x.path} ({human_bytes(x.bytes)}): {x.what}")
+    if report.leftovers:
+        print(f"  {len(report.leftovers)} folder(s) left beside the collection "
+              f"({human_bytes(sum(x.bytes for x in report.leftovers))}); `--remove-stale` deletes them:")
+        for x in report.leftovers:
+            print(f"    {x.path} ({human_bytes(x.bytes)}): {x.what}")
     return 0 if report.healthy else 1
+
+
+def token_encoders(store: Any, precision: str) -> dict[str, Any]:
+    """The encoders of the collection's token-vector fields the CLI knows by name ('maxsim', 'colbert'; nothing is
+    loaded until one is used); doctor uses one only when its model is the one the field records."""
+    from recallrank.cascade import make_stage
+
+    try:
+        fields = store.engine_multivectors()
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name in fields:
+        if name in ("maxsim", "colbert"):
+            try:
+                out[name] = make_stage(name, precision=precision).encoder
+            except RecallrankError as exc:  # e.g. the package shipping the trained ColBERT is not installed
+                log.warning("cannot re-encode '%s' token vectors: %s", name, exc)
+    return out
