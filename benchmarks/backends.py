@@ -33,8 +33,8 @@ def main() -> int:
     args = p.parse_args()
     from recallrank import BiEncoder, CrossEncoderReranker
     from recallrank.datasets import load_dataset
-    from recallrank.encoders._runtime import resolve
     from recallrank.evaluation.harness import compare
+    from recallrank.models._runtime import resolve
 
     configs = [tuple(c.split(":")) for c in args.configs.split(",")] if args.configs else CONFIGS
     sets = {name: load_dataset(name, "test").subset(args.queries) for name in DATASETS}

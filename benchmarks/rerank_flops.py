@@ -44,7 +44,7 @@ def openvino_peak(precision: str) -> float:
     import openvino as ov
     import openvino.opset13 as ops
 
-    from recallrank.encoders._runtime import _threads
+    from recallrank.models._runtime import _threads
 
     best = 0.0
     rng = np.random.default_rng(0)

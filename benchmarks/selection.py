@@ -27,11 +27,13 @@ from _common import publish, table
 
 from recallrank import BiEncoder, CrossEncoderReranker, Document, EdgeStore, TwoStageRetriever, load_dataset
 from recallrank.cascade import MAXSIM_FUSE, shipped_model
-from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker, maxsim
-from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
 from recallrank.evaluation.metrics import evaluate_run
 from recallrank.index import edge_multivector as mv
 from recallrank.index.base import Hit, StoredPoint, point_id, to_payload
+from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
+from recallrank.models.poly_encoder import PolyEncoder
+from recallrank.rerank.maxsim import MaxSimReranker
+from recallrank.rerank.poly import PolyReranker
 
 SETS = (("debian-en", "test"), ("faq-en", "test"))
 DEFAULT = "zero-shot MaxSim + recall (default)"

@@ -46,7 +46,7 @@ def tiny_bi(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_cross(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from recallrank.encoders._loading import default_bi_encoder_path
+    from recallrank.models._loading import default_bi_encoder_path
     from recallrank.training.reranker import new_cross_encoder
 
     model: Any = new_cross_encoder(default_bi_encoder_path(), 64, layers=1)

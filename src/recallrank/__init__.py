@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from recallrank.datasets import RetrievalSet, load_beir, load_dataset
 from recallrank.documents import Document, Result
-from recallrank.encoders.bi_encoder import BiEncoder
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
 from recallrank.errors import (
     CollectionMismatchError,
     DatasetError,
@@ -31,7 +29,9 @@ from recallrank.index.base import Hit, VectorStore, point_id
 from recallrank.index.edge import EdgeStore
 from recallrank.index.server import QdrantServerStore
 from recallrank.index.settings import CollectionSettings
-from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever
+from recallrank.models.bi_encoder import BiEncoder
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever
 
 __version__ = "0.1.0"
 

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from recallrank.documents import Document, Result
-from recallrank.encoders.bi_encoder import BiEncoder
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
 from recallrank.errors import InvalidInputError, MissingDependencyError, StoreError
 from recallrank.index.base import VectorStore, point_id
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH, open_store
-from recallrank.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
+from recallrank.models.bi_encoder import BiEncoder
 from recallrank.redact import redact_url
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
 
 try:
     from langchain_core.callbacks import (

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import Document, check_metadata, check_unicode
-from recallrank.encoders._batching import no_words
 from recallrank.errors import InvalidInputError
 from recallrank.index.base import VectorStore
+from recallrank.models._batching import no_words
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

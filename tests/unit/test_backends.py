@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recallrank import BiEncoder, CrossEncoderReranker
-from recallrank.encoders import _runtime
+from recallrank.models import _runtime
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -98,7 +98,7 @@ def test_openvino_int8_is_static_calibrated_once_and_close_to_fp32(models: tuple
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import nncf
 
-    from recallrank.encoders._calibration import default_pairs
+    from recallrank.models._calibration import default_pairs
 
     bi, cross = models
     pairs = default_pairs()[:48]  # a real pair set; scored below, so the calibration text is varied

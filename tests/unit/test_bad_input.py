@@ -149,7 +149,8 @@ def test_bad_filter(bi_only: TwoStageRetriever) -> None:
 @pytest.fixture
 def with_maxsim(tmp_path: Path, tiny_bi: str) -> TwoStageRetriever:
     """The real MiniLM tokenizer (one layer), with the default kind of stage: zero-shot MaxSim kept in the store."""
-    from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker
+    from recallrank.models.late_interaction import LateInteractionEncoder
+    from recallrank.rerank.maxsim import MaxSimReranker
 
     stage = MaxSimReranker(LateInteractionEncoder.zero_shot(tiny_bi), field="maxsim")
     return TwoStageRetriever(EdgeStore(tmp_path, "words"), BiEncoder(tiny_bi), stages=[stage])

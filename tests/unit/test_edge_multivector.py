@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from recallrank import CollectionMismatchError, Document, EdgeStore, InvalidInputError, StoreError, TwoStageRetriever
-from recallrank.encoders.late_interaction import maxsim
 from recallrank.index import edge_multivector as mv
 from recallrank.index.doctor import check_edge
+from recallrank.models.late_interaction import maxsim
 from tests.fakes import HashEncoder
 
 DIM, TOK = 16, 8

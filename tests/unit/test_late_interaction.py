@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from recallrank import Document, InvalidInputError, ModelLoadError
-from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker, maxsim
 from recallrank.index.base import Hit
+from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
+from recallrank.rerank.maxsim import MaxSimReranker
 from tests.conftest import CORPUS
 
 

@@ -11,10 +11,12 @@ import pytest
 
 from recallrank import Document, EdgeStore, InvalidInputError, ModelLoadError, TwoStageRetriever
 from recallrank.cascade import parse_stages, shipped_model
-from recallrank.encoders._delta import DELTA_NAME
-from recallrank.encoders.late_interaction import LateInteractionEncoder, MaxSimReranker, maxsim
-from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
 from recallrank.index import edge_multivector as mv
+from recallrank.models._delta import DELTA_NAME
+from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
+from recallrank.models.poly_encoder import PolyEncoder
+from recallrank.rerank.maxsim import MaxSimReranker
+from recallrank.rerank.poly import PolyReranker
 from tests.conftest import CORPUS
 from tests.unit.test_cli import run
 
@@ -46,8 +48,8 @@ def test_the_shipped_colbert_loads_through_the_same_class_with_markers_and_skipl
 
 def test_the_assembled_checkpoint_is_a_plain_multivector_encoder_folder(colbert: LateInteractionEncoder,
                                                                          tmp_path: Path) -> None:
-    from recallrank.encoders._delta import assemble
-    from recallrank.encoders._loading import default_bi_encoder_path
+    from recallrank.models._delta import assemble
+    from recallrank.models._loading import default_bi_encoder_path
 
     folder = assemble(shipped_model("colbert"), default_bi_encoder_path(), tmp_path)
     assert (folder / "model.safetensors").is_file() and not (folder / DELTA_NAME).exists()

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
-from recallrank.encoders.late_interaction import MaxSimReranker, maxsim
-from recallrank.encoders.poly_encoder import PolyEncoder, PolyReranker
 from recallrank.index.base import Hit
-from recallrank.pipeline import Stage
+from recallrank.models.late_interaction import maxsim
+from recallrank.models.poly_encoder import PolyEncoder
+from recallrank.rerank.maxsim import MaxSimReranker
+from recallrank.rerank.poly import PolyReranker
+from recallrank.retrieval.pipeline import Stage
 from tests.fakes import HashEncoder, HashTokenEncoder
 
 DOCS = [Document(f"word{i} word{i % 7} shared text number {i}", {"i": i}, id=f"d{i}") for i in range(120)]
@@ -22,7 +24,8 @@ class FirstWordReranker:
     """A final stage that needs no model: orders by the number in the first word."""
 
     def rerank(self, query, candidates, top_n=None, score_threshold=None):  # type: ignore[no-untyped-def]
-        from recallrank.encoders.late_interaction import _candidates, ranked
+        from recallrank.rerank.base import candidates_of as _candidates
+        from recallrank.rerank.base import ranked
 
         docs, recall, ids = _candidates(candidates)
         scores = np.array([float(d.text.split()[0][4:]) for d in docs])

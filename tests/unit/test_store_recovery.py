@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from recallrank import Document, EdgeStore, StoreCorruptedError, TwoStageRetriever
-from recallrank.encoders.late_interaction import MaxSimReranker
 from recallrank.index import edge_multivector as mv
 from recallrank.index.doctor import check_edge
 from recallrank.index.reembed import reembed_in_place
+from recallrank.rerank.maxsim import MaxSimReranker
 from tests.fakes import HashEncoder, HashTokenEncoder
 
 N, DIM, TOK = 600, 16, 64

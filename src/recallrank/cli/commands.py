@@ -20,8 +20,8 @@ from recallrank.documents import Document, check_text
 from recallrank.errors import InvalidInputError, RecallrankError, StoreError
 from recallrank.filters import RANGE_OPERATORS, Filter, Match, MatchAny, Range
 from recallrank.index.base import VectorStore, check_filter
-from recallrank.pipeline import SearchResponse, TwoStageRetriever
 from recallrank.redact import has_secret, redact_url
+from recallrank.retrieval.pipeline import SearchResponse, TwoStageRetriever
 
 log = logging.getLogger(__name__)
 

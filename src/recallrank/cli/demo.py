@@ -14,7 +14,7 @@ from typing import Any
 
 from recallrank.cli.commands import cache_dir, open_retriever, snippet, warm_up
 from recallrank.documents import Document
-from recallrank.pipeline import SearchResponse
+from recallrank.retrieval.pipeline import SearchResponse
 
 #: the design document's ambiguity example in English: the fruit text shares "apple", "company" and
 #: "market value" with the query, so word overlap and a small bi-encoder favour it; the reranker should not
@@ -93,9 +93,9 @@ def design_examples() -> list[tuple[str, str, str]]:
 
 def show_design_examples() -> None:
     """The shipped bilingual cross-encoder's own logits (no recall score fused) for the company and the fruit text."""
-    from recallrank.encoders._loading import bilingual_reranker_path
-    from recallrank.encoders.cross_encoder import CrossEncoderReranker
     from recallrank.errors import ModelLoadError
+    from recallrank.models._loading import bilingual_reranker_path
+    from recallrank.rerank.cross_encoder import CrossEncoderReranker
 
     try:
         rr = CrossEncoderReranker(bilingual_reranker_path(), precision="bf16", activation="raw")

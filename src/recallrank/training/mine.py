@@ -20,7 +20,7 @@ import numpy as np
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, MatchAny
 from recallrank.index.base import VectorStore
-from recallrank.pipeline import TwoStageRetriever
+from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.training.inputs import LabelledPair
 
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from recallrank.datasets.pairs import Pair
 from recallrank.documents import Document
-from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.index.base import StoredPoint, point_id, to_payload
 from recallrank.index.edge import EdgeStore
+from recallrank.models.bi_encoder import BiEncoder
 
 
 def recall_lists(queries: Sequence[Pair], corpus: Sequence[Pair], encoder: BiEncoder, *,

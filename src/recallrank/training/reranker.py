@@ -17,8 +17,8 @@ import random
 from pathlib import Path
 
 from recallrank.datasets.build import TRAIN_DOMAINS, read_pairs
-from recallrank.encoders._loading import default_bi_encoder_path
-from recallrank.encoders.bi_encoder import BiEncoder
+from recallrank.models._loading import default_bi_encoder_path
+from recallrank.models.bi_encoder import BiEncoder
 from recallrank.training.mining import mine_hard_negatives
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
-from recallrank.pipeline import TwoStageRetriever
+from recallrank.retrieval.pipeline import TwoStageRetriever
 
 #: metadata keys that carry the stage scores; kept out of what the LLM and embedders read
 SCORE_KEYS = ["retrieval_score", "relevance_score"]

@@ -139,7 +139,7 @@ class RecallrankRetriever(_StoreRetriever):
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
             score_threshold: float | None = None) -> dict[str, list[Document]]:
         from recallrank.documents import check_text
-        from recallrank.pipeline import recall_model_name
+        from recallrank.retrieval.pipeline import recall_model_name
 
         query = check_text(query, "query")
         flt, k, threshold = self._settings(filters, top_k, score_threshold)

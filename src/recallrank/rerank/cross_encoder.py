@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from recallrank.documents import Document, Result, check_text
-from recallrank.encoders._batching import PairEncoder, report_truncation, token_batches, token_lengths
-from recallrank.encoders._calibration import default_pairs, fingerprint
-from recallrank.encoders._loading import default_reranker_path, load_error
-from recallrank.encoders._precision import PrecisionSetting, autocast, quantize_int8
-from recallrank.encoders._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
-from recallrank.encoders.fusion import ScoreFusion, default_fusion, load_all
 from recallrank.index.base import Hit, point_id
+from recallrank.models._batching import PairEncoder, report_truncation, token_batches, token_lengths
+from recallrank.models._calibration import default_pairs, fingerprint
+from recallrank.models._loading import default_reranker_path, load_error
+from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.models._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
+from recallrank.rerank.fusion import ScoreFusion, default_fusion, load_all
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -48,13 +48,13 @@ class CrossEncoderReranker:
             pairs with OpenVINO, dynamic quantisation of the linear layers with torch (CPU only, less exact).
         backend: ``"auto"`` (default: OpenVINO on a CPU, torch on a GPU), ``"torch"``, ``"onnxruntime"`` or
             ``"openvino"``: who runs the forward pass. The others run the model exported to ONNX once and cached
-            beside it (:mod:`recallrank.encoders._runtime`); OpenVINO honours ``precision="bf16"`` where the
+            beside it (:mod:`recallrank.models._runtime`); OpenVINO honours ``precision="bf16"`` where the
             CPU has bf16 instructions and runs f32 elsewhere. ``benchmarks/backends.py`` measures each.
         calibration: (query, text) pairs that fix int8's activation ranges (OpenVINO int8 only; at least 8,
             a few hundred is plenty); ``None`` uses pairs shipped with the package (Debian, Python, FOLDOC
             train text). Calibration runs once per model and pair set and is cached.
         fusion: ``"auto"`` uses the calibrated rerank + recall interpolation shipped with the model
-            (``recallrank_fusion.json``, see :mod:`recallrank.encoders.fusion`; one per recall model it was
+            (``recallrank_fusion.json``, see :mod:`recallrank.rerank.fusion`; one per recall model it was
             calibrated for) when candidates carry a recall score; a :class:`ScoreFusion` uses that one whatever
             the recall model; ``None`` ranks by the cross-encoder alone.
 

