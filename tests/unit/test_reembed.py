@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from recallrank import Document, EdgeStore, InvalidInputError, TwoStageRetriever
-from recallrank.index.reembed import reembed_in_place, reembed_into
+from recallrank.index.embedded.reembed import reembed_in_place
+from recallrank.index.reembed import reembed_into
 from tests.fakes import HashEncoder
 
 DOCS = [Document(f"text number {i} about topic {i % 5}", {"n": i, "tag": f"t{i % 3}", "w": i / 3}, id=f"d{i}")
@@ -92,3 +93,20 @@ def test_into_a_server_collection(tmp_path: Path) -> None:
     assert dict(target.scroll(FIELDS)) == contents(source)
     hit = target.search(HashEncoder(12).encode_queries([DOCS[5].text])[0], 1)[0]
     assert hit.document.id == "d5" and hit.document.metadata == DOCS[5].metadata
+
+
+def test_the_new_bi_encoder_is_recorded_and_the_old_record_dropped(tmp_path: Path) -> None:
+    store = build(tmp_path)
+    store.record_models({"name": "old", "dimension": 8})
+    reembed_in_place(store, HashEncoder(16))  # vectors of an unnamed encoder: the old record no longer holds
+    fresh = EdgeStore(tmp_path, "docs")
+    assert fresh.recorded_models()["bi_encoder"] is None
+    new = {"name": "hash16", "fingerprint": "h", "dimension": 16, "similarity": "cosine"}
+    reembed_in_place(fresh, HashEncoder(16), model=new)
+    again = EdgeStore(tmp_path, "docs")
+    assert again.recorded_models()["bi_encoder"] == new and again.count() == 300
+    target = EdgeStore(tmp_path, "docs-v2")
+    reembed_into(again, target, HashEncoder(12), model={**new, "dimension": 12})
+    assert target.recorded_models()["bi_encoder"] == {**new, "dimension": 12}
+    again.close()
+    target.close()

@@ -124,9 +124,9 @@ def test_server_store_passes_cluster_on_disk_and_quantisation_settings_through()
     store.upsert(_points(20, dim=16))
     # a client passed in is taken for a server's: hnsw_ef and the quantised search with rescoring are sent
     assert [h.id for h in store.search(np.ones(16, dtype=np.float32), 3)]
-    params = store._request(np.ones(16, dtype=np.float32), 5, None, False)["search_params"]
+    params = store._search_params(False)
     assert params.quantization.rescore is True and params.quantization.oversampling == 2.0
-    assert store._request(np.ones(16, dtype=np.float32), 5, None, True)["search_params"].quantization.ignore is True
+    assert store._search_params(True).quantization.ignore is True
     assert len(QdrantServerStore(location=":memory:", name="d").create_arguments(16, models.Distance.COSINE)) == 1
 
 

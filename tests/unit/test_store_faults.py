@@ -16,7 +16,7 @@ import pytest
 
 from recallrank import Document, EdgeStore, StoreCorruptedError, TwoStageRetriever
 from recallrank.index.base import StoredPoint
-from recallrank.index.doctor import check_edge
+from recallrank.index.embedded.doctor import check_edge
 from tests.fakes import HashEncoder
 
 ROOT = Path(__file__).parents[2]
@@ -26,15 +26,15 @@ DIM = 32
 INGEST = textwrap.dedent("""
     import os, signal, sys, threading, time
     from recallrank import Document, EdgeStore, TwoStageRetriever
-    import recallrank.index.edge as edge
+    import recallrank.index.embedded.lifecycle as lifecycle
     from tests.fakes import HashEncoder
 
     mode, path, n, dim = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
     store = EdgeStore(path, "c", full_scan_threshold_kb=10)
     if mode == "create":  # die between creating the shard and writing its metadata
-        real = edge.write_meta
-        edge.write_meta = lambda p, meta: kill() if ".creating-" in str(p) else real(p, meta)
+        real = lifecycle.write_meta
+        lifecycle.write_meta = lambda p, meta: kill() if ".creating-" in str(p) else real(p, meta)
     if mode == "build":  # die while the HNSW index is being built
         real_finish = store.finish_ingest
         def finish():

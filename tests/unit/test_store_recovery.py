@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from recallrank import Document, EdgeStore, StoreCorruptedError, TwoStageRetriever
-from recallrank.index import edge_multivector as mv
-from recallrank.index.doctor import check_edge
-from recallrank.index.reembed import reembed_in_place
+from recallrank.index.embedded.doctor import check_edge
+from recallrank.index.embedded.reembed import reembed_in_place
 from recallrank.rerank.maxsim import MaxSimReranker
 from tests.fakes import HashEncoder, HashTokenEncoder
 
@@ -62,7 +61,7 @@ def texts(root: Path) -> dict[str, str]:
 def with_tokens(root: Path) -> int:
     store = EdgeStore(root, "c")
     try:
-        return N - len(list(mv.without_multivector(store, "maxsim")))
+        return N - len(list(store.without_multivector("maxsim")))
     finally:
         store.close()
 
@@ -118,7 +117,7 @@ KILL = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 from recallrank import EdgeStore
-from recallrank.index.reembed import reembed_in_place
+from recallrank.index.embedded.reembed import reembed_in_place
 from tests.fakes import HashEncoder
 where, replace, rename, renames = sys.argv[1], os.replace, os.rename, []
 

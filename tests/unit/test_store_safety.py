@@ -19,7 +19,7 @@ import pytest
 
 from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, StoreError, TwoStageRetriever
 from recallrank.cli import main
-from recallrank.cli.commands import parse_filters
+from recallrank.cli.filters import parse_filters
 from recallrank.filters import Filter, Match, as_filter
 from recallrank.index.base import StoredPoint, VectorStore
 from tests.fakes import HashEncoder
@@ -52,9 +52,9 @@ def retriever(store: VectorStore) -> TwoStageRetriever:
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """``main`` with the stand-in encoder and a clean environment; returns (exit status, stdout, stderr)."""
-    from recallrank.cli import commands
+    from recallrank.cli import pipeline
 
-    monkeypatch.setattr(commands, "bi_encoder", lambda name, precision="fp32": HashEncoder())
+    monkeypatch.setattr(pipeline, "recall_encoder", lambda *args, **kwargs: HashEncoder())
     for key in [k for k in os.environ if k.startswith("RECALLRANK_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
@@ -237,12 +237,12 @@ def test_9_a_locked_store_is_reported_before_models_load(cli: Any, capsys: Any, 
     """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        from recallrank.cli import commands
+        from recallrank.cli import pipeline
 
         def no_models(_: Any) -> None:
             raise AssertionError("models were loaded before the lock was checked")
 
-        monkeypatch.setattr(commands, "warm_up", no_models)
+        monkeypatch.setattr(pipeline, "warm_up", no_models)
         code, _, err = cli("search", "q", "--path", "idx", capsys=capsys)
         assert code == 2 and "already opened by another process" in err, err
     finally:

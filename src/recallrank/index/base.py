@@ -1,28 +1,25 @@
-"""The vector store contract. The pipeline talks to a store only through this protocol."""
+"""The vector store contract. The pipeline talks to a store only through :class:`VectorStore`.
+
+Both of recallrank's stores implement it through one Qdrant collection core (:mod:`recallrank.index.collection`):
+:class:`~recallrank.EdgeStore` (embedded) and :class:`~recallrank.QdrantServerStore`. A store of another kind that
+holds no token vectors mixes in :class:`DenseOnly`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from recallrank.documents import Document, check_value
-from recallrank.filters import Filter, FilterValueError, as_filter, payload_key, to_qdrant
-from recallrank.filters.model import check_key
-from recallrank.filters.qdrant import PATHS_FIELD, items, metadata_paths, walk
+from recallrank.errors import StoreError
+from recallrank.filters import Filter, as_filter
 
-log = logging.getLogger(__name__)
-
-#: recallrank similarity -> Qdrant distance name (the same names in qdrant-edge and qdrant-client)
-DISTANCES = {"cosine": "Cosine", "dot": "Dot", "euclidean": "Euclid"}
 _NAMESPACE = uuid.UUID("6f1d3c52-8a3b-5d0e-9a55-7b0c9f2e4a11")
 
 #: metadata filter: a :class:`recallrank.filters.Filter`, or a dict: ``{"key": value}`` matches equal values,
@@ -105,126 +102,20 @@ def check_filter(flt: MetadataFilter | None) -> Filter | None:
     return as_filter(flt)
 
 
-def qdrant_filter(flt: MetadataFilter | None, models: Any, typed: Callable[[Any], Any] = lambda v: v) -> Any:
-    """``flt`` as a Qdrant ``Filter`` built from ``models`` (``qdrant_client.models`` or ``qdrant_edge``), or ``None``
-    for no filter; metadata keys live under ``metadata.`` in the payload. ``typed`` wraps each exact value
-    (qdrant-edge needs its booleans as ``numpy.bool_``)."""
-    return to_qdrant(as_filter(flt), models, "metadata.", typed)
-
-
-#: payload index types a store creates (each compares exactly as the payload does for every filter recallrank
-#: makes, except the ranges of the other kind: see :func:`recallrank.filters.check_indexes`)
-INDEX_TYPES = ("keyword", "float", "bool", "datetime")
-#: at most this many payload indexes are made automatically per collection (more with ``create_payload_index``)
-MAX_AUTO_INDEXES = 64
-#: a key holding a string longer than this gets no automatic keyword index (it is text, not a category)
-MAX_INDEXED_STRING = 256
-#: payload fields beside the metadata that every collection indexes
-CORE_INDEXES = {"doc_id": "keyword", f"{PATHS_FIELD}.present": "keyword"}
-
-
-def stamp(points: Sequence[StoredPoint]) -> list[StoredPoint]:
-    """``points`` with the record of their metadata (:func:`recallrank.filters.metadata_paths`) in their payload,
-    recomputed from the metadata they hold; the store core calls it on every write, so no point goes without it."""
-    def record(metadata: Any) -> dict[str, list[str]]:
-        return metadata_paths(metadata if isinstance(metadata, Mapping) else {})
-
-    return [StoredPoint(p.id, p.vector, {**p.payload, PATHS_FIELD: record(p.payload.get("metadata"))}) for p in points]
-
-
-def index_path(key: str) -> str:
-    """The payload path of a filter key (``lang``, ``author.name``, ``@doc_id``) that a payload index goes on."""
-    return payload_key(check_key(key, "payload index"))
-
-
-def _is_datetime(value: str) -> bool:
-    if len(value) < 10 or value[4:5] != "-":
-        return False
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
-def _index_type(values: list[Any]) -> str | None:
-    """The payload index type for a key holding ``values`` (``None``: none worth having)."""
-    kinds = {type(v) for v in values if v is not None and not isinstance(v, (Mapping, list))}
-    if not kinds:
-        return None
-    if str in kinds:
-        if any(isinstance(v, str) and len(v) > MAX_INDEXED_STRING for v in values):
-            return None
-        if kinds == {str} and all(_is_datetime(v) for v in values if isinstance(v, str)):
-            return "datetime"
-        return "keyword"
-    return "bool" if kinds == {bool} else "float"
-
-
-def _join(have: str, want: str) -> str:
-    """One index type for a key that holds what ``have`` was made for and what ``want`` fits."""
-    have = "float" if have == "integer" else have  # an integer index reads 1.0 as 1: never kept
-    if have == want:
-        return have
-    if {have, want} == {"float", "bool"}:
-        return "float"
-    return "keyword"  # exact for every filter (ranges then read the payload)
-
-
-def plan_indexes(points: Sequence[StoredPoint], indexes: Mapping[str, str], where: str) -> dict[str, str]:
-    """Payload path -> index type to create (or to change to) before writing ``points`` into a collection that has
-    ``indexes``: one for each metadata key they hold (:func:`_index_type` from its values), at most
-    :data:`MAX_AUTO_INDEXES` in all, plus :data:`CORE_INDEXES`; indexes made by hand with types recallrank does not
-    make are left alone. Logs what it leaves out."""
-    values: dict[str, list[Any]] = {}
-    for p in points:
-        metadata = p.payload.get("metadata")
-        for path, value in walk(metadata if isinstance(metadata, Mapping) else {}):
-            values.setdefault(payload_key(path), []).extend(items(value))
-    plan = {path: kind for path, kind in CORE_INDEXES.items() if path not in indexes}
-    made = sum(1 for path in indexes if path.startswith("metadata."))
-    skipped = []
-    for path, found in values.items():
-        want = _index_type(found)
-        have = indexes.get(path)
-        if want is None or (have is not None and have not in (*INDEX_TYPES, "integer")):
-            continue
-        kind = want if have is None else _join(have, want)
-        if kind == have:
-            continue
-        if have is None and made >= MAX_AUTO_INDEXES:
-            skipped.append(path)
-            continue
-        made += have is None
-        plan[path] = kind
-    if skipped:
-        log.warning("%s: %d metadata keys get no payload index (%s%s): %d are indexed already, the most made "
-                    "automatically; filters on them read the payload (slower on large collections); index one with "
-                    "store.create_payload_index(KEY, TYPE)", where, len(skipped), ", ".join(skipped[:5]),
-                    ", ..." if len(skipped) > 5 else "", MAX_AUTO_INDEXES)
-    return plan
-
-
-def check_index_type(key: str, kind: str) -> tuple[str, str]:
-    """``(payload path, type)`` for ``create_payload_index(key, kind)``, or a FilterValueError naming the types."""
-    if kind not in INDEX_TYPES:
-        raise FilterValueError(f"payload index type {kind!r}: use one of {', '.join(INDEX_TYPES)} (an integer index "
-                               "would make Qdrant read 1.0 as 1 and skip 1.5 in ranges; 'float' indexes integers)")
-    return index_path(key), kind
-
-
-def short_of_limit(found: int, limit: int, condition: Any, exact: bool, count: Callable[[], int]) -> bool:
-    """Whether a filtered HNSW search came back with fewer hits than the filter matches (the graph walk can miss
-    points under a restrictive filter): then the caller repeats it exactly, so a filter never silently returns
-    fewer than ``limit``. Costs one count, and only when the result is short."""
-    return condition is not None and not exact and found < limit and int(count()) > found
-
-
 @runtime_checkable
 class VectorStore(Protocol):
-    """A collection of points in Qdrant, embedded or on a server."""
+    """A collection of points in Qdrant, embedded or on a server: dense vectors, and (where
+    ``supports_multivectors``) named token-vector fields that late-interaction stages score with MaxSim.
+
+    Example:
+        >>> from recallrank import EdgeStore
+        >>> isinstance(EdgeStore("./index", "docs"), VectorStore)   # nothing is opened yet
+        True
+    """
 
     name: str
+    #: whether the store can hold token-vector (multivector) fields; ``False`` on dense-only stand-ins
+    supports_multivectors: bool
 
     def exists(self) -> bool:
         """Whether the collection exists yet."""
@@ -232,8 +123,17 @@ class VectorStore(Protocol):
     def open(self) -> None:
         """Open the collection now (locks, connections, integrity checks) so failures show before slow work."""
 
-    def ensure_collection(self, dimension: int, similarity: str) -> None:
-        """Create the collection for ``dimension``-d vectors, or check that the existing one matches."""
+    def ensure_collection(self, dimension: int, similarity: str, model: Mapping[str, Any] | None = None) -> None:
+        """Create the collection for ``dimension``-d vectors, or check that the existing one matches; ``model``
+        (the bi-encoder's description) is recorded when the collection has no record yet."""
+
+    def record_models(self, bi_encoder: Mapping[str, Any]) -> None:
+        """Record ``bi_encoder`` (name, fingerprint, dimension, similarity: the caller's dict) as the model that
+        built the collection, replacing an earlier record; nothing else recorded changes."""
+
+    def recorded_models(self) -> dict[str, Any]:
+        """``{"bi_encoder": dict | None, "fields": {field: {"model": str | None, "dimension": int}}}``: what
+        built the collection (``None``: written before stores recorded it) and each token-vector field's model."""
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Content hashes of those ``ids`` that are stored (id -> hash)."""
@@ -267,9 +167,25 @@ class VectorStore(Protocol):
         ``bool``, ``datetime``). Reading it writes nothing."""
 
     def create_payload_index(self, key: str, kind: str) -> None:
-        """Index the metadata ``key`` (``author.name``; ``@doc_id`` for a field beside the metadata) as ``kind``,
-        one of :data:`INDEX_TYPES`, replacing an index of another type. Writes index metadata keys as documents
-        are written already; this is for other types, or keys beyond :data:`MAX_AUTO_INDEXES`."""
+        """Index the metadata ``key`` (``author.name``; ``@doc_id`` for a field beside the metadata) as ``kind``
+        (``keyword``, ``float``, ``bool`` or ``datetime``), replacing an index of another type. Keys get one as
+        documents are written already; this is for other types, or keys beyond the automatic limit."""
+
+    # -- token vectors (late interaction): stores without them raise StoreError, see ``supports_multivectors`` --
+    def multivector_fields(self) -> dict[str, int]:
+        """The collection's token-vector fields: name -> size of each token vector."""
+
+    def ensure_multivector(self, name: str, dimension: int, model: str | None = None) -> None:
+        """Add the field ``name`` for ``dimension``-d token vectors (MaxSim), or check the existing one."""
+
+    def write_multivectors(self, name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Set the ``name`` token vectors of existing points (point id -> ``(tokens, dimension)`` array)."""
+
+    def without_multivector(self, name: str, batch: int = 256) -> Iterator[tuple[str, str]]:
+        """``(point id, text)`` of every point that has no ``name`` token vectors yet."""
+
+    def maxsim_scores(self, name: str, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """MaxSim of the query's token vectors against each of ``ids``; points without vectors are absent."""
 
     def finish_ingest(self) -> None:
         """Called after a bulk ingest (the embedded store builds its HNSW index here)."""
@@ -278,9 +194,35 @@ class VectorStore(Protocol):
         """Release files, locks and connections."""
 
 
-class ThreadedAsyncSearch:
-    """Mixin: ``asearch`` runs the blocking ``search`` in a worker thread, keeping the event loop free."""
+class DenseOnly:
+    """Mixin for a :class:`VectorStore` that holds dense vectors only: ``supports_multivectors`` is ``False``,
+    ``multivector_fields()`` is empty and the other token-vector methods raise :class:`StoreError`; the pipeline
+    then encodes a MaxSim stage's candidates at query time.
 
-    async def asearch(self, vector: np.ndarray, limit: int, flt: MetadataFilter | None = None,
-                      exact: bool = False) -> list[Hit]:
-        return await asyncio.to_thread(self.search, vector, limit, flt, exact)  # type: ignore[attr-defined]
+    Example:
+        >>> class MyStore(DenseOnly):   # ... plus the dense methods of VectorStore
+        ...     name = "mine"
+        >>> MyStore().supports_multivectors, MyStore().multivector_fields()
+        (False, {})
+    """
+
+    supports_multivectors = False
+
+    def _no_tokens(self) -> StoreError:
+        return StoreError(f"{type(self).__name__} holds no token vectors; use EdgeStore or QdrantServerStore "
+                          "for a late-interaction stage that stores them")
+
+    def multivector_fields(self) -> dict[str, int]:
+        return {}
+
+    def ensure_multivector(self, name: str, dimension: int, model: str | None = None) -> None:
+        raise self._no_tokens()
+
+    def write_multivectors(self, name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        raise self._no_tokens()
+
+    def without_multivector(self, name: str, batch: int = 256) -> Iterator[tuple[str, str]]:
+        raise self._no_tokens()
+
+    def maxsim_scores(self, name: str, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        raise self._no_tokens()

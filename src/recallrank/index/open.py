@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from recallrank.index.base import VectorStore
-from recallrank.index.edge import EdgeStore
+from recallrank.index.embedded.store import EdgeStore
+from recallrank.index.server.store import QdrantServerStore
 from recallrank.redact import redact_url
 
 #: where the embedded store lives when neither a path nor a URL is given
@@ -28,8 +29,6 @@ def open_store(path: str | Path | None = None, url: str | None = None, collectio
     if url is not None and path is not None:
         raise ValueError(f"pass either path={str(path)!r} (embedded) or url={redact_url(url)!r} (server), not both")
     if url is not None:
-        from recallrank.index.server import QdrantServerStore
-
         return QdrantServerStore(url, collection, api_key=api_key, **kwargs)
     if api_key is not None:
         raise ValueError("api_key is only used with url=...; the embedded store has no authentication")

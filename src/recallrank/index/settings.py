@@ -102,3 +102,44 @@ class CollectionSettings:
 
 
 DEFAULT = CollectionSettings()
+
+
+def mismatches(have: dict[str, Any], want: CollectionSettings) -> list[str]:
+    """``"on_disk=False, asked True"`` for each setting a collection reports (``have``; ``None`` where it cannot
+    tell) that differs from ``want``. Cluster settings are compared only where they were asked for."""
+    out = []
+    for key, value in have.items():
+        asked = getattr(want, key)
+        if value is None or (key in SERVER_ONLY and asked is None):
+            continue
+        if value != asked:
+            out.append(f"{key}={value!r}, asked {asked!r}")
+    return out
+
+
+def quantization_config(models: Any, layout: CollectionSettings) -> Any:
+    """The quantisation config of a new collection with ``layout``, built from ``models`` (``qdrant_edge``, or
+    ``qdrant_client.models``, which wraps each config and spells its enums in capitals); ``None`` for none."""
+    server = hasattr(models, "ScalarQuantization")
+    if layout.quantization == "scalar":
+        int8 = models.ScalarType.INT8 if server else models.ScalarType.Int8
+        scalar = models.ScalarQuantizationConfig(type=int8, quantile=0.99, always_ram=layout.quantization_always_ram)
+        return models.ScalarQuantization(scalar=scalar) if server else scalar
+    if layout.quantization == "binary":
+        binary = models.BinaryQuantizationConfig(always_ram=layout.quantization_always_ram)
+        return models.BinaryQuantization(binary=binary) if server else binary
+    return None
+
+
+def search_params(models: Any, exact: bool, hnsw_ef: int | None, quantized: bool | None,
+                  asked: CollectionSettings | None) -> Any:
+    """``SearchParams`` (of ``models``: ``qdrant_edge`` or ``qdrant_client.models``) for a collection that is
+    ``quantized`` (``None``: not known). Exact means the original vectors: a quantised collection would otherwise
+    scan its codes. Rescoring and oversampling are the caller's (``asked``) search-time choices."""
+    if exact and quantized is not False:
+        return models.SearchParams(hnsw_ef=hnsw_ef, exact=True, quantization=models.QuantizationSearchParams(
+            ignore=True))
+    quantization = None
+    if not exact and quantized and asked is not None:
+        quantization = models.QuantizationSearchParams(rescore=asked.rescore, oversampling=asked.search_oversampling())
+    return models.SearchParams(hnsw_ef=hnsw_ef, exact=exact, quantization=quantization)

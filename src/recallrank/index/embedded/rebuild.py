@@ -4,7 +4,8 @@ A point has parts stored in separate files: its payload (text and metadata), its
 field per late-interaction stage. Damage to one file must not cost the others, so a point whose full read fails is
 read again part by part, and only the parts that fail are lost (:class:`StoredParts`). The rebuild
 (:func:`rebuild_and_swap`) writes what was read into a new shard beside the collection and swaps it in through
-:func:`recallrank.index.swap.swap`; it is used by ``recallrank doctor --repair`` and ``recallrank index --reembed``.
+:func:`recallrank.index.embedded.swap.swap`; it is used by ``recallrank doctor --repair`` and
+``recallrank index --reembed``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from recallrank.index.edge import META_FILE, new_meta, write_meta
-from recallrank.index.edge_multivector import record_vectors
+from recallrank.index.embedded.meta import META_FILE, fields_meta, new_meta, write_meta
+from recallrank.index.embedded.swap import journal_path, swap
 from recallrank.index.settings import CollectionSettings
-from recallrank.index.swap import journal_path, swap
+from recallrank.index.tokens import record_vectors
 
 if TYPE_CHECKING:
-    from recallrank.index.edge import EdgeStore
+    from recallrank.index.embedded.store import EdgeStore
 
 PAYLOAD = "payload"
 DENSE = "dense vector"
@@ -49,15 +50,8 @@ class StoredParts:
 def read_points(store: EdgeStore, shard: Any, fields: Sequence[str], batch: int = 256) -> Iterator[list[StoredParts]]:
     """Every point of ``shard``, ``batch`` at a time; a batch that fails to decode is split down to single points,
     and a single point is read part by part (payload, dense vector, each of ``fields``)."""
-    import qdrant_edge as qe
-
-    offset = None
-    while True:
-        ids, offset = store.engine("list points", shard.scroll,
-                                   qe.ScrollRequest(offset=offset, limit=batch, with_payload=False, with_vector=False))
-        yield _read(shard, [r.id for r in ids], fields)
-        if offset is None:
-            return
+    for records in store.pages(None, None, batch):  # the store's own shard: ``shard`` is the one it holds open
+        yield _read(shard, [r.id for r in records], fields)
 
 
 def _read(shard: Any, ids: Sequence[Any], fields: Sequence[str]) -> list[StoredParts]:
@@ -181,6 +175,8 @@ def build_beside(store: EdgeStore, old: Any, tmp: Path, dimension: int, similari
     rebuilt = new_meta(dimension, similarity, total, settings=CollectionSettings.from_dict(meta.get("settings")))
     if fields:
         rebuilt["multivectors"] = fields_meta(fields, meta.get("multivectors") or {})
+    if meta.get("bi_encoder") is not None:  # the model that made the vectors written
+        rebuilt["bi_encoder"] = meta["bi_encoder"]
     write_meta(tmp / META_FILE, rebuilt)
     return total
 
@@ -197,8 +193,3 @@ def _copy_payload_indexes(store: EdgeStore, old: Any, new: Any) -> None:
         return
     for path, info in schema.items():
         store.engine("create a payload index", new.update, qe.UpdateOperation.create_field_index(path, info.data_type))
-
-
-def fields_meta(fields: dict[str, int], listed: dict[str, Any]) -> dict[str, Any]:
-    """The ``multivectors`` entry of ``recallrank.json`` for the engine's ``fields``, keeping known model names."""
-    return {name: {"dimension": size, "model": (listed.get(name) or {}).get("model")} for name, size in fields.items()}

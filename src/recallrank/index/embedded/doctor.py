@@ -24,18 +24,25 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from recallrank.errors import StoreError
-from recallrank.index import edge_multivector as mv
 from recallrank.index.base import from_payload
-from recallrank.index.edge import ENGINE_CONFIG, META_FILE, EdgeStore, WriteAheadLogError, new_meta, write_meta
-from recallrank.index.rebuild import StoredParts, fields_meta, read_points, rebuild_and_swap
-from recallrank.index.settings import CollectionSettings
-from recallrank.index.swap import Leftover, human_bytes, leftovers, remove_leftovers, write_json
+from recallrank.index.embedded.engine import WriteAheadLogError
+from recallrank.index.embedded.meta import (
+    ENGINE_CONFIG,
+    META_FILE,
+    engine_layout,
+    fields_meta,
+    new_meta,
+    segment_bytes_per_value,
+    write_meta,
+)
+from recallrank.index.embedded.rebuild import StoredParts, read_points, rebuild_and_swap
+from recallrank.index.embedded.store import EdgeStore
+from recallrank.index.embedded.swap import Leftover, human_bytes, leftovers, remove_leftovers, write_json
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
 Embed = Callable[[list[str]], Any]
@@ -57,7 +64,7 @@ class DoctorReport:
     findings: list[Finding] = field(default_factory=list)
     lost_ids: list[str] = field(default_factory=list)
     backup: str | None = None
-    #: folders beside the collection left by rebuilds, swaps and repairs (see :mod:`recallrank.index.swap`)
+    #: folders beside the collection left by rebuilds, swaps and repairs (see :mod:`recallrank.index.embedded.swap`)
     leftovers: list[Leftover] = field(default_factory=list)
     removed: list[Leftover] = field(default_factory=list)
 
@@ -220,20 +227,9 @@ def _rewrite_engine_config(store: EdgeStore, meta: dict[str, Any]) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for name in fields:
-        if _segment_bytes_per_value(store.location, name) == 4:  # fp32, as fields written by 0.2's first release
+        if segment_bytes_per_value(store.location, name) == 4:  # fp32, as fields written by 0.2's first release
             config["vectors"][name].pop("datatype", None)
     write_json(store.location / ENGINE_CONFIG, config)
-
-
-def _segment_bytes_per_value(location: Path, name: str) -> int | None:
-    """Bytes per stored number of the token-vector field ``name``, read off any segment's storage config."""
-    for config in location.glob(f"segments/*/vector_storage-{name}/vectors/config.json"):
-        try:
-            c = json.loads(config.read_text(encoding="utf-8"))
-            return round(c["chunk_size_bytes"] / (c["chunk_size_vectors"] * c["dim"]))
-        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
-            continue
-    return None
 
 
 def _open_shard(store: EdgeStore, meta: dict[str, Any], report: DoctorReport, repair: bool) -> Any:
@@ -276,7 +272,7 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
     if meta is None:
         if not any(META_FILE in f.problem for f in report.findings):
             report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
-        fresh = {**new_meta(*engine, settings=_engine_layout(store)), "pending": True}
+        fresh = {**new_meta(*engine, settings=engine_layout(store.location)), "pending": True}
         del fresh["points"]
         if fields:
             fresh["multivectors"] = fields_meta(fields, {})
@@ -295,23 +291,6 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         meta = {**meta, "multivectors": fields_meta(fields, listed), "pending": True}
         damaged = True
     return meta, damaged
-
-
-def _engine_layout(store: EdgeStore) -> CollectionSettings:
-    """The collection settings the engine's own config still shows (on-disk vectors and graph, quantisation), for
-    a ``recallrank.json`` written anew: without them the next open would declare the defaults to the engine."""
-    try:
-        config = json.loads((store.location / ENGINE_CONFIG).read_text(encoding="utf-8"))
-        dense = config["vectors"][""]
-        quantization = dense.get("quantization_config") or {}
-        kind: Literal["scalar", "binary"] | None = (
-            "scalar" if "scalar" in quantization else "binary" if "binary" in quantization else None)
-        return CollectionSettings(
-            on_disk=dense.get("on_disk") is True, hnsw_on_disk=(config.get("hnsw_config") or {}).get("on_disk") is True,
-            quantization=kind, quantization_always_ram=(quantization.get(kind) or {}).get("always_ram") is not False
-            if kind else True)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return CollectionSettings()
 
 
 def _scan(store: EdgeStore, shard: Any, fields: list[str]) -> _Scan:
@@ -392,7 +371,7 @@ def _rebuild(store: EdgeStore, old: Any, meta: dict[str, Any], scan: _Scan, embe
 def _fill_tokens(store: EdgeStore, name: str, encoder: Any, batch: int = 64) -> list[str]:
     """Encode the ``name`` token vectors of every point that lacks them (the store is healthy by now); returns the
     ids of points whose text gives no token vector at all (a store cannot hold an empty multivector)."""
-    todo = list(mv.without_multivector(store, name))
+    todo = list(store.without_multivector(name))
     has_tokens = getattr(encoder, "has_tokens", None)
     wordless: list[str] = []
     if has_tokens is not None and todo:
@@ -402,6 +381,6 @@ def _fill_tokens(store: EdgeStore, name: str, encoder: Any, batch: int = 64) -> 
     for lo in range(0, len(todo), batch):
         part = todo[lo:lo + batch]
         tokens = encoder.encode_documents([text for _, text in part])
-        mv.write_multivectors(store, name, {pid: t for (pid, _), t in zip(part, tokens, strict=True)})
+        store.write_multivectors(name, {pid: t for (pid, _), t in zip(part, tokens, strict=True)})
     store.finish_ingest()
     return wordless
