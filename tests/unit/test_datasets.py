@@ -4,9 +4,9 @@ import pytest
 
 from recallrank import DatasetError, load_beir, load_dataset
 from recallrank.datasets import available, save_beir
-from recallrank.datasets.debian import debian_pairs
-from recallrank.datasets.dictd import _B64, dictionary_pairs
-from recallrank.datasets.pairs import Pair, deduplicate, split_of, split_pairs
+from recipes.data.debian import debian_pairs
+from recipes.data.dictd import _B64, dictionary_pairs
+from recipes.data.pairs import Pair, deduplicate, split_of, split_pairs
 
 TRANSLATION = """Package: 0ad
 Description-md5: d943033bedada21853d2ae54a2578a7b
@@ -110,7 +110,7 @@ def test_beir_roundtrip_and_errors(tmp_path: Path) -> None:
 
 
 def test_faq_parsers_read_pod_text_and_generated_html_headings() -> None:
-    from recallrank.datasets.faq import html_sections, pod_sections, text_sections, train_pairs
+    from recipes.data.faq import html_sections, pod_sections, text_sections, train_pairs
 
     pod = ("=head1 NAME\n\nperlfaq4 - Data Manipulation\n\n=head2 How do I count the lines of a file?\n"
            "X<file, counting lines>\n\nUse C<wc -l> or a loop over B<< <$fh> >>.\n\n=head2 Next?\n")
@@ -129,7 +129,7 @@ def test_faq_parsers_read_pod_text_and_generated_html_headings() -> None:
 
 
 def test_heading_pairs_keep_chapters_together_and_drop_untranslated_chinese(tmp_path: Path) -> None:
-    from recallrank.datasets.faq import heading_pairs
+    from recipes.data.faq import heading_pairs
 
     book = tmp_path / "usr/share/doc/book/html"
     book.mkdir(parents=True)
@@ -143,7 +143,7 @@ def test_heading_pairs_keep_chapters_together_and_drop_untranslated_chinese(tmp_
 
 
 def test_mallard_pages_give_title_desc_and_body() -> None:
-    from recallrank.datasets.faq import mallard_page
+    from recipes.data.faq import mallard_page
 
     page = ('<page xmlns="http://projectmallard.org/1.0/" id="x"><info><desc>使用较大字体。</desc></info>'
             '<title>更改文字大小</title><p>打开 <gui>设置</gui> 然后更改。</p>'
@@ -161,7 +161,7 @@ def test_the_chinese_help_set_is_shipped_and_held_out() -> None:
 
 
 def test_bold_question_faqs() -> None:
-    from recallrank.datasets.faq import bold_q_sections
+    from recipes.data.faq import bold_q_sections
 
     html = ('<P><A NAME="Q1"><B>Q1</A>. Where can I discuss Graphviz?</B><P>We run a <A HREF="x">mailing list</A>.'
             '<P><A NAME="Q2"><B>Q2</A>. How do I make a layout larger?</B><P>Set size.')
@@ -172,7 +172,7 @@ def test_bold_question_faqs() -> None:
 def test_gettext_catalogs_give_english_chinese_pairs(tmp_path: Path) -> None:
     import struct
 
-    from recallrank.datasets.faq import catalog_pairs
+    from recipes.data.faq import catalog_pairs
 
     messages = {"": "Content-Type: text/plain; charset=UTF-8\n", "Toggle the case sensitivity": "切换区分大小写",
                 "Saved %d lines": "已保存 %d 行", "ButtonBar|Dynamic": "ButtonBar|动态", "Quit": "退出",

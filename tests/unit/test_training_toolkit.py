@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from recallrank import BiEncoder, CrossEncoderReranker, Document, EdgeStore, InvalidInputError, TwoStageRetriever
-from recallrank.training.bi_encoder import bi_encoder_rows, train_bi_encoder
-from recallrank.training.cross_encoder import reranker_rows, train_reranker
 from recallrank.training.distill import distill_rows, train_distill
 from recallrank.training.inputs import LabelledPair, read_training_input, split_held_out
 from recallrank.training.runs import RunFolder, Schedule
+from recallrank.training.train_bi_encoder import bi_encoder_rows, train_bi_encoder
+from recallrank.training.train_reranker import reranker_rows, train_reranker
 
 TOPICS = ["vector database", "green tea", "python packaging", "rust compiler", "apple orchard", "jazz piano",
           "linux kernel", "chess opening"]
@@ -143,6 +143,18 @@ def test_held_out_split_keeps_each_query_on_one_side() -> None:
     assert 20 <= len(held) <= 60 and split_held_out(pairs, 0.2, seed=3) == (train, held)
     with pytest.raises(InvalidInputError, match="too few to hold out"):
         split_held_out(pairs[:1], 0.5)
+    assert split_held_out([], 0.1) == ([], [])  # distillation queries alone: nothing to evaluate on
+
+
+def test_training_without_the_train_extra_names_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from recallrank import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if `pip install recallrank` alone
+    with pytest.raises(MissingDependencyError, match=r"pip install 'recallrank\[train\]'"):
+        train_reranker([("q", "p", ("n",), None)], tmp_path / "rr", schedule=schedule(steps=1))
+    assert not (tmp_path / "rr").exists()
 
 
 def test_beir_folder_input(tmp_path: Path) -> None:
@@ -242,6 +254,25 @@ def test_cli_distills_from_a_beir_folder_with_unlabelled_candidates(tiny_bi: str
     assert len(rows["label"][0]) == 3 and rows["doc_1"][0].startswith("A text explaining")
     assert BiEncoder(str(tmp_path / "out")).encode_queries(["x"]).shape == (1, 384)
     assert not (tmp_path / "none").exists()  # no index was needed, none was created
+
+
+def test_cli_distills_queries_alone_with_the_default_held_out_fraction(tiny_bi: str, index: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's `train distill queries.jsonl`: lines hold a query alone, candidates come from the index, and
+    with no labelled pair there is no before/after table (and no error about holding 10 % out)."""
+    from recallrank.cli import main
+
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"query": f"what is {t} about? ({k})"}) + "\n"
+                               for t in TOPICS for k in range(4)))
+    code = main(["train", "distill", str(queries), "--output", str(tmp_path / "out"), "--base", tiny_bi,
+                 "--candidates", "3", "--steps", "2", "--batch-size", "4", "--max-length", "32",
+                 "--path", str(index), "--collection", "docs", "--precision", "fp32", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["trained_pairs"] == 32 and summary["held_out_pairs"] == 0 and "evaluation" not in summary
+    assert BiEncoder(str(tmp_path / "out")).encode_queries(["x"]).shape == (1, 384)
 
 
 def test_cli_mine_then_train_bi_encoder_then_reembed(tiny_bi: str, index: Path, tmp_path: Path,
@@ -383,10 +414,10 @@ def test_cli_refuses_a_finished_run_on_another_pairs_file_of_the_same_length(
 def cli_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A JSONL file indexed by `recallrank index` (ids ``r1``..``r8``) with the hashing stand-in encoder; returns
     (the JSONL file, the index folder)."""
-    from recallrank.cli import commands, main
+    from recallrank.cli import main, pipeline
     from tests.fakes import HashEncoder
 
-    monkeypatch.setattr(commands, "bi_encoder", lambda name=None, precision="fp32": HashEncoder())
+    monkeypatch.setattr(pipeline, "recall_encoder", lambda *args, **kwargs: HashEncoder())
     records = _pairs(tmp_path / "records.jsonl", [{"id": f"r{i + 1}", "text": f"A text explaining {t} in detail."}
                                                    for i, t in enumerate(TOPICS)])
     assert main(["index", str(records), "--path", str(tmp_path / "idx"), "--collection", "docs",

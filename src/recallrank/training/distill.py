@@ -20,17 +20,19 @@ from typing import Any, Literal
 
 from recallrank.errors import InvalidInputError
 from recallrank.training import DISTILL_LOSSES
-from recallrank.training.bi_encoder import student
+from recallrank.training.mine import search_corpus
 from recallrank.training.runs import (
     RunFolder,
     Schedule,
     fingerprint,
     fit,
+    require_train_extra,
     save,
     schedule_dict,
     seed_everything,
     trainer_arguments,
 )
+from recallrank.training.train_bi_encoder import student
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def train_distill(rows: Callable[[], dict[str, list[Any]]], output: str | Path, 
         >>> train_distill(lambda: distill_rows(qs, recall, CrossEncoderReranker()), "runs/distil",
         ...               schedule=Schedule(steps=200))                       # doctest: +SKIP
     """
+    require_train_extra()
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, util
     from sentence_transformers.sentence_transformer import losses
@@ -130,12 +133,7 @@ def store_recall(store: Any, encoder: Any, depth: int) -> Callable[[list[str]], 
 
 def corpus_recall(corpus: dict[str, str], encoder: Any, depth: int) -> Callable[[list[str]], list[list[str]]]:
     """Candidates from ``corpus`` (id -> text) indexed in a temporary embedded store, as recall finds them."""
-    from recallrank.datasets.pairs import Pair
-    from recallrank.training.mining import recall_lists
-
     def recall(queries: list[str]) -> list[list[str]]:
-        docs = [Pair(key, "", text, "") for key, text in corpus.items()]
-        lists = recall_lists([Pair(str(i), q, "", "") for i, q in enumerate(queries)], docs, encoder, depth=depth)
-        return [[text for _, text, _ in lists[str(i)]] for i in range(len(queries))]
+        return [[text for _, text, _ in hits] for hits in search_corpus(corpus, queries, encoder, depth)]
 
     return recall

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 from recallrank.documents import check_unicode
 from recallrank.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,11 +164,16 @@ def read_beir_pairs(folder: str | Path, split: str = "train") -> TrainingInput:
 def split_held_out(pairs: list[LabelledPair], fraction: float, seed: int = 0) -> tuple[list[LabelledPair],
                                                                                      list[LabelledPair]]:
     """(train, held-out): a pair is held out by a stable hash of its query, so every pair of one query lands on
-    the same side and the split is the same on every run."""
+    the same side and the split is the same on every run. No pairs (distillation queries without positives)
+    hold nothing out: there is nothing to evaluate on."""
     if not 0.0 <= fraction < 1.0:
         raise InvalidInputError(f"the held-out fraction must be in [0, 1), got {fraction}")
     if fraction == 0.0:
         return list(pairs), []
+    if not pairs:
+        log.warning("no labelled pairs to hold out, so no before/after evaluation: give --eval-pairs with "
+                    "labelled pairs (a positive each) to get one")
+        return [], []
 
     def held(p: LabelledPair) -> bool:
         digest = hashlib.sha1(f"{seed}\0{' '.join(p.query.split()).casefold()}".encode()).hexdigest()

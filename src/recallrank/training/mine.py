@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -17,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from recallrank.documents import Document
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, MatchAny
-from recallrank.index.base import VectorStore
+from recallrank.index.base import StoredPoint, VectorStore, point_id, to_payload
+from recallrank.index.embedded.store import EdgeStore
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.training.inputs import LabelledPair
 
@@ -106,6 +109,25 @@ def mine(retriever: TwoStageRetriever, pairs: Sequence[LabelledPair], *, negativ
                "negatives": [h.document.text for h, _ in kept],
                "negative_ids": [h.document.id for h, _ in kept], "negative_scores": [s for _, s in kept],
                "line": p.line}
+
+
+def search_corpus(corpus: dict[str, str], queries: Sequence[str], encoder: Any, depth: int = 30
+                  ) -> list[list[tuple[str, str, float]]]:
+    """Each query's exact top ``depth`` over ``corpus`` (id -> text) as (id, text, score), best first: for texts
+    that are not in an index yet. The corpus is embedded by ``encoder`` into a temporary embedded Qdrant store,
+    searched as recallrank searches at query time, and deleted."""
+    with tempfile.TemporaryDirectory(prefix="recallrank-mine-") as tmp:
+        store = EdgeStore(tmp, "mining")
+        try:
+            store.ensure_collection(encoder.dimension, encoder.similarity)
+            docs = [Document(text, id=key) for key, text in corpus.items()]
+            vectors = encoder.encode_documents([d.text for d in docs], show_progress_bar=True)
+            store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(docs, vectors, strict=True)])
+            store.finish_ingest()
+            return [[(str(h.document.id), h.document.text, float(h.score)) for h in store.search(qv, depth, exact=True)]
+                    for qv in encoder.encode_queries(list(queries))]
+        finally:
+            store.close()
 
 
 def similarity(q: np.ndarray, d: np.ndarray, kind: str) -> float:

@@ -23,13 +23,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from recallrank.errors import InvalidInputError
+from recallrank.errors import InvalidInputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
 RUN_DIR = "recallrank_training"
 #: the settings key holding the SHA-256 of the training data
 DATA_KEY = "data_sha256"
+
+
+def require_train_extra() -> None:
+    """Training needs what ``recallrank[train]`` installs (datasets, accelerate); say so instead of a bare
+    ``ModuleNotFoundError`` deep in a trainer."""
+    try:
+        import accelerate  # noqa: F401
+        import datasets  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(f"training needs {exc.name or 'datasets and accelerate'}, which is not "
+                                     "installed: pip install 'recallrank[train]'") from exc
 
 
 def fingerprint(data: Any) -> str:

@@ -1,6 +1,6 @@
 """Real FAQ questions from Debian documentation packages: question heading -> its answer section.
 
-``python -m recallrank.datasets.faq --out DIR [--train-dir DIR]`` downloads the packages with
+``python -m recipes.data.faq --out DIR [--train-dir DIR]`` downloads the packages with
 ``apt-get download`` into a temporary folder, unpacks them with ``dpkg-deb -x`` there (nothing is installed), and
 writes a BEIR folder: queries are the question headings (those ending in "?"), the corpus is every section of every
 package (answers to other questions and non-question sections are the distractors), and each question's one
@@ -30,8 +30,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from recallrank.datasets.beir import RetrievalSet, save_beir
-from recallrank.datasets.build import write_pairs
-from recallrank.datasets.pairs import Pair
+from recipes.data.build import write_pairs
+from recipes.data.pairs import Pair
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Train the late-interaction stages: a ColBERT and a Poly-encoder from the bundled MiniLM.
 
-    python -m recallrank.training.late_interaction --pairs ~/.cache/recallrank/datasets/pairs --output runs/li
+    python -m recipes.late_minilm --pairs ~/.cache/recallrank/datasets/pairs --output runs/li
 
 Data: the training splits of the domains the reranker trains on (Debian English descriptions, Python docstrings,
 FOLDOC); no evaluation source is read. For each query: its positive, hard negatives from the bi-encoder's exact
@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recallrank.datasets.build import TRAIN_DOMAINS, read_pairs
 from recallrank.models._loading import default_bi_encoder_path
+from recipes.data.build import TRAIN_DOMAINS, read_pairs
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +231,10 @@ def train_poly(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recallrank.training.late_interaction", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recipes.late_minilm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default=str(Path.home() / ".cache/recallrank/datasets/pairs"),
-                   help="pairs folder written by python -m recallrank.datasets.build (default: %(default)s)")
+                   help="pairs folder written by python -m recipes.data.build (default: %(default)s)")
     p.add_argument("--output", default="runs/late-interaction")
     p.add_argument("--base", default=None, help="bi-encoder folder (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--domains", nargs="+", default=list(TRAIN_DOMAINS))

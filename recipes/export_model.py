@@ -1,6 +1,6 @@
 """Export a trained reranker into the installable model package (fp16 safetensors + tokenizer + card).
 
-``python -m recallrank.training.export runs/reranker/final`` writes
+``python -m recipes.export_model runs/reranker/final`` writes
 ``models/recallrank-reranker-minilm/src/recallrank_reranker_minilm/model``; the model card is rendered from
 ``runs/.../training_log.json`` and the held-out metrics in ``benchmarks/results/reranker_quality.json``.
 """
@@ -82,7 +82,7 @@ def render_card(training_log: dict[str, Any], quality: dict[str, Any] | None, fu
             "",
             "`recallrank_fusion.json` holds `P(relevant) = sigmoid(w_rerank * logit + w_recall * cosine + bias)` "
             f"with w_rerank={fusion['w_rerank']:.4f}, w_recall={fusion['w_recall']:.4f}, bias={fusion['bias']:.4f}, "
-            "fitted on the dev splits of the training domains (`python -m recallrank.training.calibrate`). "
+            "fitted on the dev splits of the training domains (`python -m recipes.calibrate_fusion`). "
             "recallrank's TwoStageRetriever ranks by it when the recall model is the default all-MiniLM-L6-v2; "
             "`relevance_score` is always the cross-encoder's own probability.",
             "",

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import random
-import tempfile
 from collections.abc import Sequence
 
-from recallrank.datasets.pairs import Pair
-from recallrank.documents import Document
-from recallrank.index.base import StoredPoint, point_id, to_payload
-from recallrank.index.edge import EdgeStore
 from recallrank.models.bi_encoder import BiEncoder
+from recallrank.training.mine import search_corpus
+from recipes.data.pairs import Pair
 
 
 def recall_lists(queries: Sequence[Pair], corpus: Sequence[Pair], encoder: BiEncoder, *,
@@ -19,19 +16,8 @@ def recall_lists(queries: Sequence[Pair], corpus: Sequence[Pair], encoder: BiEnc
 
     The corpus is indexed in a temporary embedded Qdrant store, exactly as recallrank recalls at query time.
     """
-    with tempfile.TemporaryDirectory(prefix="recallrank-mine-") as tmp:
-        store = EdgeStore(tmp, "mining")
-        store.ensure_collection(encoder.dimension, encoder.similarity)
-        docs = [Document(p.text, id=p.key) for p in corpus]
-        vectors = encoder.encode_documents([d.text for d in docs], show_progress_bar=True)
-        store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(docs, vectors, strict=True)])
-        store.finish_ingest()
-        qvecs = encoder.encode_queries([p.query for p in queries])
-        out = {q.key: [(str(h.document.id), h.document.text, float(h.score))
-                       for h in store.search(qv, depth, exact=True)]
-               for q, qv in zip(queries, qvecs, strict=True)}
-        store.close()
-    return out
+    found = search_corpus({p.key: p.text for p in corpus}, [q.query for q in queries], encoder, depth)
+    return {q.key: hits for q, hits in zip(queries, found, strict=True)}
 
 
 def mine_hard_negatives(pairs: Sequence[Pair], corpus: Sequence[Pair], encoder: BiEncoder, *, n_hard: int,

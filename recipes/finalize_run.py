@@ -1,8 +1,8 @@
 """Turn a training checkpoint into a run's ``final/`` model with its training log.
 
-``python -m recallrank.training.finalize RUN_DIR [--checkpoint N]``: used when a run is stopped at a
+``python -m recipes.finalize_run RUN_DIR [--checkpoint N]``: used when a run is stopped at a
 checkpoint (the budget ran out before the schedule ended); ``train`` itself writes both on completion. Works for
-runs of :mod:`recallrank.training.reranker` and :mod:`recallrank.training.distill_reranker`.
+runs of :mod:`recipes.reranker_minilm` and :mod:`recipes.reranker_e5`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from recallrank.datasets.pairs import Pair
 from recallrank.errors import DatasetError
+from recipes.data.pairs import Pair
 
 LANGS = {"en": "Translation-en", "zh": "Translation-zh%5fCN"}
 APT_HELPER = "/usr/lib/apt/apt-helper"

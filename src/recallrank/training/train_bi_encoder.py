@@ -22,6 +22,7 @@ from recallrank.training.runs import (
     Schedule,
     fingerprint,
     fit,
+    require_train_extra,
     save,
     schedule_dict,
     seed_everything,
@@ -91,6 +92,7 @@ def train_bi_encoder(examples: Sequence[tuple[str, str, Sequence[str]]], output:
         >>> train_bi_encoder([("how to mount a disk", "fstab lists the filesystems...", [])],
         ...                  "runs/bi", schedule=Schedule(steps=100))        # doctest: +SKIP
     """
+    require_train_extra()
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer import losses

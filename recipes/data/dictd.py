@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from recallrank.datasets.pairs import Pair
 from recallrank.errors import DatasetError
+from recipes.data.pairs import Pair
 
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PACKAGES = {"foldoc": "dict-foldoc", "wn": "dict-wn"}

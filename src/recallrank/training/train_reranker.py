@@ -24,6 +24,7 @@ from recallrank.training.runs import (
     Schedule,
     fingerprint,
     fit,
+    require_train_extra,
     save,
     schedule_dict,
     seed_everything,
@@ -95,6 +96,7 @@ def train_reranker(examples: Sequence[Example], output: str | Path, *, base: str
         >>> train_reranker([("mount a disk", "fstab lists filesystems", ["a text editor"], None)],
         ...                "runs/rr", loss="margin", schedule=Schedule(steps=100))   # doctest: +SKIP
     """
+    require_train_extra()
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
 
