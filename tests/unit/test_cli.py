@@ -132,17 +132,25 @@ def test_eval_json_on_a_beir_folder(tmp_path: Path) -> None:
     save_beir(small, tmp_path / "tiny")
     out = run("eval", "--dataset", str(tmp_path / "tiny"), "--top-k", "10", "--json", "--sweep", "5,20",
               "--latency-queries", "1", "--cross-only", "1", "--per-query", str(tmp_path / "pq.jsonl"),
-              "--plot", str(tmp_path / "sweep.png"))
+              "--plot", str(tmp_path / "sweep.png"), "--stages", "maxsim:5,cross", "--no-progress")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    for stage in ("bi", "two_stage", "cross_only", "two_stage@cross_only_queries"):
-        assert {"ndcg@10", "mrr@10", "map@100", "recall@10"} <= set(data[stage])
-        assert all(0.0 <= v <= 1.0 for v in data[stage].values())
-    assert data["queries"] == 3 and data["top_k"] == 10 and data["cross_only_setup"]["queries"] == 1
+    # the cascade search would run, each stage with the model it used
+    assert [(st["stage"], st["keep"], st["model"]) for st in data["pipeline"]["stages"]] == [
+        ("maxsim", 5, "all-MiniLM-L6-v2 token vectors (zero-shot)"), ("cross", None, "recallrank-reranker-minilm")]
+    assert [(row["stage"], row["model"]) for row in data["stages"]] == [
+        ("recall", "all-MiniLM-L6-v2"), ("maxsim:5", "all-MiniLM-L6-v2 token vectors (zero-shot)"),
+        ("cross", "recallrank-reranker-minilm")]
+    for row in [*data["stages"], data["cross_only"], data["final"]]:
+        assert {"ndcg@10", "mrr@10", "map@100", "recall@10", "ms"} <= set(row)
+        assert all(0.0 <= row[m] <= 1.0 for m in ("ndcg@10", "mrr@10", "map@100", "recall@10"))
+    assert data["final"]["stage"] == "cross" and data["final"]["ndcg@10"] == data["stages"][-1]["ndcg@10"]
+    assert data["queries"] == 3 and data["top_k"] == 10 and data["cross_only"]["queries"] == 1
+    assert set(data["on_cross_only_queries"]) == {"recall", "maxsim:5", "cross"}
     assert [row["top_k"] for row in data["sweep"]] == [5, 20] and data["sweep"][1]["rerank_ms"] > 0
-    assert set(data["latency_s"]) == {"embed", "recall", "rerank", "cross_only"}
+    assert {"embed", "recall", "rerank", "total", "stage 1 (maxsim)", "stage 2 (cross)"} <= set(data["latency_ms"])
     rows = [json.loads(line) for line in (tmp_path / "pq.jsonl").read_text().splitlines()]
-    assert {r["stage"] for r in rows} == {"bi", "rerank_only_order", "two_stage", "cross_only"}
+    assert {r["stage"] for r in rows} == {"recall", "maxsim:5", "cross", "cross_only"}
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
-from recallrank.cli.commands import parse_filters
+from recallrank.cli.filters import parse_filters
 from recallrank.documents import check_metadata
 from recallrank.filters import (
     MAX_FILTER_DEPTH,

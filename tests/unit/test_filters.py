@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from recallrank.cli.commands import parse_filters
+from recallrank.cli.filters import parse_filters
 from recallrank.documents import check_metadata
 from recallrank.errors import InvalidInputError
 from recallrank.filters import (

@@ -202,7 +202,10 @@ def test_a_store_written_before_the_bookkeeping_key_is_rewritten_in_place(tmp_pa
                     id=f"{root / 'r.jsonl'}::a#0"),
            Document("a text file", {"source": str(root / "t.txt"), "chunk": 0}, id=f"{root / 't.txt'}#0"),
            Document("deleted after", {"source": str(root / "gone.txt"), "chunk": 0}, id=f"{root / 'gone.txt'}#0")]
-    store.upsert([StoredPoint(point_id(d), [1.0] * 8, to_payload(d)) for d in old])
+    from tests.fakes import HashEncoder
+
+    vectors = HashEncoder().encode_documents([d.text for d in old])  # as the stand-in indexed them then
+    store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(old, vectors, strict=True)])
     (root / "gone.txt").unlink()
     report = _index(root, store)
     assert (report.added, report.updated, store.count()) == (0, 2, 3)  # same point ids, rewritten

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from recallrank.cli import commands, main
-from recallrank.cli.config import to_toml
+from recallrank.cli import main, pipeline
+from recallrank.cli.options import to_toml
 from recallrank.errors import InvalidInputError
 from recallrank.index.server import QdrantServerStore
 from recallrank.redact import check_url, has_secret, redact_url
@@ -62,7 +62,7 @@ def test_credentials_the_client_would_read_elsewhere_are_refused_masked(url: str
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """``main`` in-process, in an empty folder, with no RECALLRANK_* variables; returns (status, stdout, stderr)."""
-    monkeypatch.setattr(commands, "bi_encoder", lambda name=None, precision="fp32": HashEncoder())
+    monkeypatch.setattr(pipeline, "recall_encoder", lambda *args, **kwargs: HashEncoder())
     for key in [k for k in os.environ if k.startswith("RECALLRANK_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)

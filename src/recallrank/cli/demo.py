@@ -7,13 +7,22 @@ stage took. Results known to be relevant are marked with ``*``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cli.commands import cache_dir, open_retriever, snippet, warm_up
+from tqdm import tqdm
+
+from recallrank.cli import pipeline
+from recallrank.cli.common import cache_dir, snippet
+from recallrank.cli.options import DEMO, add_options, resolve
+from recallrank.datasets import load_dataset
 from recallrank.documents import Document
+from recallrank.errors import ModelLoadError
+from recallrank.models._loading import bilingual_reranker_path
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.retrieval.pipeline import SearchResponse
 
 #: the design document's ambiguity example in English: the fruit text shares "apple", "company" and
@@ -36,20 +45,33 @@ AMBIGUITY_ZH = [("苹果公司市值",
 DEBIAN_QUERIES = ["q-en:geary", "q-en:python3-portend", "q-en:librust-sequoia-ipc-dev"]
 
 
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    demo = sub.add_parser("demo", parents=[common], help="watch two-stage retrieval on the Debian corpus",
+                          description="Build (once, cached) an embedded index of 5,000 English Debian package "
+                          "descriptions, then show the bi-encoder order, the reranked order, both scores and "
+                          "stage timings for a few queries.")
+    demo.add_argument("extra", nargs="*", metavar="QUERY", help="your own queries, after the built-in ones")
+    add_options(demo, *DEMO)
+    demo.add_argument("--cache", default=None, help="index folder (default ~/.cache/recallrank/demo)")
+    demo.add_argument("--show", type=int, default=5, help="rows per order")
+    demo.add_argument("--docs", type=int, default=None, help="index only the first N descriptions (a quick look)")
+
+
+def run(args: argparse.Namespace) -> int:
+    resolve(args, DEMO)
+    return run_demo(args.settings, args.extra, Path(args.cache) if args.cache else None, args.show, args.docs)
+
+
 def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, show: int,
              limit: int | None = None) -> int:
     """Index the corpus once (``limit``: only the first ``limit`` descriptions plus those the demo queries are
     judged against), then show both orders for each query."""
-    from tqdm import tqdm
-
-    from recallrank.datasets import load_dataset
-
     ds = load_dataset("debian-en", "test")
     model_tag = hashlib.sha1(f"{settings['bi_encoder']}|{settings['precision']}".encode()).hexdigest()[:8]
     s = {**settings, "path": str(cache if cache is not None else cache_dir("demo")), "url": None, "api_key": None,
          "collection": f"debian-en-{limit or 'all'}-{model_tag}"}
-    retriever = open_retriever(s)
-    warm_up(retriever)
+    retriever = pipeline.open_retriever(s)
+    pipeline.warm_up(retriever)
     judged = {d for q in DEBIAN_QUERIES for d in ds.qrels.get(q, {})}
     ids = [d for i, d in enumerate(ds.corpus) if limit is None or i < limit or d in judged]
     docs = [Document(ds.corpus[d], metadata={"source": "debian", "package": d.split(":", 1)[-1]}, id=d)
@@ -93,10 +115,6 @@ def design_examples() -> list[tuple[str, str, str]]:
 
 def show_design_examples() -> None:
     """The shipped bilingual cross-encoder's own logits (no recall score fused) for the company and the fruit text."""
-    from recallrank.errors import ModelLoadError
-    from recallrank.models._loading import bilingual_reranker_path
-    from recallrank.rerank.cross_encoder import CrossEncoderReranker
-
     try:
         rr = CrossEncoderReranker(bilingual_reranker_path(), precision="bf16", activation="raw")
     except ModelLoadError as exc:

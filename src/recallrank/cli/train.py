@@ -9,15 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recallrank.cli.config import add_options, resolve
+from recallrank.cli.options import TRAIN, add_options, resolve
 from recallrank.errors import InvalidInputError
 from recallrank.redact import redact_url
 
-STORE = ["path", "url", "api_key", "collection"]
-TRAIN = [*STORE, "bi_encoder", "reranker", "precision", "top_k"]
 
-
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     """``train`` and its three sub-commands."""
     from recallrank.training import BI_LOSSES, CROSS_LOSSES, DISTILL_LOSSES
 
@@ -82,7 +79,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         add_options(p, *TRAIN)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from recallrank.training.inputs import read_pairs, read_training_input, split_held_out
     from recallrank.training.runs import Schedule
 
@@ -110,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resolved = positives(store, train_pairs)
     out = Path(args.output)
     if args.what == "bi-encoder":
-        from recallrank.training.bi_encoder import examples_from_pairs, train_bi_encoder
+        from recallrank.training.train_bi_encoder import examples_from_pairs, train_bi_encoder
 
         base = args.base if args.base is not None else s["bi_encoder"]
         model = train_bi_encoder(examples_from_pairs(train_pairs, resolved), out, base=base, loss=args.loss,
@@ -119,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  overwrite=args.overwrite)
         before, after = _bi_variants(base, str(model), s)
     elif args.what == "reranker":
-        from recallrank.training.cross_encoder import train_reranker
+        from recallrank.training.train_reranker import train_reranker
 
         examples = [(p.query, resolved[p.line][0], p.negatives, p.score) for p in train_pairs if p.line in resolved]
         model = train_reranker(examples, out, base=args.base, loss=args.loss, margin=args.margin, schedule=schedule,

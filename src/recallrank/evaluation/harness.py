@@ -1,15 +1,17 @@
-"""Compare, on the same queries: the bi-encoder alone, two-stage retrieval, and the cross-encoder alone over the
-whole corpus (capped: it is the slow baseline), with latency per stage and a top_k sweep."""
+"""Evaluate a retrieval pipeline on a question set: the :class:`~recallrank.TwoStageRetriever` given, exactly as
+``search`` runs it, with the order after recall and after each stage of its cascade, and the seconds each took.
+
+``recallrank eval`` builds the retriever with the same function and options as ``recallrank search``, so it
+measures what ``search`` returns. :func:`compare` (score once, derive every order; for calibration and the training
+toolkit's before/after table) and :func:`plot_sweep` are kept importable from here.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import statistics
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,39 +20,83 @@ import numpy as np
 
 from recallrank.datasets.beir import RetrievalSet
 from recallrank.documents import Document
+from recallrank.evaluation.comparison import Comparison, compare
 from recallrank.evaluation.metrics import mean_metrics, per_query
-from recallrank.index.edge import EdgeStore
-from recallrank.models.bi_encoder import BiEncoder
+from recallrank.evaluation.plot import plot_sweep
+from recallrank.evaluation.summary import model_label, pipeline_summary
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
-from recallrank.retrieval.pipeline import TwoStageRetriever
+from recallrank.rerank.registry import default_cross_encoder
+from recallrank.retrieval.pipeline import SearchResponse, TwoStageRetriever
 
-log = logging.getLogger(__name__)
+__all__ = ["Comparison", "Evaluation", "StageRow", "compare", "evaluate", "model_label", "pipeline_summary",
+           "plot_sweep"]
 
 
 @dataclass
-class Comparison:
-    """Metrics per stage (``bi``, ``rerank_only_order``, ``two_stage``, and ``cross_only`` on its capped queries),
-    seconds per query and stage (means; ``rerank`` is the median of reranking exactly top_k when a sweep ran),
-    per-query metrics, and the top_k sweep rows."""
+class StageRow:
+    """One row of the table: the order after ``stage`` (``recall``, then each rerank stage as ``NAME`` or
+    ``NAME:KEEP``), the model that produced it, its mean metrics and its mean milliseconds per query (recall:
+    embedding the query plus the vector search).
+
+    Example:
+        >>> StageRow("recall", "all-MiniLM-L6-v2", {"ndcg@10": 0.71}, 12.345).as_dict()
+        {'stage': 'recall', 'model': 'all-MiniLM-L6-v2', 'ndcg@10': 0.71, 'ms': 12.35}
+    """
+
+    stage: str
+    model: str
+    metrics: dict[str, float]
+    ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "model": self.model, **self.metrics, "ms": round(self.ms, 2)}
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured. ``rows[-1]`` is what the pipeline returns (``search``); ``latency_ms`` holds
+    the mean milliseconds per query of each timing the pipeline reports (``embed``, ``recall``, ``rerank``, each
+    cascade stage, ``total``).
+
+    Example:
+        >>> result = evaluate(load_dataset("faq-en"), TwoStageRetriever(EdgeStore("./eval", "faq")))  # doctest: +SKIP
+        >>> result.final.stage, result.as_dict()["final"]["ndcg@10"]                                # doctest: +SKIP
+        ('maxsim', 0.75)
+    """
 
     dataset: str
     queries: int
     documents: int
     top_k: int
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    latency: dict[str, float] = field(default_factory=dict)
+    pipeline: dict[str, Any]
+    rows: list[StageRow] = field(default_factory=list)
+    latency_ms: dict[str, float] = field(default_factory=dict)
     runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     sweep: list[dict[str, float]] = field(default_factory=list)
-    cross_only: dict[str, Any] = field(default_factory=dict)
+    cross_only: StageRow | None = None
+    cross_only_queries: int = 0
+
+    @property
+    def final(self) -> StageRow:
+        return self.rows[-1]
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"dataset": self.dataset, "queries": self.queries, "documents": self.documents, "top_k": self.top_k,
-               **self.metrics, "latency_s": self.latency}
+        out: dict[str, Any] = {
+            "dataset": self.dataset, "queries": self.queries, "documents": self.documents, "top_k": self.top_k,
+            "pipeline": self.pipeline, "stages": [row.as_dict() for row in self.rows],
+            "final": {**self.final.as_dict(), "ms": round(self.latency_ms.get("total", 0.0), 2)},
+            "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}}
         if self.sweep:
             out["sweep"] = self.sweep
-        if self.cross_only:
-            out["cross_only_setup"] = self.cross_only
+        if self.cross_only is not None:
+            out["cross_only"] = {**self.cross_only.as_dict(), "queries": self.cross_only_queries,
+                                 "note": f"the cross-encoder alone ranks all {self.documents} documents on the first "
+                                         f"{self.cross_only_queries} queries; its row is compared with the others "
+                                         "on those queries only"}
+            out["on_cross_only_queries"] = {
+                name: mean_metrics(rows[q] for q in self.runs["cross_only"] if q in rows)
+                for name, rows in self.per_query.items() if name != "cross_only"}
         return out
 
     def write_per_query(self, path: str | Path) -> Path:
@@ -65,184 +111,131 @@ class Comparison:
         return path
 
 
-@dataclass
-class _Query:
-    qid: str
-    text: str
-    ids: list[str]
-    texts: list[str]
-    retrieval: np.ndarray
-    logits: np.ndarray | None
-
-
-def compare(ds: RetrievalSet, encoder: BiEncoder | None = None, reranker: CrossEncoderReranker | bool | None = None,
-            top_k: int = 100, n_queries: int | None = None, index_dir: str | Path | None = None, fuse: bool = True,
-            collect: list[Any] | None = None, sweep: Sequence[int] = (), latency_queries: int = 20,
-            cross_only_queries: int = 0) -> Comparison:
-    """Index ``ds.corpus`` (embedded store, cached under ``index_dir`` when given), recall once per query as deep
-    as the largest ``top_k`` asked for, score every candidate once, and derive the orders from those scores:
-    the bi-encoder's (``bi``), the cross-encoder's alone (``rerank_only_order``) and the pipeline's (``two_stage``:
-    the calibrated fusion when the reranker ships one).
+def evaluate(ds: RetrievalSet, retriever: TwoStageRetriever, *, n_queries: int | None = None,
+             sweep: Sequence[int] = (), latency_queries: int = 20, cross_only_queries: int = 0,
+             batch_size: int = 512, progress: Callable[[int], object] | None = None) -> Evaluation:
+    """Index ``ds.corpus`` into the retriever's store (unchanged documents are skipped, so a cached store is
+    reused), then run each judged query through the pipeline as ``search`` does, keeping the recall order and the
+    order after each stage of the cascade (a stage's order is what the cascade cut after it returns).
 
     Args:
-        sweep: top_k values to compare (e.g. 10, 20, 50, 100, 200): quality from the shared scores, rerank
-            latency measured by reranking exactly top_k candidates on the first ``latency_queries`` queries.
-        cross_only_queries: on this many queries, also rank the whole corpus by the cross-encoder alone
-            (``cross_only``); costs one forward pass per document per query, so it is capped.
-        collect: receives (query id, ids, logits, recall scores) per query, for calibrating a fusion.
-        reranker: ``False`` scores the bi-encoder only.
+        retriever: the pipeline to measure, over the store that is to hold ``ds.corpus``; its ``top_k`` is the
+            recall depth, and every candidate the last stage keeps is ranked (``Recall@top_k``).
+        sweep: also run the pipeline at these recall depths (e.g. 10, 20, 50, 100, 200): quality over every query,
+            rerank latency as the median over the first ``latency_queries``.
+        cross_only_queries: on this many queries, also rank the whole corpus with a cross-encoder alone (the
+            pipeline's ``cross`` stage, else the shipped one for its recall model): the slow upper baseline.
+        progress: called with the number of documents embedded after each batch (e.g. ``tqdm.update``).
+
+    Example:
+        >>> retriever = TwoStageRetriever(EdgeStore("./eval-index", "faq"))          # doctest: +SKIP
+        >>> evaluate(load_dataset("faq-en"), retriever).final.metrics["ndcg@10"]   # doctest: +SKIP
+        0.75
     """
-    encoder = encoder if encoder is not None else BiEncoder()
-    if reranker is None or reranker is True:
-        reranker = CrossEncoderReranker()
-    if reranker:
-        reranker.warm_up()
     if n_queries is not None:
         ds = ds.subset(n_queries)
-    depth = max([top_k, *sweep])
-    spent = {"embed": 0.0, "recall": 0.0, "rerank": 0.0}
-    queries: list[_Query] = []
-    with tempfile.TemporaryDirectory(prefix="recallrank-eval-") as tmp:
-        store = EdgeStore(Path(index_dir) if index_dir is not None else Path(tmp), _index_name(ds, encoder))
-        retriever = TwoStageRetriever(store, encoder, False, top_k=depth, top_n=depth)
-        retriever.add_documents([Document(text, id=doc_id) for doc_id, text in ds.corpus.items()], batch_size=512)
-        for qid, query in ds.queries.items():
-            recalled = retriever.search(query, top_n=depth, rerank=False)
-            spent["embed"] += recalled.timings["embed"]
-            spent["recall"] += recalled.timings["recall"]
-            q = _Query(qid, query, [str(r.document.id) for r in recalled.results], [r.text for r in recalled.results],
-                       np.array([r.retrieval_score for r in recalled.results], dtype=np.float32), None)
-            if reranker and q.ids:
-                t = time.perf_counter()
-                q.logits = reranker.logits([(query, text) for text in q.texts])
-                spent["rerank"] += time.perf_counter() - t
-                if collect is not None:
-                    collect.append((qid, q.ids, q.logits, q.retrieval))
-            queries.append(q)
-        store.close()
-    fusion = reranker.fusion if reranker and fuse else None
-    runs = _runs(queries, top_k, fusion)
-    ks = (10, top_k) if top_k != 10 else (10,)
-    n = max(1, len(queries))
-    result = Comparison(dataset=ds.name, queries=len(queries), documents=len(ds.corpus), top_k=top_k,
-                        latency={stage: s / n for stage, s in spent.items()}, runs=runs)
-    if sweep and reranker:
-        timed = _rerank_latency(queries[:latency_queries], sorted({*sweep, top_k}), reranker)
-        result.latency["rerank"] = timed[top_k]  # the cost of reranking exactly top_k, not the sweep's depth
-        result.sweep = _sweep_rows(ds, queries, sorted(sweep), fusion, timed, result.latency)
-    if cross_only_queries and reranker:
-        subset = queries[:cross_only_queries]
-        runs["cross_only"], seconds = _cross_only(ds, subset, reranker)
-        result.latency["cross_only"] = seconds
-        result.cross_only = {"queries": len(subset), "documents": len(ds.corpus),
-                             "note": f"cross_only ranks all {len(ds.corpus)} documents with the cross-encoder on "
-                                     f"the first {len(subset)} queries only; compare it with the other stages' "
-                                     "per-query rows on those queries (metrics['<stage>@cross_only_queries'])"}
-    for name, run in runs.items():
-        result.per_query[name] = per_query(run, {q: ds.qrels[q] for q in run}, ks)
-        result.metrics[name] = mean_metrics(result.per_query[name].values())
-    if "cross_only" in runs:
-        for name in [s for s in runs if s != "cross_only"]:
-            rows = [result.per_query[name][q] for q in runs["cross_only"] if q in result.per_query[name]]
-            result.metrics[f"{name}@cross_only_queries"] = mean_metrics(rows)
+    queries = {q: text for q, text in ds.queries.items() if q in ds.qrels}
+    retriever.add_documents([Document(text, id=doc_id) for doc_id, text in ds.corpus.items()], batch_size=batch_size,
+                            progress=progress)
+    retriever.add_stage_vectors()  # a cached store indexed before a stage kept token vectors
+    _warm_up(retriever, next(iter(queries.values()), None))
+    k = retriever.top_k
+    prefixes = [TwoStageRetriever(retriever.store, retriever.encoder, stages=retriever.stages[:i], top_k=k, top_n=k)
+                for i in range(1, len(retriever.stages))]  # the cascade cut after each stage but the last
+    names = _stage_names(retriever)
+    runs: dict[str, dict[str, list[str]]] = {name: {} for name in names}
+    spent: dict[str, list[float]] = {}
+    for qid, query in queries.items():
+        recalled = retriever.recall(query, top_k=k)
+        runs["recall"][qid] = _ids(recalled)
+        for name, prefix in zip(names[1:-1], prefixes, strict=True):
+            runs[name][qid] = _ids(prefix.search(query, top_n=k))
+        full = retriever.search(query, top_n=k)
+        if len(names) > 1:
+            runs[names[-1]][qid] = _ids(full)
+        for key, seconds in full.timings.items():
+            spent.setdefault(key, []).append(seconds * 1000)
+    latency = {key: statistics.fmean(v) for key, v in spent.items()}
+    result = Evaluation(dataset=ds.name, queries=len(queries), documents=len(ds.corpus), top_k=k,
+                        pipeline=pipeline_summary(retriever, loaded=True), latency_ms=latency, runs=runs)
+    ks = (10, k) if k != 10 else (10,)
+    qrels = {q: ds.qrels[q] for q in queries}
+    models = [result.pipeline["bi_encoder"], *(st["model"] for st in result.pipeline["stages"])]
+    for i, (name, model) in enumerate(zip(names, models, strict=True)):
+        result.per_query[name] = per_query(runs[name], qrels, ks)
+        ms = latency.get("embed", 0.0) + latency.get("recall", 0.0) if i == 0 else latency.get(_timing_key(
+            retriever, i - 1), 0.0)
+        result.rows.append(StageRow(name, model, mean_metrics(result.per_query[name].values()), ms))
+    if sweep:
+        result.sweep = _sweep(retriever, queries, qrels, sorted(set(sweep)), latency_queries)
+    if cross_only_queries:
+        _cross_only(result, ds, retriever, dict(list(queries.items())[:cross_only_queries]), qrels)
     return result
 
 
-def _order(q: _Query, k: int, fusion: Any, how: str) -> list[str]:
-    if how == "bi" or q.logits is None:
-        return q.ids[:k]
-    logits = q.logits[:k]
-    scores = fusion.apply(logits, q.retrieval[:k]) if how == "fused" and fusion is not None else logits
-    return [q.ids[i] for i in np.argsort(-scores, kind="stable")]
+def _stage_names(retriever: TwoStageRetriever) -> list[str]:
+    """``recall`` then each stage as ``NAME`` or ``NAME:KEEP``, numbered where a name repeats."""
+    names = ["recall"]
+    for i, st in enumerate(retriever.stages):
+        name = st.name + (f":{st.keep}" if st.keep is not None else "")
+        names.append(name if name not in names else f"{i + 1}.{name}")
+    return names
 
 
-def _runs(queries: list[_Query], k: int, fusion: Any) -> dict[str, dict[str, list[str]]]:
-    """``bi``, ``rerank_only_order`` and ``two_stage`` (what TwoStageRetriever returns) at top_k = ``k``."""
-    runs = {"bi": {q.qid: _order(q, k, fusion, "bi") for q in queries}}
-    if any(q.logits is not None for q in queries):
-        runs["rerank_only_order"] = {q.qid: _order(q, k, fusion, "rerank") for q in queries}
-        runs["two_stage"] = {q.qid: _order(q, k, fusion, "fused") for q in queries}
-    return runs
+def _timing_key(retriever: TwoStageRetriever, i: int) -> str:
+    """The key of stage ``i``'s seconds in :attr:`SearchResponse.timings` (one stage: the whole ``rerank``)."""
+    return "rerank" if len(retriever.stages) == 1 else f"stage {i + 1} ({retriever.stages[i].name})"
 
 
-def _rerank_latency(queries: list[_Query], ks: list[int], reranker: CrossEncoderReranker) -> dict[int, float]:
-    """Median seconds to rerank exactly k candidates, per k, over ``queries`` (one warm-up pass first)."""
-    if queries:
-        reranker.logits([(queries[0].text, t) for t in queries[0].texts[:max(ks)]])
-    out = {}
-    for k in ks:
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            reranker.logits([(q.text, text) for text in q.texts[:k]])
-            times.append(time.perf_counter() - t)
-        out[k] = statistics.median(times) if times else 0.0
-    return out
+def _ids(response: SearchResponse) -> list[str]:
+    return [str(r.document.id) for r in response.results]
 
 
-def _sweep_rows(ds: RetrievalSet, queries: list[_Query], ks: list[int], fusion: Any, timed: dict[int, float],
-                latency: dict[str, float]) -> list[dict[str, float]]:
-    qrels = {q.qid: ds.qrels[q.qid] for q in queries}
+def _warm_up(retriever: TwoStageRetriever, query: str | None) -> None:
+    """Load the models and run one query untimed, so that the latencies are the stages', not the loading."""
+    retriever.encoder.warm_up()
+    for st in retriever.stages:
+        st.reranker.warm_up()
+    if query is not None:
+        retriever.search(query)
+
+
+def _sweep(retriever: TwoStageRetriever, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+           ks: list[int], latency_queries: int) -> list[dict[str, float]]:
     rows = []
     for k in ks:
-        runs = _runs(queries, k, fusion)
-        bi = mean_metrics(per_query(runs["bi"], qrels, (k,)).values())
-        two = mean_metrics(per_query(runs["two_stage"], qrels, (k,)).values())
-        rows.append({"top_k": k, "bi_ndcg@10": bi["ndcg@10"], "two_stage_ndcg@10": two["ndcg@10"],
-                     "two_stage_mrr@10": two["mrr@10"], "recall@k": bi[f"recall@{k}"],
-                     "rerank_ms": timed[k] * 1000,
-                     "total_ms": (latency["embed"] + latency["recall"] + timed[k]) * 1000})
+        bi: dict[str, list[str]] = {}
+        two: dict[str, list[str]] = {}
+        rerank_ms, total_ms = [], []
+        for n, (qid, query) in enumerate(queries.items()):
+            response = retriever.search(query, top_k=k, top_n=k)
+            two[qid] = _ids(response)
+            bi[qid] = _ids(retriever.recall(query, top_k=k))
+            if n < latency_queries:
+                rerank_ms.append(response.timings.get("rerank", 0.0) * 1000)
+                total_ms.append(response.timings.get("total", 0.0) * 1000)
+        recall = mean_metrics(per_query(bi, qrels, (k,)).values())
+        final = mean_metrics(per_query(two, qrels, (k,)).values())
+        rows.append({"top_k": k, "bi_ndcg@10": recall["ndcg@10"], "two_stage_ndcg@10": final["ndcg@10"],
+                     "two_stage_mrr@10": final["mrr@10"], "recall@k": recall[f"recall@{k}"],
+                     "rerank_ms": statistics.median(rerank_ms) if rerank_ms else 0.0,
+                     "total_ms": statistics.median(total_ms) if total_ms else 0.0})
     return rows
 
 
-def _cross_only(ds: RetrievalSet, queries: list[_Query],
-                reranker: CrossEncoderReranker) -> tuple[dict[str, list[str]], float]:
-    """Rank the whole corpus by the cross-encoder alone; returns the run and mean seconds per query."""
+def _cross_only(result: Evaluation, ds: RetrievalSet, retriever: TwoStageRetriever, queries: dict[str, str],
+                qrels: dict[str, dict[str, int]]) -> None:
+    """Rank the whole corpus by a cross-encoder alone on ``queries`` (one forward pass per document per query)."""
+    crosses = [st.reranker for st in retriever.stages if isinstance(st.reranker, CrossEncoderReranker)]
+    reranker = crosses[-1] if crosses else default_cross_encoder(retriever.encoder)
     ids, texts = list(ds.corpus), list(ds.corpus.values())
     run, start = {}, time.perf_counter()
-    for q in queries:
-        logits = reranker.logits([(q.text, t) for t in texts])
-        run[q.qid] = [ids[i] for i in np.argsort(-logits, kind="stable")[:100]]
-    return run, (time.perf_counter() - start) / max(1, len(queries))
-
-
-def plot_sweep(result: Comparison, path: str | Path) -> Path:
-    """PNG of the top_k sweep: nDCG@10 of bi-encoder and two-stage (left axis), rerank ms per query (right)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        from recallrank.errors import MissingDependencyError
-
-        raise MissingDependencyError("plotting needs matplotlib: pip install 'recallrank[eval]'") from exc
-    if not result.sweep:
-        raise ValueError("no sweep to plot; pass sweep=(10, 20, 50, 100, 200) to compare()")
-    ks = [r["top_k"] for r in result.sweep]
-    fig, left = plt.subplots(figsize=(7, 4.2), dpi=120)
-    left.plot(ks, [r["two_stage_ndcg@10"] for r in result.sweep], "o-", color="tab:blue", label="two-stage nDCG@10")
-    left.plot(ks, [r["bi_ndcg@10"] for r in result.sweep], "s--", color="tab:gray", label="bi-encoder nDCG@10")
-    left.plot(ks, [r["recall@k"] for r in result.sweep], "^:", color="tab:green", label="bi-encoder Recall@top_k")
-    left.set_xscale("log")
-    left.set_xticks(ks, [str(k) for k in ks])
-    left.set_xlabel("top_k (candidates recalled, then reranked)")
-    left.set_ylabel("quality")
-    right = left.twinx()
-    right.plot(ks, [r["rerank_ms"] for r in result.sweep], "d-", color="tab:red", label="rerank ms / query")
-    right.set_ylabel("rerank ms per query (median)")
-    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
-    left.legend(lines, labels, loc="center right", fontsize=8)
-    left.set_title(f"{result.dataset}: top_k trade-off ({result.queries} queries, {result.documents} documents)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _index_name(ds: RetrievalSet, encoder: BiEncoder) -> str:
-    key = f"{ds.name}|{len(ds.corpus)}|{encoder.config()}"
-    return f"{ds.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    for qid, query in queries.items():
+        logits = reranker.logits([(query, t) for t in texts])
+        run[qid] = [ids[i] for i in np.argsort(-logits, kind="stable")[:100]]
+    ms = (time.perf_counter() - start) * 1000 / max(1, len(queries))
+    result.runs["cross_only"] = run
+    result.per_query["cross_only"] = per_query(run, {q: qrels[q] for q in queries}, (10, result.top_k))
+    result.cross_only = StageRow("cross_only", model_label(reranker.model_name),
+                                 mean_metrics(result.per_query["cross_only"].values()), ms)
+    result.cross_only_queries = len(queries)

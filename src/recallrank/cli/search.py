@@ -1,0 +1,74 @@
+"""``recallrank search``: two-stage search of an index, printed with every score and the time each stage took."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from recallrank.cli import pipeline
+from recallrank.cli.common import require_collection, snippet
+from recallrank.cli.filters import parse_filters
+from recallrank.cli.options import SEARCH, add_options, resolve
+from recallrank.documents import check_text
+from recallrank.index.base import check_filter
+from recallrank.retrieval.pipeline import SearchResponse
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
+                            description="Recall top_k by vector, rerank, print the top_n with both scores and "
+                            "the seconds each stage took.")
+    search.add_argument("query", metavar="QUERY")
+    add_options(search, *SEARCH)
+    search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata filter: KEY=VALUE matches the string VALUE exactly (zip=02139 stays a "
+                        "string); KEY:=VALUE matches a number or boolean (year:=2023, draft:=false); repeat a key "
+                        "to accept any of its values")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    resolve(args, SEARCH)
+    s = args.settings
+    check_text(args.query, "the query")  # e.g. bytes that are not UTF-8, before anything is opened or loaded
+    filters = parse_filters(args.filter)
+    check_filter(filters)
+    retriever = pipeline.open_retriever(s)
+    require_collection(retriever.store, s)
+    retriever.store.open()  # a lock held by another process, or a damaged store, is reported before models load
+    pipeline.warm_up(retriever)
+    response = retriever.search(args.query, filter=filters, score_threshold=s["score_threshold"])
+    if args.json:
+        print(json.dumps(response_json(args.query, response), ensure_ascii=False))
+    else:
+        print_results(response)
+    return 0
+
+
+def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
+    return {"query": query, "recalled": response.recalled,
+            "timings_ms": {k: round(v * 1000, 2) for k, v in response.timings.items()},
+            "results": [{"rank": i, "id": r.document.id, "point_id": r.point_id, **r.score_fields(),
+                         "text": r.text, "metadata": dict(r.document.metadata)}
+                        for i, r in enumerate(response.results, 1)]}
+
+
+def print_results(response: SearchResponse) -> None:
+    if not response.results:
+        print("no results")
+    for i, r in enumerate(response.results, 1):
+        relevance = f"{r.relevance_score:.3f}" if r.relevance_score is not None else "  -  "
+        meta = r.document.metadata
+        book = meta.get("_recallrank")  # what `recallrank index` keeps: the file a chunk came from
+        source = book.get("source") if isinstance(book, dict) else meta.get("source", r.document.id or "")
+        print(f"{i:2}. {r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
+        print(f"    {snippet(r.text, 160)}")
+    print(timing_line(response))
+
+
+def timing_line(response: SearchResponse) -> str:
+    t = response.timings
+    return (f"{response.recalled} recalled; embed {t.get('embed', 0) * 1000:.0f} ms, recall "
+            f"{t.get('recall', 0) * 1000:.0f} ms, rerank {t.get('rerank', 0) * 1000:.0f} ms, total "
+            f"{t.get('total', 0) * 1000:.0f} ms")
