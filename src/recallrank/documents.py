@@ -28,6 +28,10 @@ class Document:
     id: str | None = None
 
 
+#: the score fields of :meth:`Result.score_fields`, as every front end names them in metadata
+SCORE_FIELDS = ("score", "relevance_score", "retrieval_score", "score_stage", "score_model")
+
+
 @dataclass(frozen=True)
 class Result:
     """One ranked document with the score of each stage.
@@ -36,9 +40,11 @@ class Result:
         document: the stored document (a new object; the caller's are never mutated).
         score: what the final ranking is ordered by.
         retrieval_score: the recall stage's similarity (higher is better; negative distance for euclidean).
-        relevance_score: the cross-encoder's score (a probability unless raw logits were asked for),
+        relevance_score: the last rerank stage's own score (the cross-encoder's probability, the MaxSim score),
             ``None`` when no reranker ran.
         point_id: the id of the point in Qdrant.
+        stage: the stage whose ordering ``score`` is (``"recall"``, ``"maxsim"``, ``"cross"``, ``"colbert"``,
+            ``"poly"``), ``None`` where nothing says; model: the model of that stage.
     """
 
     document: Document
@@ -46,6 +52,16 @@ class Result:
     retrieval_score: float | None = None
     relevance_score: float | None = None
     point_id: str | None = None
+    stage: str | None = None
+    model: str | None = None
+
+    def score_fields(self) -> dict[str, Any]:
+        """The score fields every front end puts in a result's metadata, under these names: ``score`` (what the
+        order follows), ``relevance_score`` (the last rerank stage's own score), ``retrieval_score`` (the recall
+        similarity, or the score the document arrived with), ``score_stage`` and ``score_model`` (what produced
+        ``score``)."""
+        return {"score": self.score, "relevance_score": self.relevance_score,
+                "retrieval_score": self.retrieval_score, "score_stage": self.stage, "score_model": self.model}
 
     @property
     def text(self) -> str:

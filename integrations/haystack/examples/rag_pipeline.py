@@ -71,7 +71,7 @@ def main() -> None:
         out = rag.run({"retriever": {"query": question}, "prompt": {"query": question}},
                       include_outputs_from={"retriever"})
         for d in out["retriever"]["documents"]:
-            print(f"{d.score:.3f} (recall {d.meta['retrieval_score']:.3f}, cross-encoder "
+            print(f"{d.score:.3f} (recall {d.meta['retrieval_score']:.3f}, {d.meta['score_stage']} "
                   f"{d.meta['relevance_score']:.3f})  {d.content[:90]}")
         print("answer:", out["llm"]["replies"][0])
         store.close()

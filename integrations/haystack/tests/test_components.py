@@ -131,7 +131,8 @@ def test_ranker_contract() -> None:
     out = ranker.run(query="Apple company market value", documents=docs)["documents"]
     assert [(d.id, d.score, dict(d.meta)) for d in docs] == before  # inputs never mutated
     assert out[0].content == TEXTS["apple-inc.txt"] and out[0].meta["retrieval_score"] == 0.5
-    assert out[0].meta["k"] == 0 and out[0].score == out[0].meta["relevance_score"]
+    assert out[0].meta["k"] == 0 and out[0].score == out[0].meta["score"]
+    assert 0.0 < out[0].meta["relevance_score"] < 1.0 and out[0].meta["score_model"] == "recallrank-reranker-e5"
     low = min(d.score for d in out)
     assert len(ranker.run(query="Apple company market value", documents=docs, score_threshold=0.0)["documents"]) == 5
     assert len(ranker.run(query="Apple company market value", documents=docs, score_threshold=low,

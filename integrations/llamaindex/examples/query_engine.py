@@ -2,8 +2,9 @@
 
     python integrations/llamaindex/examples/query_engine.py ["question"]
 
-Indexes three texts into recallrank's embedded Qdrant store; the engine's LLM is llama-index-core's MockLLM
-(it echoes), so swap in a real one via ``Settings.llm``.
+Indexes three texts into recallrank's embedded Qdrant store and retrieves with ``TwoStageRetriever``'s default
+pipeline (all-MiniLM-L6-v2 recall, then zero-shot MaxSim over its token vectors fused with the recall cosine); the
+engine's LLM is llama-index-core's MockLLM (it echoes), so swap in a real one via ``Settings.llm``.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ def main() -> None:
     question = sys.argv[1] if len(sys.argv) > 1 else "Apple company market value"
     with tempfile.TemporaryDirectory() as tmp:
         store = EdgeStore(Path(tmp) / "index", "notes")
-        pipeline = TwoStageRetriever(store, reranker=True)
+        pipeline = TwoStageRetriever(store)
         pipeline.add_documents([Document(t) for t in TEXTS])
         engine = RetrieverQueryEngine.from_args(RecallrankRetriever(pipeline, similarity_top_k=2),
                                                 llm=MockLLM(max_tokens=16))
         response = engine.query(question)
         for n in response.source_nodes:
-            print(f"{n.score:.3f} (recall {n.node.metadata['retrieval_score']:.3f})  {n.node.get_content()[:90]}")
+            meta = n.node.metadata
+            print(f"{n.score:.3f} (recall {meta['retrieval_score']:.3f}, {meta['score_stage']} "
+                  f"{meta['relevance_score']:.3f})  {n.node.get_content()[:90]}")
         store.close()
 
 

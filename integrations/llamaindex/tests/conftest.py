@@ -1,8 +1,15 @@
-"""A real Qdrant server for integration tests: QDRANT_URL first, else testcontainers, else the tests skip."""
+"""Test settings when this integration's tests run alone, and a real Qdrant server for its integration tests:
+QDRANT_URL first, else testcontainers, else those tests skip."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# Run on their own (`pytest integrations/llamaindex`), these tests do not load the core suite's tests/conftest.py:
+# the same offline settings here. No backend or precision is pinned: the encoders run on their defaults ("auto").
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 

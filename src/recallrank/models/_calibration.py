@@ -3,7 +3,7 @@
 Static quantisation fixes each activation's int8 range ahead of time from real inputs. The package ships
 ``calibration_pairs.jsonl``: (query, text) pairs drawn from the *train* splits of debian-en, python-docs and
 foldoc (half relevant, half not), so no evaluation split's text is ever seen. Rebuild it with
-``python -m recallrank.models._calibration`` after ``python -m recallrank.datasets.build``; pass your own pairs
+``python -m recallrank.models._calibration`` after ``python -m recipes.data.build``; pass your own pairs
 (``calibration=`` on either encoder) to calibrate on your collection's text.
 """
 
@@ -72,7 +72,7 @@ def build(pairs_root: Path, out: Path = PAIRS_FILE, seed: int = 0) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=Path, default=Path.home() / ".cache" / "recallrank" / "datasets" / "pairs",
-                   help="folder of <source>/train.jsonl (written by recallrank.datasets.build)")
+                   help="folder of <source>/train.jsonl (written by recipes.data.build)")
     p.add_argument("--out", type=Path, default=PAIRS_FILE)
     args = p.parse_args()
     print(f"wrote {build(args.pairs, args.out)} pairs to {args.out}")

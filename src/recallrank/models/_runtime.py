@@ -21,10 +21,9 @@ import hashlib
 import importlib.util
 import logging
 import os
-import sys
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -166,10 +165,9 @@ def quantized(path: Path, calibration: Callable[[], list[dict[str, np.ndarray]]]
 
     batches = calibration()
     log.info("calibrating int8 on %d batches for %s (once)", len(batches), path.name)
-    # NNCF draws progress bars on stdout: send them to stderr, where a CLI's --json output is not
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+    nncf.set_log_level(logging.ERROR)
+    with warnings.catch_warnings(), _rich_console_quiet():
         warnings.simplefilter("ignore")
-        nncf.set_log_level(logging.ERROR)
         model = nncf.quantize(ov.Core().read_model(str(path)), nncf.Dataset(batches), subset_size=len(batches),
                               model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED)
     tmp = target.with_name(f"{target.stem}.tmp-{os.getpid()}.xml")
@@ -181,6 +179,24 @@ def quantized(path: Path, calibration: Callable[[], list[dict[str, np.ndarray]]]
         tmp.unlink(missing_ok=True)
         tmp.with_suffix(".bin").unlink(missing_ok=True)
     return target
+
+
+@contextlib.contextmanager
+def _rich_console_quiet() -> Iterator[None]:
+    """Keep NNCF's calibration progress bars off the terminal: NNCF draws them on rich's shared console (a
+    one-time step, already logged at INFO above), and a library run prints nothing but what its caller asks for."""
+    try:
+        from rich import get_console
+    except ImportError:  # an NNCF without rich draws nothing there
+        yield
+        return
+    console = get_console()
+    was_quiet = console.quiet
+    console.quiet = True
+    try:
+        yield
+    finally:
+        console.quiet = was_quiet
 
 
 def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], backend: Backend, precision: str,

