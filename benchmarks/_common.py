@@ -19,6 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 RESULTS = Path(__file__).parent / "results"
+# the recipes (recipes/, not in the wheel) some benchmarks reuse are imported from the checkout
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recallrank" / "bench"
 
 
@@ -100,7 +104,7 @@ def _training_pairs() -> list[dict[str, str]]:
     if not path.exists():  # fetch the Debian translations with apt (the frozen splits only hold 5,000 documents)
         import tempfile
 
-        from recallrank.datasets.build import build
+        from recipes.data.build import build
 
         with tempfile.TemporaryDirectory() as tmp:
             build(work, Path(tmp))

@@ -26,7 +26,7 @@ from _common import publish, table
 
 from recallrank.filters import Filter, MatchAny, Range
 from recallrank.index.base import StoredPoint
-from recallrank.index.edge import EdgeStore
+from recallrank.index.embedded.store import EdgeStore
 
 FILTERS: list[tuple[str, Any]] = [
     ("none", None),

@@ -18,7 +18,8 @@ import numpy as np
 
 from recallrank import BiEncoder, load_dataset
 from recallrank.index.base import StoredPoint
-from recallrank.index.edge import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M, EdgeStore
+from recallrank.index.embedded.engine import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M
+from recallrank.index.embedded.store import EdgeStore
 
 
 def _stored_vectors(index_dir: Path, name: str) -> np.ndarray | None:

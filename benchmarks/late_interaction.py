@@ -22,7 +22,6 @@ from _common import publish, table
 
 from recallrank import BiEncoder, EdgeStore, load_dataset
 from recallrank.evaluation.metrics import evaluate_run
-from recallrank.index import edge_multivector as mv
 from recallrank.index.base import StoredPoint
 from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
 from recallrank.rerank.maxsim import MaxSimReranker
@@ -76,20 +75,20 @@ def main() -> None:
         for lo in range(0, len(pids), 500):
             store.upsert([StoredPoint(pids[i], doc_vectors[i], {"text": texts[i], "doc_id": doc_ids[i]})
                           for i in range(lo, min(lo + 500, len(pids)))])
-        mv.ensure_multivector(store, "colbert", dim_tokens)
+        store.ensure_multivector("colbert", dim_tokens)
         for lo in range(0, len(pids), 200):
-            mv.write_multivectors(store, "colbert", {pids[i]: doc_tokens[i] for i in range(lo, min(lo + 200,
+            store.write_multivectors("colbert", {pids[i]: doc_tokens[i] for i in range(lo, min(lo + 200,
                                                                                                    len(pids)))})
         store.finish_ingest()
         by_pid = dict(zip(pids, doc_ids, strict=True))
         for qi, qid in enumerate(qids):
             cands = [str(uuid.uuid5(uuid.NAMESPACE_URL, d)) for d in runs["bi"][qid]]
             start = time.perf_counter()
-            scores = mv.maxsim_scores(store, "colbert", query_tokens[qi], cands)
+            scores = store.maxsim_scores("colbert", query_tokens[qi], cands)
             engine_ms.append((time.perf_counter() - start) * 1000)
             engine_runs[qid] = {by_pid[p]: s for p, s in scores.items()}
             start = time.perf_counter()
-            mv.search_rescored(store, "colbert", query_vectors[qi], query_tokens[qi], args.top_k, 10)
+            store.search_rescored("colbert", query_vectors[qi], query_tokens[qi], args.top_k, 10)
             rescored_ms.append((time.perf_counter() - start) * 1000)
         store.close()
     runs["maxsim_rerank_in_qdrant"] = engine_runs

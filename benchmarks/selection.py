@@ -28,7 +28,6 @@ from _common import publish, table
 from recallrank import BiEncoder, CrossEncoderReranker, Document, EdgeStore, TwoStageRetriever, load_dataset
 from recallrank.cascade import MAXSIM_FUSE, shipped_model
 from recallrank.evaluation.metrics import evaluate_run
-from recallrank.index import edge_multivector as mv
 from recallrank.index.base import Hit, StoredPoint, point_id, to_payload
 from recallrank.models.late_interaction import LateInteractionEncoder, maxsim
 from recallrank.models.poly_encoder import PolyEncoder
@@ -137,9 +136,9 @@ def filled_store(models: Models, root: str, size: int, real: dict[str, Any]) -> 
     docs, dv = real["docs"], real["vectors"]
     store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(docs, dv, strict=True)])
     for field, key in (("maxsim", "zero"), ("colbert", "colbert")):
-        mv.ensure_multivector(store, field, real[key][0].shape[1])
+        store.ensure_multivector(field, real[key][0].shape[1])
         for lo in range(0, len(docs), 200):
-            mv.write_multivectors(store, field, {point_id(d): real[key][j] for j, d in
+            store.write_multivectors(field, {point_id(d): real[key][j] for j, d in
                                                  enumerate(docs[lo:lo + 200], start=lo)})
     fill_texts = list(load_dataset("debian-en", "dev").corpus.values())
     rng = np.random.default_rng(0)
@@ -150,7 +149,7 @@ def filled_store(models: Models, root: str, size: int, real: dict[str, Any]) -> 
         fill = [Document(fill_texts[(lo + k) % len(fill_texts)], {"filler": True}, id=f"filler-{lo + k}")
                 for k in range(n)]
         store.upsert([StoredPoint(point_id(d), v, to_payload(d)) for d, v in zip(fill, vecs, strict=True)])
-        mv.write_multivectors(store, "colbert", {point_id(d): real["colbert"][(lo + k) % len(docs)]
+        store.write_multivectors("colbert", {point_id(d): real["colbert"][(lo + k) % len(docs)]
                                                  for k, d in enumerate(fill)})
     store.finish_ingest()
     return store

@@ -24,8 +24,8 @@ from _common import publish, table
 
 from recallrank.documents import check_metadata
 from recallrank.index.base import StoredPoint
-from recallrank.index.doctor import check_edge
-from recallrank.index.edge import EdgeStore
+from recallrank.index.embedded.doctor import check_edge
+from recallrank.index.embedded.store import EdgeStore
 from recallrank.loaders import Sources, stale_ids
 
 

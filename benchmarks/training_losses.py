@@ -39,11 +39,11 @@ DATA = Path(__file__).parents[1] / "src" / "recallrank" / "datasets" / "data"
 
 
 def train_pairs(pairs_dir: Path, domain: str, n: int, seed: int) -> list[Any]:
-    from recallrank.datasets.build import read_pairs
+    from recipes.data.build import read_pairs
 
     path = pairs_dir / domain / "train.jsonl"
     if not path.is_file():
-        raise SystemExit(f"{path} is missing: run `make data` (python -m recallrank.datasets.build) first")
+        raise SystemExit(f"{path} is missing: run `make data` (python -m recipes.data.build) first")
     pairs = read_pairs(path)
     random.Random(seed).shuffle(pairs)
     return pairs[:n]
@@ -72,10 +72,10 @@ def mined_examples(retriever: Any, pairs: list[Any], path: Path) -> list[dict[st
 def train_all(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
     """name -> (kind, model folder), training what is not trained yet."""
     from recallrank import CrossEncoderReranker
-    from recallrank.training.bi_encoder import train_bi_encoder
-    from recallrank.training.cross_encoder import train_reranker
     from recallrank.training.distill import distill_rows, store_recall, train_distill
     from recallrank.training.runs import Schedule
+    from recallrank.training.train_bi_encoder import train_bi_encoder
+    from recallrank.training.train_reranker import train_reranker
 
     runs = Path(args.runs)
     pairs = train_pairs(Path(args.pairs), args.domain, args.train_queries, args.seed)
