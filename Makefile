@@ -34,8 +34,9 @@ test: install  ## run the test suite: core, Haystack and LlamaIndex integrations
 test-integration: install  ## only the tests against a real Qdrant server (QDRANT_URL or testcontainers)
 	$(PY) -m pytest -q -m integration
 
-lint: install  ## ruff
+lint: install  ## ruff, and the import-linter layers contract (pyproject.toml [tool.importlinter])
 	$(VENV)/bin/ruff check src tests benchmarks examples integrations recipes
+	$(VENV)/bin/lint-imports
 
 type: install  ## mypy (core, then both integrations)
 	$(VENV)/bin/mypy
