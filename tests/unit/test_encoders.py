@@ -15,11 +15,14 @@ TEXTS = ["Qdrant is a vector database.", "A cat sat on the mat, purring loudly."
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "max", "weighted-mean"])
 def test_each_pooling_gives_distinct_unit_vectors(pooling: str) -> None:
-    enc = BiEncoder(pooling=pooling)  # type: ignore[arg-type]
+    # torch fp32: the pooling arithmetic, compared to 1e-5. On the default runtime every pooling is its own export
+    # (test_backends.py checks one per pooling, equal to torch), and on an int8 CPU its own calibration of the
+    # full model (~100 s each on 2 cores), which would test the runtime four times over, not the pooling.
+    enc = BiEncoder(pooling=pooling, backend="torch", precision="fp32")  # type: ignore[arg-type]
     v = enc.encode_documents(TEXTS)
     assert v.shape == (2, 384) and v.dtype == np.float32
     assert np.linalg.norm(v, axis=1) == pytest.approx([1.0, 1.0], abs=1e-4)
-    default = BiEncoder().encode_documents(TEXTS)
+    default = BiEncoder(backend="torch", precision="fp32").encode_documents(TEXTS)
     if pooling == "mean":
         assert v == pytest.approx(default, abs=1e-5)  # all-MiniLM-L6-v2's own pooling
     else:
@@ -55,19 +58,21 @@ def test_documents_keep_metadata_and_id(tmp_path: Path, encoder: BiEncoder) -> N
     assert (doc.id, dict(doc.metadata)) == ("doc-1", {"src": "a", "n": [1, 2]})
 
 
-def test_lower_precisions_stay_close_to_fp32(encoder: BiEncoder, reranker: CrossEncoderReranker) -> None:
+def test_lower_precisions_stay_close_to_fp32() -> None:
+    # torch's own bf16 autocast and dynamic int8 against torch fp32, pinned here: the session encoders run the
+    # default runtime (OpenVINO, int8 on a VNNI/AMX CPU), whose int8 test_backends.py checks against torch fp32
     texts = [text for _, text, _ in CORPUS]
-    ref = encoder.encode_documents(texts)
-    bf16 = BiEncoder(precision="bf16").encode_documents(texts)
+    ref = BiEncoder(backend="torch", precision="fp32").encode_documents(texts)
+    bf16 = BiEncoder(backend="torch", precision="bf16").encode_documents(texts)
     assert bf16.dtype == np.float32 and float((bf16 * ref).sum(1).min()) > 0.999
-    int8 = BiEncoder(precision="int8").encode_documents(texts)
+    int8 = BiEncoder(backend="torch", precision="int8").encode_documents(texts)
     assert float((int8 * ref).sum(1).min()) > 0.8  # looser: benchmarks/precision.py measures what it costs
     query = "Apple company market value"
-    ref_logits = reranker.logits([(query, t) for t in texts])
-    bf16_logits = CrossEncoderReranker(precision="bf16").logits([(query, t) for t in texts])
+    ref_logits = CrossEncoderReranker(backend="torch", precision="fp32").logits([(query, t) for t in texts])
+    bf16_logits = CrossEncoderReranker(backend="torch", precision="bf16").logits([(query, t) for t in texts])
     assert np.abs(bf16_logits - ref_logits).max() < 0.25
     # int8 dynamic quantisation drifts by up to ~2 logits on this 3-layer model: it keeps only the sign here
-    int8_logits = CrossEncoderReranker(precision="int8").logits([(query, t) for t in texts])
+    int8_logits = CrossEncoderReranker(backend="torch", precision="int8").logits([(query, t) for t in texts])
     assert (np.sign(int8_logits) == np.sign(ref_logits)).all()
     with pytest.raises(ValueError, match="precision='fp8' must be one of auto, fp32, bf16, int8"):
         BiEncoder(precision="fp8")  # type: ignore[arg-type]

@@ -136,49 +136,53 @@ def test_one_query_same_ids_order_and_scores_through_every_front_end(built: Path
 
 # -- foreign documents: one routine, one answer -------------------------------------------------------------------
 FOREIGN = [(i, t) for i, t, _ in SAMPLE_CORPUS]
-#: arrival order as a plain vector store might give it: the fruit text first
-ARRIVAL = ["apple-fruit", "apple-inc", "qdrant", "python", "tea"]
+#: what a plain all-MiniLM-L6-v2 vector store returns for QUERY (cosine, best first)
+COSINE = {"apple-inc": 0.752, "apple-fruit": 0.564, "tea": 0.080, "qdrant": 0.031, "python": -0.026}
+#: the design's trap: the fruit text arrives first, by a hair
+CLOSE = {"apple-fruit": 0.71, "apple-inc": 0.69, "qdrant": 0.2, "python": 0.1, "tea": 0.05}
+CASES = {"order-only": (list(COSINE), None), "cosine-scores": (list(COSINE), COSINE),
+         "fruit-first-by-a-hair": (list(CLOSE), CLOSE)}
 
 
-def _foreign_langchain(scores: dict[str, float] | None) -> list[tuple[str, float]]:
+def _foreign_langchain(arrival: list[str], scores: dict[str, float] | None) -> list[tuple[str, float]]:
     from langchain_core.documents import Document as LCDocument
 
     from recallrank.langchain import CrossEncoderCompressor
 
     text = dict(FOREIGN)
     docs = [LCDocument(page_content=text[i], id=i, metadata={"retrieval_score": scores[i]} if scores else {})
-            for i in ARRIVAL]
+            for i in arrival]
     out = CrossEncoderCompressor(top_n=3).compress_documents(docs, QUERY)
     return [(str(d.id), d.metadata["score"]) for d in out]
 
 
-def _foreign_haystack(scores: dict[str, float] | None) -> list[tuple[str, float]]:
+def _foreign_haystack(arrival: list[str], scores: dict[str, float] | None) -> list[tuple[str, float]]:
     from haystack import Document as HDocument
     from haystack_integrations.components.rankers.recallrank import RecallrankRanker
 
     text = dict(FOREIGN)
-    docs = [HDocument(id=i, content=text[i], score=scores[i] if scores else None) for i in ARRIVAL]
+    docs = [HDocument(id=i, content=text[i], score=scores[i] if scores else None) for i in arrival]
     out = RecallrankRanker(top_k=3).run(QUERY, docs)["documents"]
     return [(d.id, d.score) for d in out]
 
 
-def _foreign_llamaindex(scores: dict[str, float] | None) -> list[tuple[str, float]]:
+def _foreign_llamaindex(arrival: list[str], scores: dict[str, float] | None) -> list[tuple[str, float]]:
     from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
     from llama_index.postprocessor.recallrank_rerank import RecallrankRerank
 
     text = dict(FOREIGN)
     nodes = [NodeWithScore(node=TextNode(id_=i, text=text[i]), score=scores[i] if scores else None)
-             for i in ARRIVAL]
+             for i in arrival]
     out = RecallrankRerank(top_n=3).postprocess_nodes(nodes, QueryBundle(QUERY))
     return [(n.node.node_id, float(n.score or 0.0)) for n in out]
 
 
-@pytest.mark.parametrize("with_scores", [False, True], ids=["order-only", "unknown-scores"])
-def test_foreign_rerankers_agree_and_put_the_company_first(with_scores: bool) -> None:
-    scores = {"apple-fruit": 0.71, "apple-inc": 0.69, "qdrant": 0.2, "python": 0.1, "tea": 0.05} if with_scores \
-        else None
-    answers = {name: fn(scores) for name, fn in [("langchain", _foreign_langchain), ("haystack", _foreign_haystack),
-                                                 ("llamaindex", _foreign_llamaindex)]}
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_foreign_rerankers_agree_and_put_the_company_first(case: str) -> None:
+    arrival, scores = CASES[case]
+    answers = {name: fn(arrival, scores) for name, fn in [("langchain", _foreign_langchain),
+                                                          ("haystack", _foreign_haystack),
+                                                          ("llamaindex", _foreign_llamaindex)]}
     first = answers["langchain"]
     assert first[0][0] == "apple-inc", first
     for name, got in answers.items():

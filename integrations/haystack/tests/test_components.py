@@ -63,7 +63,7 @@ def query_pipeline(store: RecallrankDocumentStore) -> Pipeline:
     p = Pipeline()
     p.add_component("embedder", RecallrankTextEmbedder())
     p.add_component("retriever", RecallrankEmbeddingRetriever(document_store=store, top_k=5))
-    p.add_component("ranker", RecallrankRanker(top_k=2, recall_model="all-MiniLM-L6-v2"))
+    p.add_component("ranker", RecallrankRanker(top_k=2))
     p.add_component("prompt", PromptBuilder(template=PROMPT, required_variables=["documents", "query"]))
     p.add_component("llm", EchoGenerator())
     p.connect("embedder.embedding", "retriever.query_embedding")

@@ -154,6 +154,10 @@ class CrossEncoderReranker:
         """Scores of arbitrary (query, text) pairs, in input order."""
         return self._activate(self.logits(pairs))
 
+    def relevance(self, logits: np.ndarray) -> np.ndarray:
+        """Scores from :meth:`logits`: probabilities (``activation="sigmoid"``) or the logits themselves."""
+        return self._activate(np.asarray(logits, dtype=np.float32))
+
     def _activate(self, logits: np.ndarray) -> np.ndarray:
         return logits if self.activation == "raw" else _sigmoid(logits)
 

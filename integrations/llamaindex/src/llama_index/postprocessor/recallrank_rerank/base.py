@@ -11,7 +11,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.retrievers.recallrank.base import SCORE_KEYS
 
 from recallrank.errors import InvalidInputError
-from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, recall_model_of, rerank_incoming
+from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, rerank_incoming
 from recallrank.rerank.registry import cross_encoder
 
 
@@ -19,10 +19,9 @@ class RecallrankRerank(BaseNodePostprocessor):
     """Reorders nodes from any retriever by recallrank's cross-encoder, fused with what they arrived with, and keeps
     the ``top_n`` best.
 
-    The same rule as LangChain's ``CrossEncoderCompressor`` and Haystack's ``RecallrankRanker``: when every node
-    has a score from a recall model a calibrated fusion ships for (``recall_model=``, or the ``score_model`` a
-    recallrank retriever puts in metadata), that fusion ranks them; otherwise reciprocal-rank fusion with the order
-    they arrived in (``benchmarks/results/foreign_rerank.md``).
+    The same rule as LangChain's ``CrossEncoderCompressor`` and Haystack's ``RecallrankRanker``
+    (:mod:`recallrank.rerank.foreign`): the cross-encoder fused with each node's incoming score when every one has a
+    score, else with the order they arrived in (``benchmarks/results/foreign_rerank.md``).
 
     ``model``: ``None`` for recallrank's default here, the bilingual (English + Chinese) cross-encoder;
     ``"shipped"`` for the English MiniLM one, or an id/folder. ``top_n`` (default 10, as everywhere) nodes are kept.
@@ -38,8 +37,8 @@ class RecallrankRerank(BaseNodePostprocessor):
     model: str | None = Field(default=None, description="cross-encoder: None (bilingual), 'shipped', or an id/folder")
     top_n: int = Field(default=10, description="nodes kept")
     score_threshold: float | None = Field(default=None, description="drop nodes scoring below it (0.0 honoured)")
-    recall_model: str | None = Field(default=None, description="the recall model whose calibrated fusion to apply")
-    fusion: str = Field(default="auto", description="auto, calibrated, rank or none (the cross-encoder alone)")
+    fusion: str = Field(default="auto", description="auto (score when every node has one, else order), score, "
+                        "order or none (the cross-encoder alone)")
     precision: str = Field(default="auto", description="auto (see recallrank.CrossEncoderReranker), fp32, bf16 or int8")
     _reranker: Any = PrivateAttr(default=None)
 
@@ -66,11 +65,10 @@ class RecallrankRerank(BaseNodePostprocessor):
         if not nodes:
             return []
         self.warm_up()
-        incoming = [Incoming(n.node.node_id, n.node.get_content(metadata_mode=MetadataMode.NONE) or "", n.score,
-                             recall_model_of(n.node.metadata)) for n in nodes]
+        incoming = [Incoming(n.node.node_id, n.node.get_content(metadata_mode=MetadataMode.NONE) or "", n.score)
+                    for n in nodes]
         ranked = rerank_incoming(self._reranker, query_bundle.query_str, incoming, top_n=self.top_n,
-                                 score_threshold=self.score_threshold, fusion=self.fusion,
-                                 recall_model=self.recall_model)
+                                 score_threshold=self.score_threshold, fusion=self.fusion)
         out = []
         for i, r in ranked:
             node = nodes[i].node.model_copy(deep=True)  # the caller's nodes are not modified

