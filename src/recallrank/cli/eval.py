@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     store = EdgeStore(cache_dir("eval"), collection_name(ds, s))
     retriever = pipeline.build_retriever(store, s)
     try:
-        with tqdm(total=len(ds.corpus), unit="doc", desc="indexing", disable=not s["progress"],
+        with tqdm(total=len(ds.corpus), unit="doc", desc="indexing", disable=None if s["progress"] else True,
                   file=sys.stderr) as bar:
             res = evaluate(ds, retriever, sweep=sweep, latency_queries=args.latency_queries,
                            cross_only_queries=args.cross_only, progress=bar.update)

@@ -19,7 +19,7 @@ from recallrank.index.embedded import EdgeStore
 from recallrank.index.embedded.reembed import reembed_in_place
 from recallrank.index.reembed import reembed_into
 from recallrank.loaders import IdSet, scan_sources, stale_ids, stream_chunks
-from recallrank.models.identity import describe
+from recallrank.models.identity import describe, registry_name
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             written.add(str(doc.id))
             yield doc
 
-    with tqdm(total=found.chunks, unit="doc", desc="indexing", disable=not s["progress"], file=sys.stderr) as bar:
+    with tqdm(total=found.chunks, unit="doc", desc="indexing", disable=None if s["progress"] else True,
+              file=sys.stderr) as bar:
         report = retriever.add_documents(chunks(), batch_size=s["batch_size"], progress=bar.update)
     stale = stale_ids(store, found, written, prune=args.prune)
     store.delete(stale)
@@ -140,14 +141,19 @@ def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
                                 "--into out for the embedded store's in-place swap")
     encoder = pipeline.recall_encoder(s["bi_encoder"], s["precision"], required=True)
     total = store.count()
-    with tqdm(total=total, unit="doc", desc="re-embedding", disable=not s["progress"], file=sys.stderr) as bar:
+    with tqdm(total=total, unit="doc", desc="re-embedding", disable=None if s["progress"] else True,
+              file=sys.stderr) as bar:
         if args.into is None:
             report = reembed_in_place(store, encoder, progress=bar.update,  # type: ignore[arg-type]
                                       model=describe(encoder))
+            target = store
         else:
             target = settings_store(s, args.into, **options)
             report = reembed_into(store, target, encoder, progress=bar.update, model=describe(encoder))
-            target.close()
+    # the token vectors the new model's default stage (or --stages) reads, so searches score them inside Qdrant
+    pipeline.build_retriever(target, {**s, "bi_encoder": None}).add_stage_vectors()
+    if target is not store:
+        target.close()
     store.close()
     out = {"points": report.points, "dimension": report.dimension, "seconds": round(report.seconds, 3),
            "collection": args.into or s["collection"], "backup": report.backup}
@@ -155,7 +161,7 @@ def reembed(args: argparse.Namespace, s: dict[str, Any]) -> int:
         print(json.dumps(out))
     else:
         kept = f"; the previous collection is kept at {report.backup}" if report.backup else ""
-        print(f"re-embedded {report.points} points with {encoder.model_name if hasattr(encoder, 'model_name') else ''}"
+        print(f"re-embedded {report.points} points with {registry_name(encoder)}"
               f" ({report.dimension}-d) -> {args.into or s['collection']} in {report.seconds:.1f} s{kept}; the "
               "collection records the model, so search uses it with no --bi-encoder")
     return 0

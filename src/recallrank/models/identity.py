@@ -78,6 +78,8 @@ def short_name(model: str | None) -> str | None:
     from recallrank.models import _loading
 
     model = str(model)
+    if model.startswith("zero-shot:"):  # a late-interaction encoder over a bi-encoder's own token vectors
+        return f"zero-shot:{short_name(model[len('zero-shot:'):])}"
     known = {"all-MiniLM-L6-v2": _loading.default_bi_encoder_path,
              "recallrank-reranker-minilm": _loading.default_reranker_path,
              "recallrank-reranker-e5": _loading.bilingual_reranker_path}

@@ -10,8 +10,9 @@ questions: 0.68 against 0.79 nDCG@10), while each fusion below measured at or ab
 * ``fusion="auto"`` (default): ``"score"`` when every document arrived with a score, else ``"order"``;
 * ``"score"``: the cross-encoder's logit and the incoming score, each z-scored within the list, summed with weight
   :data:`SCORE_WEIGHT` on the incoming side: free of the incoming score's scale and offset, so any retriever's
-  cosine, dot product or BM25 score works;
-* ``"order"``: the same with the arrival position in place of a score (needs nothing but the order);
+  cosine, dot product or BM25 score works (scores that grow down the list, distances, are read as lower-is-better);
+* ``"order"``: reciprocal-rank fusion of the cross-encoder's ranking with the arrival order
+  (:data:`RRF_K`, :data:`RRF_WEIGHT`; needs nothing but the order);
 * ``"none"``: the cross-encoder alone.
 
 Ties go to the cross-encoder. ``score`` is what the order follows (list-relative under a fusion);
@@ -20,6 +21,8 @@ Ties go to the cross-encoder. ``score`` is what the order follows (list-relative
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +37,13 @@ from recallrank.rerank.registry import cross_encoder
 #: the cross-encoder foreign documents are reranked with (a :func:`~recallrank.rerank.registry.cross_encoder` name)
 DEFAULT_MODEL = "bilingual"
 FUSIONS = ("auto", "score", "order", "none")
-#: weight of the z-scored incoming score (or arrival position) beside the z-scored cross-encoder logit
-SCORE_WEIGHT = 1.0
-ORDER_WEIGHT = 1.0
+#: weight of the z-scored incoming score beside the z-scored cross-encoder logit (above 1: where the two disagree
+#: on two documents, the retriever's order stands; any weight from 1.5 to 2 measured at or above the incoming order)
+SCORE_WEIGHT = 1.5
+#: the order rule: reciprocal-rank fusion ``RRF_WEIGHT / (RRF_K + cross-encoder rank) + (1 - RRF_WEIGHT) / (RRF_K +
+#: arrival rank)``, ranks from 1 (the grid k 1-60 x weight 0.2-0.8 is in benchmarks/results/foreign_rerank.md)
+RRF_K = 2
+RRF_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,21 @@ def z_fusion(logits: np.ndarray, incoming: np.ndarray, weight: float) -> np.ndar
     return z(logits) + weight * z(incoming) - 1e-9 * _ranks(np.asarray(logits, dtype=np.float64))
 
 
+def rank_fusion(logits: np.ndarray, weight: float = RRF_WEIGHT, k: float = RRF_K) -> np.ndarray:
+    """Weighted reciprocal-rank fusion of the ranking by ``logits`` with the arrival order (position i is rank
+    i + 1); ties are broken by the logits."""
+    mine = _ranks(np.asarray(logits, dtype=np.float64)) + 1
+    arrival = np.arange(1, len(logits) + 1, dtype=np.float64)
+    return weight / (k + mine) + (1 - weight) / (k + arrival) - 1e-9 * mine
+
+
+def higher_is_better(scores: np.ndarray) -> np.ndarray:
+    """``scores`` as higher-is-better: a list whose scores never fall and somewhere rise down the arrival order
+    (a distance) is negated."""
+    steps = np.diff(scores)
+    return -scores if len(steps) and np.all(steps >= 0) and np.any(steps > 0) else scores
+
+
 def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, top_n: int | None,
                     score_threshold: float | None = None, fusion: str = "auto") -> list[tuple[int, Result]]:
     """(position in ``incoming``, result) pairs, best first, at most ``top_n``, those whose ``score`` is under
@@ -83,6 +105,10 @@ def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, 
         if not isinstance(item.text, str) or not item.text.strip():
             raise InvalidInputError(f"document {item.key!r} has no text content for the reranker to read; drop it "
                                     "before reranking or give it text")
+        if item.score is not None and (isinstance(item.score, bool) or not isinstance(item.score, numbers.Real)
+                                       or not math.isfinite(item.score)):
+            raise InvalidInputError(f"document {item.key!r} arrived with score {item.score!r}; a score must be a "
+                                    "finite number (or None: then the arrival order is fused instead)")
         first.setdefault(item.key, i)
     unique = [incoming[i] for i in first.values()]
     if not unique:
@@ -97,9 +123,9 @@ def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, 
     if fusion == "none":
         final = logits - 1e-9 * _ranks(logits)
     elif fusion == "score":
-        final = z_fusion(logits, np.array(scores, dtype=np.float64), SCORE_WEIGHT)
+        final = z_fusion(logits, higher_is_better(np.array(scores, dtype=np.float64)), SCORE_WEIGHT)
     else:
-        final = z_fusion(logits, -np.arange(len(unique), dtype=np.float64), ORDER_WEIGHT)
+        final = rank_fusion(logits)
     stage = "cross" if fusion == "none" else f"cross+{fusion}"
     model = short_name(reranker.config().get("model"))
     results = [Result(document=Document(u.text, {}, u.key), score=float(rel if fusion == "none" else f),

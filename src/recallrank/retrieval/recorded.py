@@ -92,5 +92,6 @@ def _mismatch(store: Any, record: dict[str, Any] | None, encoder: Any) -> str:
     again = f"--bi-encoder {record['name']}" if record else "the bi-encoder that built it"
     return (f"collection '{store.name}' {built}, but the queries would be embedded with {name} "
             f"({encoder.dimension}-d): search it with {again} (or with no --bi-encoder: the recorded one is used), "
-            f"or re-embed it with the new model: recallrank index SOURCES --reembed --bi-encoder {name}; "
-            "to use it anyway, pass allow_other_encoder=True (CLI --allow-other-encoder)")
+            f"or re-embed what it stores with the new model (every document is kept): recallrank index --reembed "
+            f"--bi-encoder {name}, with its --path/--collection; to use it anyway, pass allow_other_encoder=True "
+            "(CLI --allow-other-encoder)")
