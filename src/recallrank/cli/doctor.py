@@ -16,8 +16,8 @@ from recallrank.errors import InvalidInputError, RecallrankError
 from recallrank.index.embedded import EdgeStore
 from recallrank.index.embedded.doctor import check_edge
 from recallrank.index.embedded.swap import human_bytes
-from recallrank.models.identity import label, registry_name, same_model
-from recallrank.retrieval.recorded import encoder_for, recorded_encoder
+from recallrank.models.identity import SAME_MODEL, label, registry_name, same_model
+from recallrank.retrieval.recorded import agreement_of, encoder_for, recorded_encoder
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,16 @@ def repair_embedder(store: Any, encoder: Any, precision: str) -> Callable[[Seque
                 raise InvalidInputError(f"the collection was built with {label(record)}; repair it with that model "
                                         f"(--bi-encoder {record['name']}, or no --bi-encoder), not "
                                         f"{registry_name(encoder)}")
+            if record is None:  # a collection from before records: the surviving vectors must be this model's
+                try:
+                    agreement = agreement_of(store, model)
+                except RecallrankError:
+                    agreement = None
+                if (agreement is None and encoder is None) or (agreement is not None and agreement < SAME_MODEL):
+                    seen = "no stored vector could be read to recognise it by" if agreement is None else \
+                        f"its surviving vectors and {registry_name(model)}'s agree to a cosine of {agreement:.2f}"
+                    raise InvalidInputError(f"the collection records no bi-encoder and {seen}: pass --bi-encoder "
+                                            "with the model that built it, so the lost vectors are re-embedded with it")
             chosen.append(model)
         return chosen[0].encode_documents(texts)
 

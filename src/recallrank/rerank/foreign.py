@@ -10,7 +10,7 @@ questions: 0.68 against 0.79 nDCG@10), while each fusion below measured at or ab
 * ``fusion="auto"`` (default): ``"score"`` when every document arrived with a score, else ``"order"``;
 * ``"score"``: the cross-encoder's logit and the incoming score, each z-scored within the list, summed with weight
   :data:`SCORE_WEIGHT` on the incoming side: free of the incoming score's scale and offset, so any retriever's
-  cosine, dot product or BM25 score works (scores that grow down the list, distances, are read as lower-is-better);
+  cosine, dot product or BM25 score works (higher must be better: pass a distance negated);
 * ``"order"``: reciprocal-rank fusion of the cross-encoder's ranking with the arrival order
   (:data:`RRF_K`, :data:`RRF_WEIGHT`; needs nothing but the order);
 * ``"none"``: the cross-encoder alone.
@@ -85,13 +85,6 @@ def rank_fusion(logits: np.ndarray, weight: float = RRF_WEIGHT, k: float = RRF_K
     return weight / (k + mine) + (1 - weight) / (k + arrival) - 1e-9 * mine
 
 
-def higher_is_better(scores: np.ndarray) -> np.ndarray:
-    """``scores`` as higher-is-better: a list whose scores never fall and somewhere rise down the arrival order
-    (a distance) is negated."""
-    steps = np.diff(scores)
-    return -scores if len(steps) and np.all(steps >= 0) and np.any(steps > 0) else scores
-
-
 def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, top_n: int | None,
                     score_threshold: float | None = None, fusion: str = "auto") -> list[tuple[int, Result]]:
     """(position in ``incoming``, result) pairs, best first, at most ``top_n``, those whose ``score`` is under
@@ -100,6 +93,12 @@ def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, 
     module), ``model`` the cross-encoder."""
     query = check_text(query, "query")
     check_fusion(fusion)
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise InvalidInputError(f"top_n must be a positive int, got {top_n!r:.40}")
+    if score_threshold is not None and (isinstance(score_threshold, bool)
+                                        or not isinstance(score_threshold, numbers.Real)
+                                        or not math.isfinite(score_threshold)):
+        raise InvalidInputError(f"score_threshold must be a finite number or None, got {score_threshold!r:.40}")
     first: dict[str, int] = {}
     for i, item in enumerate(incoming):
         if not isinstance(item.text, str) or not item.text.strip():
@@ -123,7 +122,7 @@ def rerank_incoming(reranker: Any, query: str, incoming: Sequence[Incoming], *, 
     if fusion == "none":
         final = logits - 1e-9 * _ranks(logits)
     elif fusion == "score":
-        final = z_fusion(logits, higher_is_better(np.array(scores, dtype=np.float64)), SCORE_WEIGHT)
+        final = z_fusion(logits, np.array(scores, dtype=np.float64), SCORE_WEIGHT)
     else:
         final = rank_fusion(logits)
     stage = "cross" if fusion == "none" else f"cross+{fusion}"

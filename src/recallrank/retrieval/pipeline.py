@@ -160,7 +160,7 @@ class TwoStageRetriever:
             for batch in batches:
                 if not ready:
                     self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
-                    self._check_models()
+                    self._check_models(writing=True)
                     ready = True
                 self._write_batch(batch, counts)
                 bar.update(len(batch))
@@ -259,10 +259,10 @@ class TwoStageRetriever:
         threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
         return _Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
 
-    def _check_models(self) -> None:
+    def _check_models(self, writing: bool = False) -> None:
         """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
         if not self._models_checked and not self.allow_other_encoder:
-            check_encoder(self.store, self.encoder)
+            check_encoder(self.store, self.encoder, writing)
         self._models_checked = True
 
     def _embed(self, plan: _Plan) -> np.ndarray:
