@@ -152,8 +152,12 @@ async def test_compressor_never_mutates_inputs_and_dedupes(reranker: CrossEncode
     assert len(out) == len(LC_DOCS) and out[0].id == "apple-inc"
     assert all(o is not d for o in out for d in docs)
     assert [d.id for d in await compressor.acompress_documents(docs, QUERY)] == [d.id for d in out]
-    strict = CrossEncoderCompressor(reranker=reranker, top_n=2, score_threshold=1.01)
+    # the threshold applies to the final score, what the order follows (here the fusion with the arrival order)
+    top = max(d.metadata["score"] for d in out)
+    strict = CrossEncoderCompressor(reranker=reranker, top_n=2, score_threshold=top + 1e-9)
     assert strict.compress_documents(docs, QUERY) == []
+    assert len(CrossEncoderCompressor(reranker=reranker, top_n=10, score_threshold=top).compress_documents(
+        docs, QUERY)) == 1
 
 
 def test_base_cross_encoder_inside_langchains_own_reranker(reranker: CrossEncoderReranker) -> None:

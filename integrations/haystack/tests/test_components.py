@@ -134,7 +134,9 @@ def test_ranker_contract() -> None:
     assert out[0].meta["k"] == 0 and out[0].score == out[0].meta["score"]
     assert 0.0 < out[0].meta["relevance_score"] < 1.0 and out[0].meta["score_model"] == "recallrank-reranker-e5"
     low = min(d.score for d in out)
-    assert len(ranker.run(query="Apple company market value", documents=docs, score_threshold=0.0)["documents"]) == 5
+    # the threshold applies to the final score (the z-scored fusion here: the list's mean is 0)
+    kept = ranker.run(query="Apple company market value", documents=docs, score_threshold=0.0)["documents"]
+    assert [d.id for d in kept] == [d.id for d in out if d.score >= 0.0] and 0 < len(kept) < 5
     assert len(ranker.run(query="Apple company market value", documents=docs, score_threshold=low,
                           top_k=5)["documents"]) == 5
     assert ranker.run(query="q", documents=[])["documents"] == []

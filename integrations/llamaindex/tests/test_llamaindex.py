@@ -80,7 +80,9 @@ def test_postprocessor_keeps_both_scores_and_leaves_inputs_alone() -> None:
     assert [n.node.node_id for n in out] == ["apple-inc", "apple-fruit"]
     assert out[0].node.metadata["retrieval_score"] == 0.5 and out[0].score == out[0].node.metadata["score"]
     assert 0.0 < out[0].node.metadata["relevance_score"] < 1.0
-    assert len(RecallrankRerank(top_n=5, score_threshold=0.0).postprocess_nodes(nodes, query_str="apple")) == 5
+    everything = RecallrankRerank(top_n=5).postprocess_nodes(nodes, query_str="apple")
+    kept = RecallrankRerank(top_n=5, score_threshold=0.0).postprocess_nodes(nodes, query_str="apple")
+    assert [n.node.node_id for n in kept] == [n.node.node_id for n in everything if (n.score or 0.0) >= 0.0]
     with pytest.raises(InvalidInputError, match="needs the query"):
         rerank.postprocess_nodes(nodes)
 
