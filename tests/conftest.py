@@ -54,3 +54,11 @@ def tiny_cross(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("tiny-cross")
     model.save_pretrained(str(out))
     return str(out)
+
+
+@pytest.fixture
+def trained_models_run_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests about training: the tiny models they train run on torch fp32, so that none pays an ONNX export
+    and, on a VNNI/AMX CPU, an int8 calibration (about 30 s each). Every other test runs the defaults."""
+    monkeypatch.setenv("RECALLRANK_BACKEND", "torch")
+    monkeypatch.setenv("RECALLRANK_PRECISION", "fp32")

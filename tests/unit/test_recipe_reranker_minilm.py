@@ -14,13 +14,8 @@ from recipes.data.build import write_pairs
 from recipes.data.pairs import Pair
 from recipes.reranker_minilm import build_training_rows, parser, train
 
-
-@pytest.fixture(autouse=True)
-def _trained_models_run_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about training: the tiny models they train run on torch fp32, so that none pays an ONNX
-    export and, on a VNNI/AMX CPU, an int8 calibration (about 30 s each). Every other suite runs the defaults."""
-    monkeypatch.setenv("RECALLRANK_BACKEND", "torch")
-    monkeypatch.setenv("RECALLRANK_PRECISION", "fp32")
+#: these tests are about training: see tests/conftest.py (trained models run on torch)
+pytestmark = pytest.mark.usefixtures("trained_models_run_on_torch")
 
 
 TOPICS = ["vector database", "green tea", "python packaging", "rust compiler", "apple orchard", "jazz piano",

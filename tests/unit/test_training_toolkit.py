@@ -18,13 +18,8 @@ from recallrank.training.runs import RunFolder, Schedule
 from recallrank.training.train_bi_encoder import bi_encoder_rows, train_bi_encoder
 from recallrank.training.train_reranker import reranker_rows, train_reranker
 
-
-@pytest.fixture(autouse=True)
-def _trained_models_run_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about training: the tiny models they train run on torch fp32, so that none pays an ONNX
-    export and, on a VNNI/AMX CPU, an int8 calibration (about 30 s each). Every other suite runs the defaults."""
-    monkeypatch.setenv("RECALLRANK_BACKEND", "torch")
-    monkeypatch.setenv("RECALLRANK_PRECISION", "fp32")
+#: these tests are about training: see tests/conftest.py (trained models run on torch)
+pytestmark = pytest.mark.usefixtures("trained_models_run_on_torch")
 
 
 TOPICS = ["vector database", "green tea", "python packaging", "rust compiler", "apple orchard", "jazz piano",

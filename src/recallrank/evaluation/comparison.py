@@ -6,7 +6,6 @@ logits; ``recallrank eval`` measures a whole pipeline instead (:func:`recallrank
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import statistics
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 
 from recallrank.datasets.beir import RetrievalSet
 from recallrank.documents import Document
-from recallrank.evaluation.metrics import mean_metrics, per_query
+from recallrank.evaluation.metrics import mean_metrics, per_query, write_per_query
 from recallrank.index.embedded import EdgeStore
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
@@ -57,14 +56,7 @@ class Comparison:
 
     def write_per_query(self, path: str | Path) -> Path:
         """One JSON line per (stage, query): its metrics and the top-10 document ids."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as fh:
-            for stage, rows in self.per_query.items():
-                for qid, metrics in rows.items():
-                    fh.write(json.dumps({"stage": stage, "query_id": qid, **metrics,
-                                         "top10": self.runs[stage].get(qid, [])[:10]}) + "\n")
-        return path
+        return write_per_query(path, self.per_query, self.runs)
 
 
 @dataclass

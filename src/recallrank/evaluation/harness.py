@@ -8,7 +8,6 @@ toolkit's before/after table) and :func:`plot_sweep` are kept importable from he
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ import numpy as np
 from recallrank.datasets.beir import RetrievalSet
 from recallrank.documents import Document
 from recallrank.evaluation.comparison import Comparison, compare
-from recallrank.evaluation.metrics import mean_metrics, per_query
+from recallrank.evaluation.metrics import mean_metrics, per_query, write_per_query
 from recallrank.evaluation.plot import plot_sweep
 from recallrank.evaluation.summary import model_label, pipeline_summary
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
@@ -101,14 +100,7 @@ class Evaluation:
 
     def write_per_query(self, path: str | Path) -> Path:
         """One JSON line per (stage, query): its metrics and the top-10 document ids."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as fh:
-            for stage, rows in self.per_query.items():
-                for qid, metrics in rows.items():
-                    fh.write(json.dumps({"stage": stage, "query_id": qid, **metrics,
-                                         "top10": self.runs[stage].get(qid, [])[:10]}) + "\n")
-        return path
+        return write_per_query(path, self.per_query, self.runs)
 
 
 def evaluate(ds: RetrievalSet, retriever: TwoStageRetriever, *, n_queries: int | None = None,

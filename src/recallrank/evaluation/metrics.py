@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Sequence[str]]  # query id -> ranked document ids, best first
@@ -75,3 +77,16 @@ def evaluate_run(run: Run, qrels: Qrels, ks: Sequence[int] = (10, 100), at: Sequ
 def mean_metrics(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
     rows = list(rows)
     return {name: sum(r[name] for r in rows) / len(rows) for name in rows[0]} if rows else {}
+
+
+def write_per_query(path: str | Path, per_query: dict[str, dict[str, dict[str, float]]],
+                    runs: dict[str, dict[str, list[str]]]) -> Path:
+    """One JSON line per (stage, query): its metrics and the top-10 document ids of ``runs``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for stage, rows in per_query.items():
+            for qid, metrics in rows.items():
+                fh.write(json.dumps({"stage": stage, "query_id": qid, **metrics,
+                                     "top10": runs[stage].get(qid, [])[:10]}) + "\n")
+    return path
