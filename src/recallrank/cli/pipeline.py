@@ -10,6 +10,7 @@ from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli.common import settings_store, store_options
 from recallrank.index.base import VectorStore
 from recallrank.retrieval.pipeline import TwoStageRetriever
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
 
 
 def recall_encoder(name: str | None, precision: str = "auto", *, required: bool = False) -> Any:
@@ -28,8 +29,8 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     Recall with ``bi_encoder`` (see :func:`recall_encoder`), then rerank with ``stages`` when given (its ``cross``
     stage uses ``reranker``), else with the cross-encoder ``reranker`` names, else with the default stage
     :class:`TwoStageRetriever` picks for the recall model; ``rerank=False`` (``--no-rerank``) keeps the recall
-    order. ``top_k`` candidates are recalled and ``top_n`` kept. ``encoder`` replaces the recall model the
-    settings name.
+    order. ``top_k`` candidates are recalled (``recall``: dense, sparse, hybrid or auto) and ``top_n`` kept. ``encoder``
+    replaces the recall model the settings name.
     """
     precision = s.get("precision", "auto")
     # the cascade is parsed (every name and number checked) even when --no-rerank leaves it out
@@ -37,7 +38,8 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     rerank = s.get("rerank", True) if rerank is None else rerank
     encoder = encoder if encoder is not None else recall_encoder(s.get("bi_encoder"), precision)
     sizes = {"top_k": s.get("top_k", 100), "top_n": s.get("top_n", 10), "precision": precision,
-             "allow_other_encoder": bool(s.get("allow_other_encoder"))}
+             "allow_other_encoder": bool(s.get("allow_other_encoder")),
+             "recall": s.get("recall", DEFAULT_RECALL_MODE)}
     if not rerank:
         return TwoStageRetriever(store, encoder, False, **sizes)
     if stages is not None:

@@ -132,7 +132,8 @@ def evaluate(ds: RetrievalSet, retriever: TwoStageRetriever, *, n_queries: int |
     retriever.add_stage_vectors()  # a cached store indexed before a stage kept token vectors
     _warm_up(retriever, next(iter(queries.values()), None))
     k = retriever.top_k
-    prefixes = [TwoStageRetriever(retriever.store, retriever.encoder, stages=retriever.stages[:i], top_k=k, top_n=k)
+    prefixes = [TwoStageRetriever(retriever.store, retriever.encoder, stages=retriever.stages[:i], top_k=k, top_n=k,
+                                  recall=retriever.recall_mode, allow_other_encoder=retriever.allow_other_encoder)
                 for i in range(1, len(retriever.stages))]  # the cascade cut after each stage but the last
     names = _stage_names(retriever)
     runs: dict[str, dict[str, list[str]]] = {name: {} for name in names}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,11 +29,13 @@ MetadataFilter = Mapping[str, Any] | Filter
 
 @dataclass(frozen=True)
 class StoredPoint:
-    """What a backend writes: id, vector and the payload (text, metadata, content hash, caller's id)."""
+    """What a backend writes: id, vector and the payload (text, metadata, content hash, caller's id); ``sparse``:
+    sparse vectors by field name (the collection core adds the BM25 one, see :mod:`recallrank.index.sparse`)."""
 
     id: str
     vector: Sequence[float]
     payload: dict[str, Any]
+    sparse: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class VectorStore(Protocol):
     name: str
     #: whether the store can hold token-vector (multivector) fields; ``False`` on dense-only stand-ins
     supports_multivectors: bool
+    #: whether the store holds a sparse BM25 field for sparse and hybrid recall; ``False`` on dense-only stand-ins
+    supports_sparse: bool
 
     def exists(self) -> bool:
         """Whether the collection exists yet."""
@@ -187,6 +191,27 @@ class VectorStore(Protocol):
     def maxsim_scores(self, name: str, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """MaxSim of the query's token vectors against each of ``ids``; points without vectors are absent."""
 
+    # -- the sparse BM25 field (sparse and hybrid recall): stores without it raise StoreError, see supports_sparse --
+    def sparse_field(self) -> dict[str, Any] | None:
+        """The record of the collection's BM25 field (its tokenizer and BM25 settings), ``None`` if it has none."""
+
+    def add_sparse(self, batch: int = 256, progress: Callable[[int], object] | None = None) -> int:
+        """Add the BM25 field to an older collection and fill it from the stored texts; returns points filled."""
+
+    def search_sparse(self, text: str, limit: int, flt: MetadataFilter | None = None) -> list[Hit]:
+        """The ``limit`` best points by BM25 (``Hit.score``: the BM25 score)."""
+
+    async def asearch_sparse(self, text: str, limit: int, flt: MetadataFilter | None = None) -> list[Hit]:
+        """Async :meth:`search_sparse`."""
+
+    def search_hybrid(self, vector: np.ndarray, text: str, limit: int, flt: MetadataFilter | None = None,
+                      exact: bool = False, fusion: str = "rrf") -> list[Hit]:
+        """Dense and BM25 results (``flt`` inside both) fused in one query (``Hit.score``: the fused score)."""
+
+    async def asearch_hybrid(self, vector: np.ndarray, text: str, limit: int, flt: MetadataFilter | None = None,
+                             exact: bool = False, fusion: str = "rrf") -> list[Hit]:
+        """Async :meth:`search_hybrid`."""
+
     def finish_ingest(self) -> None:
         """Called after a bulk ingest (the embedded store builds its HNSW index here)."""
 
@@ -197,7 +222,8 @@ class VectorStore(Protocol):
 class DenseOnly:
     """Mixin for a :class:`VectorStore` that holds dense vectors only: ``supports_multivectors`` is ``False``,
     ``multivector_fields()`` is empty and the other token-vector methods raise :class:`StoreError`; the pipeline
-    then encodes a MaxSim stage's candidates at query time.
+    then encodes a MaxSim stage's candidates at query time. ``supports_sparse`` is ``False`` too: sparse and hybrid
+    recall raise a :class:`StoreError` that names the stores that can do them.
 
     Example:
         >>> class MyStore(DenseOnly):   # ... plus the dense methods of VectorStore
@@ -207,6 +233,31 @@ class DenseOnly:
     """
 
     supports_multivectors = False
+    supports_sparse = False
+
+    def _no_sparse(self) -> StoreError:
+        return StoreError(f"{type(self).__name__} holds no sparse BM25 vectors, so recall='sparse' or 'hybrid' "
+                          "cannot run on it; use EdgeStore or QdrantServerStore, or recall='dense'")
+
+    def sparse_field(self) -> dict[str, Any] | None:
+        return None
+
+    def add_sparse(self, batch: int = 256, progress: Callable[[int], object] | None = None) -> int:
+        raise self._no_sparse()
+
+    def search_sparse(self, text: str, limit: int, flt: MetadataFilter | None = None) -> list[Hit]:
+        raise self._no_sparse()
+
+    async def asearch_sparse(self, text: str, limit: int, flt: MetadataFilter | None = None) -> list[Hit]:
+        raise self._no_sparse()
+
+    def search_hybrid(self, vector: np.ndarray, text: str, limit: int, flt: MetadataFilter | None = None,
+                      exact: bool = False, fusion: str = "rrf") -> list[Hit]:
+        raise self._no_sparse()
+
+    async def asearch_hybrid(self, vector: np.ndarray, text: str, limit: int, flt: MetadataFilter | None = None,
+                             exact: bool = False, fusion: str = "rrf") -> list[Hit]:
+        raise self._no_sparse()
 
     def _no_tokens(self) -> StoreError:
         return StoreError(f"{type(self).__name__} holds no token vectors; use EdgeStore or QdrantServerStore "

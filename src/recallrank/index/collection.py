@@ -2,9 +2,9 @@
 remote clients: everything recallrank asks of a collection is written here once (dimension and settings checks,
 payload indexes planned as documents are written, filters checked against them, search parameters with
 quantisation, the exact repeat of a short filtered search, the euclidean sign flip, paging, content hashes, token
-vector fields and MaxSim, the record of the models that built the collection, error wrapping), over the small
-set of primitives each backend implements (:class:`~recallrank.index.embedded.store.EdgeStore` on Qdrant Edge,
-:class:`~recallrank.index.server.store.QdrantServerStore` on qdrant-client)."""
+vector fields and MaxSim, the BM25 field and hybrid queries (:mod:`.sparse`), the models that built the collection,
+error wrapping), over the primitives each backend implements (:class:`~recallrank.index.embedded.store.EdgeStore`
+on Qdrant Edge, :class:`~recallrank.index.server.store.QdrantServerStore` on qdrant-client)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from recallrank.index.base import Hit, MetadataFilter, StoredPoint, check_points
 from recallrank.index.indexes import check_index_type, plan_indexes, stamp
 from recallrank.index.query import Query, dense, short_of_limit
 from recallrank.index.settings import CollectionSettings, mismatches
+from recallrank.index.sparse import SparseFields
 from recallrank.index.tokens import check_field_name, check_tokens, query_tokens, record_vectors
 
 log = logging.getLogger(__name__)
 
-class QdrantCollection(ABC):
+class QdrantCollection(SparseFields, ABC):
     """A recallrank collection in Qdrant: the shared logic of both stores (see the module docstring). A backend
     implements the abstract primitives, each one call into its engine or client."""
 
@@ -130,7 +131,7 @@ class QdrantCollection(ABC):
     @abstractmethod
     def _remove(self, ids: Sequence[str]) -> None: ...
 
-    def _begin_write(self) -> None:  # noqa: B027 (a hook: most backends have nothing to do)
+    def _begin_write(self) -> None:  # a hook: most backends have nothing to do
         """Called before each write (the embedded store records that a write session is under way)."""
 
     @abstractmethod
@@ -181,7 +182,7 @@ class QdrantCollection(ABC):
             raise CollectionMismatchError(
                 f"{self.where} holds {have[0]}-d {have[1]} vectors but the model makes {dimension}-d {similarity} "
                 "ones; use the model it was built with, or another collection name")
-        self._ready(dimension, similarity)
+        self._ready(dimension, similarity)  # a new collection is created with its BM25 field, and records it
         if model is not None and self._record().get("bi_encoder") is None:
             self.record_models(model)
 
@@ -246,7 +247,7 @@ class QdrantCollection(ABC):
         if not points:
             return
         check_points(points)
-        points = stamp(points)  # the record of metadata keys that exact filters read
+        points = self.with_sparse(stamp(points))  # the record of metadata keys that exact filters read; BM25
         self._begin_write()
         with self._lock:  # payload indexes for the keys written: made here, never by a search
             for path, kind in plan_indexes(points, self.payload_indexes(), self.where).items():

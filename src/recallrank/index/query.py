@@ -15,16 +15,35 @@ SIMILARITIES = {v.lower(): k for k, v in DISTANCES.items()}
 
 
 @dataclass(frozen=True)
-class Query:
-    """One nearest-neighbour query as the backends' query primitive takes it."""
+class Sparse:
+    """A sparse vector (BM25 term weights, see :mod:`recallrank.index.sparse`) as both backends take it."""
 
-    vector: list[float] | list[list[float]]
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class Fuse:
+    """Fuse the ranked lists of a query's ``legs`` inside Qdrant: ``"rrf"`` (reciprocal rank fusion, constant
+    ``k``) or ``"dbsf"`` (distribution-based score fusion)."""
+
+    method: str
+    k: int = 2
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query as the backends' query primitive takes it: nearest neighbours of a dense, token or sparse vector,
+    or (``Fuse``) the fusion of the lists its ``legs`` find."""
+
+    vector: list[float] | list[list[float]] | Sparse | Fuse
     limit: int
     condition: Any = None  #: the backend's filter (``None``: every point)
     params: Any = None  #: the backend's ``SearchParams`` (``None``: the collection's defaults)
     using: str | None = None  #: a token-vector field; ``None`` is the dense vector
     with_payload: bool = True
     prefetch: Query | None = None  #: candidates to rescore, found by another query first
+    legs: tuple[Query, ...] = ()  #: with a ``Fuse`` vector: the queries whose results are fused
 
 
 def short_of_limit(found: int, limit: int, condition: Any, exact: bool, count: Callable[[], int]) -> bool:

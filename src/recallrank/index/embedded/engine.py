@@ -26,10 +26,11 @@ class WriteAheadLogError(StoreCorruptedError):
 
 
 def edge_config(layout: CollectionSettings, dimension: int, similarity: str, m: int, ef_construct: int,
-                full_scan_threshold_kb: int, multivectors: Mapping[str, Any] | None = None) -> Any:
-    """The ``qdrant_edge.EdgeConfig``: the dense vector with HNSW, and token-vector (MaxSim) fields (name ->
+                full_scan_threshold_kb: int, multivectors: Mapping[str, Any] | None = None,
+                sparse: tuple[str, ...] = ()) -> Any:
+    """The ``qdrant_edge.EdgeConfig``: the dense vector with HNSW, token-vector (MaxSim) fields (name ->
     ``(size, storage datatype)``) without a graph of their own (they rescore candidates; building HNSW over token
-    vectors costs minutes)."""
+    vectors costs minutes), and the ``sparse`` (BM25) fields, IDF applied at query time."""
     import qdrant_edge as qe
 
     dense = qe.EdgeVectorParams(size=dimension, distance=getattr(qe.Distance, DISTANCES[similarity]),
@@ -43,6 +44,7 @@ def edge_config(layout: CollectionSettings, dimension: int, similarity: str, m: 
             for name, (size, datatype) in multivectors.items()}}
     return qe.EdgeConfig(
         vectors=vectors,
+        sparse_vectors={name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for name in sparse} or None,
         on_disk_payload=layout.on_disk_payload or None,
         hnsw_config=qe.HnswIndexConfig(m=m, ef_construct=ef_construct, full_scan_threshold=full_scan_threshold_kb,
                                        on_disk=layout.hnsw_on_disk or None),

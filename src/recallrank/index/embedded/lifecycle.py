@@ -20,6 +20,7 @@ from recallrank.index.collection import QdrantCollection
 from recallrank.index.embedded.meta import ENGINE_CONFIG, FORMAT, META_FILE, first_line, new_meta, write_meta
 from recallrank.index.embedded.swap import finish_swap
 from recallrank.index.settings import CollectionSettings
+from recallrank.index.sparse import FIELD, bm25_record
 
 
 class EmbeddedCollection(QdrantCollection):
@@ -87,8 +88,9 @@ class EmbeddedCollection(QdrantCollection):
             shutil.rmtree(stale, ignore_errors=True)  # an earlier create that crashed; it never held data
         tmp = self.scratch("creating")
         try:
-            self.create_shard(tmp, dimension, similarity).close()
-            write_meta(tmp / META_FILE, new_meta(dimension, similarity, settings=self.layout()))
+            self.create_shard(tmp, dimension, similarity, sparse=(FIELD,)).close()  # with its BM25 field
+            write_meta(tmp / META_FILE, {**new_meta(dimension, similarity, settings=self.layout()),
+                                         "sparse": {FIELD: bm25_record()}})
             os.rename(tmp, loc)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -101,20 +103,23 @@ class EmbeddedCollection(QdrantCollection):
         return self.location.parent / f".{self.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def create_shard(self, path: Path, dimension: int, similarity: str,
-                     multivectors: Mapping[str, int] | None = None) -> Any:
+                     multivectors: Mapping[str, int] | None = None, sparse: tuple[str, ...] | None = None) -> Any:
         """A new, empty ``qdrant_edge.EdgeShard`` at ``path`` with this store's HNSW settings (and token-vector
-        fields, name -> size)."""
+        fields, name -> size; ``sparse`` fields, ``None``: those this collection's engine declares)."""
         import qdrant_edge as qe
 
-        return qe.EdgeShard.create(str(path), self.engine_settings(dimension, similarity, multivectors))
+        return qe.EdgeShard.create(str(path), self.engine_settings(dimension, similarity, multivectors, sparse))
 
-    def engine_settings(self, dimension: int, similarity: str, multivectors: Mapping[str, int] | None = None) -> Any:
+    def engine_settings(self, dimension: int, similarity: str, multivectors: Mapping[str, int] | None = None,
+                        sparse: tuple[str, ...] | None = None) -> Any:
         """The ``qdrant_edge.EdgeConfig`` for this store (see :func:`recallrank.index.embedded.engine.edge_config`);
-        each token-vector field keeps the storage type the engine declares for it."""
+        each token-vector field keeps the storage type the engine declares for it, and the sparse fields it
+        declares are kept (``sparse``: these instead)."""
         declared = self.engine_vectors() or {}
         fields = {name: (size, eng.token_datatype(declared.get(name))) for name, size in (multivectors or {}).items()}
+        kept = tuple(self.engine_sparse()) if sparse is None else sparse
         return eng.edge_config(self.layout(), dimension, similarity, self.m, self.ef_construct,
-                               self.full_scan_threshold_kb, fields)
+                               self.full_scan_threshold_kb, fields, kept)
 
     def reconfigure(self, multivectors: Mapping[str, int]) -> None:
         """Reopen the shard with its token-vector fields declared (no HNSW graph over them)."""
@@ -192,7 +197,7 @@ class EmbeddedCollection(QdrantCollection):
                 if dimension is None or similarity is None:
                     raise StoreError(f"no collection '{self.name}' at {self.location}; index some documents first")
                 self._create(dimension, similarity)
-                meta = new_meta(dimension, similarity, settings=self.layout())
+                meta = self.read_meta() or new_meta(dimension, similarity, settings=self.layout())
             self.check_settings(CollectionSettings.from_dict(meta.get("settings")).layout())
             self._check_engine_config(meta)
             self._shard = self._load()
@@ -224,6 +229,10 @@ class EmbeddedCollection(QdrantCollection):
         """The vector declarations of the engine's own ``edge_config.json`` (name -> settings; ``""`` is the dense
         vector), or ``None`` if it cannot be read."""
         return files.engine_vectors(self.location)
+
+    def engine_sparse(self) -> dict[str, Any]:
+        """The sparse fields the engine's own ``edge_config.json`` declares (name -> settings)."""
+        return files.engine_sparse(self.location)
 
     def engine_config(self) -> tuple[int, str] | None:
         """(dimension, similarity) as the engine itself recorded them at creation."""

@@ -71,6 +71,15 @@ def engine_vectors(location: Path) -> dict[str, Any] | None:
     return vectors if isinstance(vectors, dict) else None
 
 
+def engine_sparse(location: Path) -> dict[str, Any]:
+    """The sparse vector declarations of the engine's own ``edge_config.json`` (name -> settings)."""
+    try:
+        found = json.loads((location / ENGINE_CONFIG).read_text(encoding="utf-8")).get("sparse_vectors")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def engine_config(location: Path) -> tuple[int, str] | None:
     """(dimension, similarity) as the engine itself recorded them at creation."""
     try:

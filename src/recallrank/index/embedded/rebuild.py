@@ -147,7 +147,8 @@ def build_beside(store: EdgeStore, old: Any, tmp: Path, dimension: int, similari
     import qdrant_edge as qe
 
     fields = store.engine_multivectors()  # token-vector fields, as the old store had them
-    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields)
+    sparse = tuple(store.engine_sparse())  # and its BM25 field, whose vectors are copied as they are
+    shard = store.engine("create the rebuilt store", store.create_shard, tmp, dimension, similarity, fields, sparse)
     try:
         _copy_payload_indexes(store, old, shard)
         for batch in read_points(store, old, list(fields)):
@@ -157,7 +158,7 @@ def build_beside(store: EdgeStore, old: Any, tmp: Path, dimension: int, similari
                 if vector is None:
                     continue
                 vector = vector.tolist() if isinstance(vector, np.ndarray) else vector
-                named = {k: v for k, v in p.named.items() if k in fields}
+                named = {k: v for k, v in p.named.items() if k in fields or k in sparse}
                 points.append(qe.Point(id=p.id, vector={"": vector, **named} if named else vector,
                                        payload=p.payload))
             if points:
@@ -175,6 +176,8 @@ def build_beside(store: EdgeStore, old: Any, tmp: Path, dimension: int, similari
     rebuilt = new_meta(dimension, similarity, total, settings=CollectionSettings.from_dict(meta.get("settings")))
     if fields:
         rebuilt["multivectors"] = fields_meta(fields, meta.get("multivectors") or {})
+    if sparse and meta.get("sparse"):
+        rebuilt["sparse"] = meta["sparse"]
     if meta.get("bi_encoder") is not None:  # the model that made the vectors written
         rebuilt["bi_encoder"] = meta["bi_encoder"]
     write_meta(tmp / META_FILE, rebuilt)

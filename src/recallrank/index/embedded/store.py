@@ -26,7 +26,9 @@ from recallrank.index.base import StoredPoint
 from recallrank.index.collection import Query
 from recallrank.index.embedded.engine import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M
 from recallrank.index.embedded.lifecycle import EmbeddedCollection
+from recallrank.index.query import Fuse, Sparse
 from recallrank.index.settings import CollectionSettings, search_params
+from recallrank.index.sparse import FIELD
 
 
 class EdgeStore(EmbeddedCollection):
@@ -110,21 +112,30 @@ class EdgeStore(EmbeddedCollection):
 
         return qe.Filter(must_not=[qe.HasVectorCondition(name)])
 
+    def _scoring(self, query: Query) -> Any:
+        import qdrant_edge as qe
+
+        vector: Any = query.vector
+        if isinstance(vector, Fuse):
+            return qe.Fusion.Rrf(k=vector.k) if vector.method == "rrf" else qe.Fusion.Dbsf()
+        if isinstance(vector, Sparse):
+            vector = qe.SparseVector(vector.indices, vector.values)
+        return qe.Query.Nearest(vector, using=query.using) if query.using else qe.Query.Nearest(vector)
+
     def _request(self, query: Query) -> Any:
         import qdrant_edge as qe
 
-        nearest = qe.Query.Nearest(query.vector, using=query.using) if query.using else qe.Query.Nearest(query.vector)
-        if query.prefetch is None:
-            return qe.QueryRequest(limit=query.limit, query=nearest, filter=query.condition,
+        legs = [query.prefetch] if query.prefetch is not None else list(query.legs)
+        if not legs:
+            return qe.QueryRequest(limit=query.limit, query=self._scoring(query), filter=query.condition,
                                    with_payload=query.with_payload, params=query.params)
-        inner = query.prefetch
-        prefetch = qe.Prefetch(limit=inner.limit, query=qe.Query.Nearest(inner.vector), filter=inner.condition,
-                               params=inner.params)
-        return qe.QueryRequest(limit=query.limit, prefetches=[prefetch], query=nearest,
+        prefetches = [qe.Prefetch(limit=leg.limit, query=self._scoring(leg), filter=leg.condition, params=leg.params)
+                      for leg in legs]
+        return qe.QueryRequest(limit=query.limit, prefetches=prefetches, query=self._scoring(query),
                                with_payload=query.with_payload, params=query.params)
 
     def _query(self, query: Query) -> list[Any]:
-        what = "search" if query.using is None else "score token vectors"
+        what = "search" if query.using in (None, FIELD) else "score token vectors"
         return list(self.engine(what, self._open().query, self._request(query)))
 
     def _count(self, condition: Any) -> int:
@@ -159,8 +170,12 @@ class EdgeStore(EmbeddedCollection):
     def _write(self, points: Sequence[StoredPoint]) -> None:
         import qdrant_edge as qe
 
-        ops = [qe.Point(id=p.id, vector=np.asarray(p.vector, dtype=np.float32).tolist(), payload=p.payload)
-               for p in points]
+        ops = []
+        for p in points:
+            vector: Any = np.asarray(p.vector, dtype=np.float32).tolist()
+            if p.sparse:  # beside the BM25 vector the dense one is named ""
+                vector = {"": vector, **{k: qe.SparseVector(v.indices, v.values) for k, v in p.sparse.items()}}
+            ops.append(qe.Point(id=p.id, vector=vector, payload=p.payload))
         self.engine("write points", self._open().update, qe.UpdateOperation.upsert_points(ops))
 
     def _remove(self, ids: Sequence[str]) -> None:
@@ -189,6 +204,23 @@ class EdgeStore(EmbeddedCollection):
 
         ops = [qe.PointVectors(id=pid, vector={name: tokens}) for pid, tokens in vectors.items()]
         self.engine(f"write '{name}' token vectors", self._open().update, qe.UpdateOperation.update_vectors(ops))
+
+    def _add_sparse(self, name: str) -> None:
+        import qdrant_edge as qe
+
+        shard = self.shard()
+        if name in (self.engine_sparse() or {}):  # added by a backfill stopped before it was recorded
+            return
+        self.mark_pending()
+        self.engine(f"add the sparse field '{name}'", shard.update,
+                    qe.UpdateOperation.create_sparse_vector(name, qe.Modifier.Idf))
+
+    def _write_sparse(self, name: str, vectors: Mapping[str, Sparse]) -> None:
+        import qdrant_edge as qe
+
+        ops = [qe.PointVectors(id=pid, vector={name: qe.SparseVector(v.indices, v.values)})
+               for pid, v in vectors.items()]
+        self.engine(f"write '{name}' sparse vectors", self._open().update, qe.UpdateOperation.update_vectors(ops))
 
     def _record(self) -> dict[str, Any]:
         return self.metadata()

@@ -15,9 +15,10 @@ from recallrank.filters import Filter, to_qdrant
 from recallrank.filters.qdrant import index_kinds
 from recallrank.index.base import StoredPoint
 from recallrank.index.collection import QdrantCollection
-from recallrank.index.query import DISTANCES, SIMILARITIES, Query
+from recallrank.index.query import DISTANCES, SIMILARITIES, Fuse, Query, Sparse
 from recallrank.index.server.errors import client_module, server_error
 from recallrank.index.settings import CollectionSettings, quantization_config, search_params
+from recallrank.index.sparse import FIELD, bm25_record
 from recallrank.redact import check_url, has_secret, redact_url
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,10 @@ class QdrantServerStore(QdrantCollection):
         from qdrant_client import models
 
         cs = self.settings if self.settings is not None else CollectionSettings()
+        bm25 = models.SparseVectorParams(modifier=models.Modifier.IDF)  # weights are BM25's without the IDF
         out: dict[str, Any] = {"vectors_config": models.VectorParams(size=dimension, distance=distance,
-                                                                      on_disk=cs.on_disk or None)}
+                                                                      on_disk=cs.on_disk or None),
+                               "sparse_vectors_config": {FIELD: bm25}}
         out.update(cs.server_only())
         if cs.on_disk_payload:
             out["on_disk_payload"] = True
@@ -193,6 +196,7 @@ class QdrantServerStore(QdrantCollection):
             distance = getattr(models.Distance, DISTANCES[similarity].upper())
             self.call("create the collection", self.client.create_collection, self.name,
                       **self.create_arguments(dimension, distance))
+            self._record_sparse(bm25_record())  # created with its BM25 field
         elif self.location is None:  # local mode drops quantisation and cluster settings: not asked
             self.check_settings(self._settings_found())
         self._similarity = similarity
@@ -222,22 +226,33 @@ class QdrantServerStore(QdrantCollection):
 
         return models.Filter(must_not=[models.HasVectorCondition(has_vector=name)])
 
+    @staticmethod
+    def _scoring(vector: Any) -> Any:
+        from qdrant_client import models
+
+        if isinstance(vector, Fuse):
+            return models.RrfQuery(rrf=models.Rrf(k=vector.k)) if vector.method == "rrf" \
+                else models.FusionQuery(fusion=models.Fusion.DBSF)
+        if isinstance(vector, Sparse):
+            return models.SparseVector(indices=vector.indices, values=vector.values)
+        return vector
+
     def _request(self, query: Query) -> dict[str, Any]:
         from qdrant_client import models
 
-        request: dict[str, Any] = {"collection_name": self.name, "query": query.vector, "limit": query.limit,
-                                   "query_filter": query.condition, "with_payload": query.with_payload,
-                                   "search_params": query.params}
+        request: dict[str, Any] = {"collection_name": self.name, "query": self._scoring(query.vector),
+                                   "limit": query.limit, "query_filter": query.condition,
+                                   "with_payload": query.with_payload, "search_params": query.params}
         if query.using is not None:
             request["using"] = query.using
-        if query.prefetch is not None:
-            inner = query.prefetch
-            request["prefetch"] = models.Prefetch(query=inner.vector, limit=inner.limit, filter=inner.condition,
-                                                  params=inner.params)
+        legs = [query.prefetch] if query.prefetch is not None else list(query.legs)
+        if legs:
+            request["prefetch"] = [models.Prefetch(query=self._scoring(leg.vector), using=leg.using, limit=leg.limit,
+                                                   filter=leg.condition, params=leg.params) for leg in legs]
         return request
 
     def _query(self, query: Query) -> list[Any]:
-        what = "search" if query.using is None else "score token vectors"
+        what = "search" if query.using in (None, FIELD) else "score token vectors"
         return list(self.call(what, self.client.query_points, **self._request(query)).points)
 
     async def _aquery(self, query: Query) -> list[Any]:
@@ -290,8 +305,12 @@ class QdrantServerStore(QdrantCollection):
         from qdrant_client import models
 
         named = bool(self._fields) or bool(self._vector_params()[1])  # beside other vectors the dense one is ""
-        batch = [models.PointStruct(id=p.id, vector={"": [float(x) for x in p.vector]} if named
-                                    else [float(x) for x in p.vector], payload=p.payload) for p in points]
+        batch = []
+        for p in points:
+            vector: Any = [float(x) for x in p.vector]
+            if named or p.sparse:
+                vector = {"": vector, **{k: self._scoring(v) for k, v in (p.sparse or {}).items()}}
+            batch.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
         self.call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
 
     def _remove(self, ids: Sequence[str]) -> None:
@@ -325,6 +344,21 @@ class QdrantServerStore(QdrantCollection):
 
         points = [models.PointVectors(id=pid, vector={name: tokens}) for pid, tokens in vectors.items()]
         self.call(f"write '{name}' token vectors", self.client.update_vectors, self.name, points=points, wait=True)
+
+    def _add_sparse(self, name: str) -> None:
+        from qdrant_client import models
+
+        if name in (self._collection().config.params.sparse_vectors or {}):  # a backfill stopped before recording
+            return
+        config = models.SparseVectorConfig(modifier=models.Modifier.IDF)
+        self.call(f"add the sparse field '{name}' (needs Qdrant >= 1.18)", self.client.create_vector_name,
+                  self.name, name, models.SparseVectorNameConfig(sparse=config))
+
+    def _write_sparse(self, name: str, vectors: Mapping[str, Sparse]) -> None:
+        from qdrant_client import models
+
+        points = [models.PointVectors(id=pid, vector={name: self._scoring(v)}) for pid, v in vectors.items()]
+        self.call(f"write '{name}' sparse vectors", self.client.update_vectors, self.name, points=points, wait=True)
 
     def _record(self) -> dict[str, Any]:
         metadata = getattr(self._collection().config, "metadata", None) or {}

@@ -14,6 +14,7 @@ from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
 from recallrank.retrieval.pipeline import TwoStageRetriever
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
 
 #: metadata keys that carry the score fields (as in every recallrank front end); kept out of what the LLM and
 #: embedders read
@@ -125,9 +126,12 @@ class RecallrankRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager)
 
     @classmethod
-    def from_store(cls, store: Any, *, encoder: Any = None, reranker: Any = None, **kwargs: Any) -> RecallrankRetriever:
-        """A retriever over a recallrank store (``EdgeStore``, ``QdrantServerStore``); models load on first use."""
-        return cls(TwoStageRetriever(store, encoder, reranker), **kwargs)
+    def from_store(cls, store: Any, *, encoder: Any = None, reranker: Any = None, recall: str = DEFAULT_RECALL_MODE,
+                   **kwargs: Any) -> RecallrankRetriever:
+        """A retriever over a recallrank store (``EdgeStore``, ``QdrantServerStore``); models load on first use.
+        ``recall`` is the core's: ``"dense"`` (bi-encoder), ``"sparse"`` (Qdrant's BM25 over the stored text) or
+        ``"hybrid"`` (both, fused by RRF inside Qdrant; ``retrieval_score`` is then the RRF score)."""
+        return cls(TwoStageRetriever(store, encoder, reranker, recall=recall), **kwargs)
 
     def _args(self) -> dict[str, Any]:
         k = self.recall_k if self.recall_k is not None else max(self._pipeline.top_k, self.similarity_top_k)

@@ -15,6 +15,7 @@ from recallrank.models.registry import bi_encoder
 from recallrank.rerank.registry import cross_encoder
 from recallrank.retrieval.cascade import parse_stages
 from recallrank.retrieval.pipeline import TwoStageRetriever
+from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, check_recall_mode
 
 
 class _StoreRetriever:
@@ -104,6 +105,9 @@ class RecallrankRetriever(_StoreRetriever):
             ``"bilingual"``, an id/folder); or ``False`` for recall alone.
         stages: instead of ``reranker``, a cascade as ``recallrank search --stages`` writes it (``"maxsim:30,cross"``).
         recall_k: candidates recalled; top_k: documents returned.
+        recall: how they are recalled, as the core's ``recall``: ``"dense"`` (the bi-encoder), ``"sparse"``
+            (Qdrant's BM25 over the stored text) or ``"hybrid"`` (both, fused by RRF inside Qdrant; the
+            ``retrieval_score`` is then the RRF score, not a cosine).
         score_threshold: documents whose final score is below it are dropped (``0.0`` honoured).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
 
@@ -119,8 +123,9 @@ class RecallrankRetriever(_StoreRetriever):
                  reranker: str | bool | None = None, stages: str | None = None,
                  filters: dict[str, Any] | None = None, recall_k: int = 100, top_k: int = 10,
                  score_threshold: float | None = None, filter_policy: FilterPolicy | str = FilterPolicy.REPLACE,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", recall: str = DEFAULT_RECALL_MODE) -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
+        self.recall: str = check_recall_mode(recall)
         if reranker is True:
             raise ValueError("reranker=True is ambiguous: pass None for the default rerank, a cross-encoder name, "
                              "or False for recall alone")
@@ -146,7 +151,7 @@ class RecallrankRetriever(_StoreRetriever):
                 args["reranker"] = False if self.reranker is False else cross_encoder(str(self.reranker),
                                                                                          self.precision)
             self._pipeline = TwoStageRetriever(self.document_store.store, encoder, top_k=self.recall_k,
-                                               top_n=self.top_k, **args)
+                                               top_n=self.top_k, recall=self.recall, **args)
         return self._pipeline
 
     def warm_up(self) -> None:
@@ -158,7 +163,8 @@ class RecallrankRetriever(_StoreRetriever):
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
-                               stages=self.stages, recall_k=self.recall_k, precision=self.precision)
+                               stages=self.stages, recall_k=self.recall_k, precision=self.precision,
+                               recall=self.recall)
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
