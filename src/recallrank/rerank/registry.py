@@ -41,7 +41,25 @@ def default_cross_encoder(encoder: Any) -> Any:
     runtime), the English MiniLM one otherwise."""
     from recallrank.models.e5 import is_multilingual
 
-    return cross_encoder("bilingual" if is_multilingual(encoder) else None)
+    return follows_recall(cross_encoder("bilingual" if is_multilingual(encoder) else None))
+
+
+def follows_recall(reranker: Any) -> Any:
+    """Mark a cross-encoder whose model nobody named: it follows the recall model (:func:`fitted_to`)."""
+    reranker.follows_recall = True
+    return reranker
+
+
+def fitted_to(reranker: Any, encoder: Any) -> Any:
+    """``reranker``, or where it is a cross-encoder nobody named the model of (``--stages cross``,
+    ``reranker=True``), the shipped one for ``encoder``'s recall: the bilingual one after multilingual-e5-small."""
+    if not getattr(reranker, "follows_recall", False):
+        return reranker
+    from recallrank.models.e5 import is_multilingual
+
+    fitted = cross_encoder("bilingual" if is_multilingual(encoder) else None,
+                           getattr(reranker, "precision_setting", "auto"))
+    return reranker if fitted.model_name == reranker.model_name else follows_recall(fitted)
 
 
 def recall_model_name(encoder: Any) -> str | None:
@@ -69,7 +87,8 @@ def make_stage(name: str, reranker: str | None = None, precision: str = "auto") 
     from recallrank.rerank.poly import PolyReranker
 
     if name == "cross":
-        return cross_encoder(reranker, precision)
+        ce = cross_encoder(reranker, precision)
+        return follows_recall(ce) if reranker is None else ce
     if name == "maxsim":
         # fused with the recall cosine at the weight chosen on debian-en dev (benchmarks/selection.py)
         return MaxSimReranker(LateInteractionEncoder(), field="maxsim", fuse=MAXSIM_FUSE)

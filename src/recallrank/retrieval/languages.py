@@ -12,15 +12,17 @@ front end searching it later uses the same model. Script statistics cannot tell 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from recallrank.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: a document is "non-Latin" when at least this share of its words is written in another script
 NON_LATIN_TEXT = 0.2
@@ -28,9 +30,13 @@ NON_LATIN_TEXT = 0.2
 MULTILINGUAL_SHARE = 0.05
 #: documents looked at to decide
 SAMPLE = 2000
+#: characters of each document looked at when watching what is added to an English-only collection
+WATCHED_CHARS = 400
 #: Chinese characters per word, roughly (a word of Latin script is a run of letters)
 HAN_PER_WORD = 1.5
 _IDEOGRAPHIC = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+#: Latin letters, also as fullwidth forms (ＡＢＣ) and mathematical alphanumerics (𝐀𝐁𝐂)
+_LATIN = ("LATIN", "FULLWIDTH LATIN", "MATHEMATICAL")
 
 
 def script_of(text: str) -> str | None:
@@ -47,7 +53,7 @@ def script_of(text: str) -> str | None:
             cjk += 1 / HAN_PER_WORD
             run = ""
             continue
-        script = "latin" if name.startswith("LATIN") else "other"
+        script = "latin" if name.startswith(_LATIN) or "LATIN" in name.split(" ", 2)[:2] else "other"
         if script != run:  # a new word
             if script == "latin":
                 latin += 1
@@ -90,15 +96,31 @@ def choose_encoder(texts: Sequence[str], precision: str = "auto") -> tuple[Any, 
     return encoder, {"scripts": counts, "chosen_by": "languages", "sample": min(len(texts), SAMPLE)}
 
 
-def warn_unreadable(record: dict[str, Any] | None, texts: Sequence[str], collection: str) -> None:
-    """Warn when documents in a non-Latin script are added to a collection an English-only model recalls."""
-    if not record or record.get("name") not in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        return
-    counts = count_scripts(texts[:SAMPLE])
+def warn_unreadable(model: str, texts: Sequence[str], collection: str) -> bool:
+    """Warn when documents in a non-Latin script are given to a collection an English-only model recalls;
+    whether it warned."""
+    if model not in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return False
+    counts = count_scripts(t[:WATCHED_CHARS] for t in texts)
     if not needs_multilingual(counts):
-        return
+        return False
     n = counts.get("cjk", 0) + counts.get("other", 0)
-    log.warning("%d of %d documents added to collection '%s' are not written in Latin script, which its recall "
+    log.warning("%d of %d documents given to collection '%s' are not written in Latin script, which its recall "
                 "model all-MiniLM-L6-v2 (English-only) cannot read: re-embed the collection with a multilingual "
                 "model (every document is kept): recallrank index --reembed --bi-encoder multilingual-e5-small",
                 n, sum(counts.values()), collection)
+    return True
+
+
+def read_ahead(items: Iterable[T], n: int) -> tuple[Iterator[T], list[T]]:
+    """(every item again, the first items holding at least ``n`` documents): a stream read only as far as
+    needed, so memory stays bounded."""
+    it = iter(items)
+    ahead: list[T] = []
+    held = 0
+    for item in it:
+        ahead.append(item)
+        held += len(item[1]) if isinstance(item, tuple) else 1
+        if held >= n:
+            break
+    return itertools.chain(ahead, it), ahead

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,14 +17,14 @@ from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore,
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.models.identity import registry_name, short_name
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
-from recallrank.rerank.registry import default_cross_encoder, recall_model_name
+from recallrank.rerank.registry import default_cross_encoder, fitted_to, recall_model_name
 from recallrank.retrieval import tokens
 from recallrank.retrieval.cascade import default_stages
 from recallrank.retrieval.ingest import IngestReport, chunked, progress_bar, validated
-from recallrank.retrieval.languages import SAMPLE, choose_encoder, warn_unreadable
+from recallrank.retrieval.languages import SAMPLE, choose_encoder, read_ahead, warn_unreadable
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, Recall
 from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_encoder
-from recallrank.retrieval.stages import Stage, check_k, check_stages, st_config
+from recallrank.retrieval.stages import Plan, Stage, check_k, check_stages, check_threshold, st_config
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +66,15 @@ class TwoStageRetriever:
             a :class:`~recallrank.errors.CollectionMismatchError` before anything is written or searched).
         precision: of the bi-encoder built when ``encoder`` is ``None`` (``"auto"``, ``"fp32"``, ``"bf16"``,
             ``"int8"``).
-        recall: how the ``top_k`` candidates are found (:mod:`recallrank.retrieval.recall`): ``"dense"`` (the
-            bi-encoder; ``retrieval_score`` its similarity), ``"sparse"`` (Qdrant's BM25 over the stored text;
-            ``retrieval_score`` the BM25 score) or ``"hybrid"`` (both, fused by RRF in one Qdrant query with the
-            filter inside both; ``retrieval_score`` the RRF score, not a cosine). The shipped cross-encoder's
-            calibrated fusion with the recall score applies after ``"dense"`` only.
+        recall: how the ``top_k`` candidates are found (:mod:`recallrank.retrieval.recall`): ``"auto"`` (the
+            default: hybrid for a keyword-shaped query such as ``--partial-dir``, ``GIT_SSH`` or ``E404``, dense
+            for the rest), ``"dense"`` (the bi-encoder; ``retrieval_score`` its similarity), ``"sparse"``
+            (Qdrant's BM25 over the stored text; ``retrieval_score`` the BM25 score) or ``"hybrid"`` (both, fused
+            by RRF in one Qdrant query with the filter inside both; ``retrieval_score`` the RRF score, not a
+            cosine). After sparse or hybrid recall the rerank stages see each candidate's dense similarity as its
+            ``retrieval_score`` (what their fusion was calibrated on); the shipped cross-encoder's calibrated
+            fusion applies after dense recall only. ``score_threshold`` applies to the final ``score``: with
+            recall alone that is an RRF or BM25 score for the queries recalled that way.
 
     The collection records the bi-encoder that built it (name, settings and a fingerprint of its weights): with
     ``encoder=None`` the recorded one is used (the bundled all-MiniLM-L6-v2 for a new collection).
@@ -97,11 +100,13 @@ class TwoStageRetriever:
         self._recall.check_store(store)
         #: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (see ``recall`` above)
         self.recall_mode: str = self._recall.mode
-        _check_threshold(score_threshold)
+        check_threshold(score_threshold)
         self.store = store
         self.encoder = encoder_for(store, encoder, precision)
         #: a new collection's recall model is chosen from the scripts of its first documents (see .languages)
-        self._by_language = encoder is None and (not store.exists() or not store.count())
+        self._by_language = encoder is None and recorded_encoder(store) is None and (
+            not store.exists() or not store.count())
+        self._warned_scripts = False
         self._precision, self._default_stages = precision, stages is None and reranker is None
         self.allow_other_encoder = allow_other_encoder
         self._models_checked = False
@@ -116,8 +121,7 @@ class TwoStageRetriever:
             self.stages = []
         else:
             self.stages = [Stage(default_cross_encoder(self.encoder) if reranker is True else reranker)]
-        #: the last stage's reranker (``None`` without stages), as before cascades existed
-        self.reranker: Any = self.stages[-1].reranker if self.stages else None
+        self._fit_stages()
         self._warned_fields = False
         self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
         #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
@@ -163,6 +167,7 @@ class TwoStageRetriever:
             raise InvalidInputError("pass a list of documents, not a single one")
         if isinstance(documents, Sequence):
             self._choose_encoder([d.text for d in documents[:SAMPLE] if isinstance(d, Document)])
+            self._watch_scripts([d.text for d in documents if isinstance(d, Document)])
             docs = validated(documents, unreadable=self.unreadable)
             batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
                 docs[lo:lo + batch_size] for lo in range(0, len(docs), batch_size))
@@ -198,22 +203,36 @@ class TwoStageRetriever:
         """Before the first write into a new collection: the recall model its documents' scripts call for, and
         the default stages for it (see :mod:`recallrank.retrieval.languages`)."""
         if not self._by_language:
-            if not self._models_checked:
-                warn_unreadable(recorded_encoder(self.store), texts, getattr(self.store, "name", "?"))
             return
         self._by_language = False
         self.encoder, self._languages = choose_encoder(texts, self._precision)
         if self._default_stages:
             self.stages = default_stages(self.encoder)
-            self.reranker = self.stages[-1].reranker if self.stages else None
+        self._fit_stages()
         self.recall_model = recall_model_name(self.encoder)
         self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
 
+    def _fit_stages(self) -> None:
+        """A cross-encoder stage whose model nobody named follows the recall model (the bilingual one after
+        multilingual-e5-small)."""
+        self.stages = [Stage(fitted_to(st.reranker, self.encoder), st.keep) for st in self.stages]
+        #: the last stage's reranker (``None`` without stages), as before cascades existed
+        self.reranker: Any = self.stages[-1].reranker if self.stages else None
+
     def _choosing(self, chunks: Iterable[tuple[int, list[Document]]]) -> Iterable[tuple[int, list[Document]]]:
+        """A stream's chunks; a new collection's model is chosen from its first :data:`SAMPLE` documents (read
+        ahead, at most that many held), and every chunk is watched for text the model cannot read."""
+        if self._by_language:
+            chunks, ahead = read_ahead(chunks, SAMPLE)
+            self._choose_encoder([d.text for _, chunk in ahead for d in chunk if isinstance(d, Document)])
         for offset, chunk in chunks:
-            if offset == 0:
-                self._choose_encoder([d.text for d in chunk if isinstance(d, Document)])
+            self._watch_scripts([d.text for d in chunk if isinstance(d, Document)])
             yield offset, chunk
+
+    def _watch_scripts(self, texts: Sequence[str]) -> None:
+        if not self._warned_scripts:
+            self._warned_scripts = warn_unreadable(registry_name(self.encoder), texts, getattr(self.store, "name",
+                                                                                               "?"))
 
     def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int]) -> None:
         stored = self.store.existing_hashes([pid for pid, _ in batch])
@@ -270,7 +289,7 @@ class TwoStageRetriever:
                filter: MetadataFilter | None = None, score_threshold: float | None = None,
                rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
-        vector = self._embed(plan) if self._recall.embeds_query else None
+        vector = self._embed(plan) if self._recall.embeds_query or plan.rerank else None
         self._check_models()
         t = time.perf_counter()
         hits = self._recall.search(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
@@ -281,16 +300,16 @@ class TwoStageRetriever:
                       filter: MetadataFilter | None = None, score_threshold: float | None = None,
                       rerank: bool = True) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
-        vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query else None
+        vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query or plan.rerank else None
         await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
         hits = await self._recall.asearch(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
         return await asyncio.to_thread(lambda: self._finish(plan, self._for_stages(plan, hits, vector)))
 
-    def _for_stages(self, plan: _Plan, hits: list[Hit], vector: np.ndarray | None) -> list[Hit]:
-        """After hybrid recall, the stages see each candidate's dense similarity as its recall score."""
-        if vector is None or not (plan.rerank and hits) or self._recall.mode_for(plan.query, self.store) != "hybrid":
+    def _for_stages(self, plan: Plan, hits: list[Hit], vector: np.ndarray | None) -> list[Hit]:
+        """After sparse or hybrid recall, the stages see each candidate's dense similarity as its recall score."""
+        if vector is None or not (plan.rerank and hits) or self._recall.mode_for(plan.query, self.store) == "dense":
             return hits
         return self._recall.similarities(self.store, hits, vector, getattr(self.encoder, "similarity", "cosine"))
 
@@ -300,14 +319,14 @@ class TwoStageRetriever:
                            rerank=False)
 
     def _plan(self, query: str, top_k: int | None, top_n: int | None, flt: MetadataFilter | None,
-              score_threshold: float | None, rerank: bool) -> _Plan:
+              score_threshold: float | None, rerank: bool) -> Plan:
         query = check_text(query, "query")
         k = top_k if top_k is not None else self.top_k
         n = top_n if top_n is not None else self.top_n
         check_k(k, n)
         check_filter(flt)
-        threshold = _check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
-        return _Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
+        threshold = check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
+        return Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
 
     def _check_models(self, writing: bool = False) -> None:
         """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
@@ -315,13 +334,13 @@ class TwoStageRetriever:
             check_encoder(self.store, self.encoder, writing, getattr(self, "_languages", None))
         self._models_checked = True
 
-    def _embed(self, plan: _Plan) -> np.ndarray:
+    def _embed(self, plan: Plan) -> np.ndarray:
         t = time.perf_counter()
         vector = self.encoder.encode_queries([plan.query])[0]
         plan.timings["embed"] = time.perf_counter() - t
         return vector
 
-    def _finish(self, plan: _Plan, hits: list[Hit]) -> SearchResponse:
+    def _finish(self, plan: Plan, hits: list[Hit]) -> SearchResponse:
         t = time.perf_counter()
         if plan.rerank and self.stages and hits:
             candidates: list[Any] = hits
@@ -359,23 +378,3 @@ class TwoStageRetriever:
                 "exact": self.exact, "recall": self.recall_mode, "encoder": self.encoder.config(),
                 "reranker": st_config(self.reranker) if self.reranker is not None else None,
                 "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}
-
-
-@dataclass
-class _Plan:
-    query: str
-    top_k: int
-    top_n: int
-    filter: MetadataFilter | None
-    threshold: float | None
-    rerank: bool
-    timings: dict[str, float]
-    started: float
-
-
-def _check_threshold(threshold: object) -> float | None:
-    if threshold is None:
-        return None
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-        raise InvalidInputError(f"score_threshold must be a finite number or None, got {threshold!r:.40}")
-    return float(threshold)

@@ -62,8 +62,10 @@ def keyword_shaped(query: str) -> bool:
         (True, False)
     """
     return bool(_SHAPES.search(query)) or (len(query.split()) <= 3 and bool(_CAPS.search(query)))
-#: the recall mode every front end uses when none is given (one place to change it)
-DEFAULT_RECALL_MODE: RecallMode = "dense"
+#: the recall mode every front end uses when none is given (one place to change it): keyword-shaped queries hybrid,
+#: the rest dense. Measured (benchmarks/results/recall_modes.md): it never lost to dense on a held-out set, and
+#: gained on keyword queries; plain hybrid lost on Chinese titles (gnome-help-zh) and dense on keywords
+DEFAULT_RECALL_MODE: RecallMode = "auto"
 #: what each mode means, for front ends' help texts
 RECALL_HELP = ("how candidates are recalled: dense (bi-encoder vectors), sparse (Qdrant's BM25 over the stored "
                "text: exact keywords, identifiers), hybrid (both, fused by RRF inside Qdrant) or auto (hybrid for a "
@@ -102,6 +104,9 @@ class Recall:
     def _has_sparse(self, store: VectorStore) -> bool:
         if self._sparse_ready is None:
             if not store.exists():  # nothing written yet: a new collection gets the field with its first points
+                return False
+            if not getattr(store, "supports_sparse", False):  # a dense-only store: auto is dense there
+                self._sparse_ready = False
                 return False
             try:
                 self._sparse_ready = bool(getattr(store, "supports_sparse", False) and store.sparse_field()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from recallrank.errors import InvalidInputError
+from recallrank.index.base import MetadataFilter
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,24 @@ def check_stages(stages: Sequence[Any]) -> list[Stage]:
     return out
 
 
+@dataclass
+class Plan:
+    """One search as the retriever runs it: the checked arguments and the seconds each part took."""
+
+    query: str
+    top_k: int
+    top_n: int
+    filter: MetadataFilter | None
+    threshold: float | None
+    rerank: bool
+    timings: dict[str, float]
+    started: float
+
+
+def check_threshold(threshold: object) -> float | None:
+    """``score_threshold`` as a float (``None`` kept), or a clear error."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise InvalidInputError(f"score_threshold must be a finite number or None, got {threshold!r:.40}")
+    return float(threshold)

