@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from tests.conftest import CORPUS
 
 SCRIPT = shutil.which("recallrank", path=str(Path(sys.executable).parent)) or shutil.which("recallrank")
 CACHE = tempfile.mkdtemp(prefix="recallrank-cli-cache-")  # eval and demo caches stay out of the user's home
+atexit.register(shutil.rmtree, CACHE, True)  # (in RAM when tests/conftest.py puts the test folders there)
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
