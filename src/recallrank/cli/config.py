@@ -58,7 +58,8 @@ def pipeline_lines(s: dict[str, Any]) -> list[str]:
     lines = ["", "pipeline (what `search` and `eval` run with these settings):",
              f"  recall  {p['bi_encoder']} ({note}): top_k={p['top_k']} candidates"]
     if not p["stages"]:
-        lines.append(f"  no rerank (--no-rerank): the recall order, top_n={p['top_n']}")
+        lines.append(f"  no rerank stage (the recall model's default, or --no-rerank): the recall order, "
+                     f"top_n={p['top_n']}")
     for i, st in enumerate(p["stages"], 1):
         last = i == len(p["stages"])
         keep = f"top_n={p['top_n']}" if last and st["keep"] is None else f"keep {st['keep'] or 'all'}"

@@ -17,9 +17,10 @@ from recallrank.retrieval.pipeline import SearchResponse
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
-                            description="Recall top_k by vector, rerank, print the top_n with both scores and "
-                            "the seconds each stage took.")
-    search.add_argument("query", metavar="QUERY")
+                            description="Recall top_k candidates (--recall: auto, dense, sparse or hybrid), "
+                            "rerank, print the top_n with their scores and the milliseconds each stage took.")
+    search.add_argument("query", metavar="QUERY", help="the query; one that starts with '-' (an option name such "
+                        "as --no-clobber) goes after --: recallrank search -- --no-clobber")
     add_options(search, *SEARCH)
     search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata filter: KEY=VALUE matches the string VALUE exactly (zip=02139 stays a "

@@ -188,7 +188,7 @@ class BiEncoder:
         limit = model.max_seq_length
         lengths = token_lengths(model.tokenizer, texts)
         over = sum(n > limit for n in lengths) if limit else 0
-        self.truncated += report_truncation(over, len(texts), limit, f"{what}s", self.model_name,
+        self.truncated += report_truncation(over, len(texts), limit, f"{what}s", self.config()["model"],
                                             first=self.truncated == 0)
         clipped = np.minimum(lengths, limit) if limit else np.asarray(lengths)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
