@@ -32,7 +32,7 @@ def test_script_of_reads_words_not_characters() -> None:
 
 
 def test_a_few_non_latin_documents_call_for_multilingual_recall() -> None:
-    assert count_scripts(EN + ["42"]) == {"latin": 4}
+    assert count_scripts([*EN, "42"]) == {"latin": 4}
     assert not needs_multilingual(count_scripts(EN * 10))
     assert not needs_multilingual(count_scripts(EN * 20 + ZH[:1]))  # 1 in 81: under the 5 % bar
     assert needs_multilingual(count_scripts(EN * 4 + ZH[:1]))  # 1 in 17

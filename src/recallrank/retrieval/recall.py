@@ -109,8 +109,8 @@ class Recall:
                 self._sparse_ready = False
                 return False
             try:
-                self._sparse_ready = bool(getattr(store, "supports_sparse", False) and store.sparse_field()
-                                          and store.sparse_field().get("filled"))
+                record = store.sparse_field()
+                self._sparse_ready = bool(record and record.get("filled"))
             except StoreError:
                 self._sparse_ready = False
             if not self._sparse_ready:
