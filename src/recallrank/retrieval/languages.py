@@ -69,8 +69,9 @@ def script_of(text: str) -> str | None:
 
 
 def count_scripts(texts: Iterable[str]) -> dict[str, int]:
-    """Documents per script (``latin``, ``cjk``, ``other``; texts without letters are not counted)."""
-    counts = Counter(s for s in map(script_of, texts) if s is not None)
+    """Documents per script (``latin``, ``cjk``, ``other``; texts without letters, and anything not a string, which
+    ingest's validation refuses, are not counted)."""
+    counts = Counter(s for s in map(script_of, (t for t in texts if isinstance(t, str))) if s is not None)
     return {k: counts[k] for k in ("latin", "cjk", "other") if counts[k]}
 
 
@@ -101,7 +102,7 @@ def warn_unreadable(model: str, texts: Sequence[str], collection: str) -> bool:
     whether it warned."""
     if model not in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         return False
-    counts = count_scripts(t[:WATCHED_CHARS] for t in texts)
+    counts = count_scripts(t[:WATCHED_CHARS] for t in texts if isinstance(t, str))  # bad input: validation's
     if not needs_multilingual(counts):
         return False
     n = counts.get("cjk", 0) + counts.get("other", 0)
