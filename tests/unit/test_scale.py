@@ -127,7 +127,8 @@ def test_server_store_passes_cluster_on_disk_and_quantisation_settings_through()
     params = store._search_params(False)
     assert params.quantization.rescore is True and params.quantization.oversampling == 2.0
     assert store._search_params(True).quantization.ignore is True
-    assert len(QdrantServerStore(location=":memory:", name="d").create_arguments(16, models.Distance.COSINE)) == 1
+    defaults = QdrantServerStore(location=":memory:", name="d").create_arguments(16, models.Distance.COSINE)
+    assert set(defaults) == {"vectors_config", "sparse_vectors_config"}  # no settings: nothing else is sent
 
 
 def test_server_store_refuses_an_existing_collection_with_other_settings() -> None:

@@ -43,7 +43,8 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[n
 
 def cascade(store: EdgeStore, tokens: HashTokenEncoder, **kwargs: object) -> TwoStageRetriever:
     stages = [(MaxSimReranker(tokens, field="colbert"), 20), FirstWordReranker()]  # type: ignore[arg-type]
-    return TwoStageRetriever(store, HashEncoder(16), stages=stages, top_k=60, top_n=5, **kwargs)  # type: ignore[arg-type]
+    return TwoStageRetriever(store, HashEncoder(16), stages=stages, top_k=60, top_n=5, recall="dense",  # the expected
+                             **kwargs)  # type: ignore[arg-type]  # order below is computed from dense recall
 
 
 def test_ingest_writes_token_vectors_and_the_stage_scores_them_inside_qdrant(new_store) -> None:  # type: ignore[no-untyped-def]
@@ -119,7 +120,8 @@ class HashPoly(PolyEncoder):
 
 def test_the_poly_stage_reads_the_vectors_the_store_holds(new_store) -> None:  # type: ignore[no-untyped-def]
     store = new_store()
-    r = TwoStageRetriever(store, HashEncoder(16), stages=[PolyReranker(HashPoly())], top_k=30, top_n=30)  # type: ignore[arg-type]
+    r = TwoStageRetriever(store, HashEncoder(16), stages=[PolyReranker(HashPoly())], top_k=30, top_n=30,  # type: ignore[arg-type]
+                          recall="dense")  # what the expected candidates below come from
     r.add_documents(DOCS)
     store.ensure_multivector("tok", 8)  # token vectors beside the dense one are not what the Poly-encoder reads
     store.write_multivectors("tok", {pid: np.ones((3, 8)) for pid, _ in store.without_multivector("tok")})

@@ -76,7 +76,7 @@ def assert_complete(path: Path, n: int = N) -> None:
     assert len(ids) == len(set(ids)) == n  # nothing doubled
     assert store.counts() == (n, n)  # every point has its vector
     info = store.engine("read info", store.open_unchecked(meta(path)).info)
-    assert info.indexed_vectors_count == n  # the HNSW index is built
+    assert info.indexed_vectors_count == 2 * n  # the HNSW index is built (n), beside the BM25 field's index (n)
     store.close(finish=False)
     assert meta(path)["pending"] is False and meta(path)["points"] == n
 
