@@ -216,6 +216,9 @@ def test_11_a_deleted_recallrank_json_points_to_doctor(root: Path, capsys: pytes
     assert code != 0 and "doctor --repair" in err and "recallrank index` first" not in err
     assert check_edge(EdgeStore(root, "c"), repair=True, token_encoders={"maxsim": HashTokenEncoder(TOK)}).healthy
     assert len(texts(root)) == N
+    store = EdgeStore(root, "c")  # the BM25 field the engine still holds is recorded again: keyword search works
+    assert store.sparse_field()["filled"] and len(store.search_sparse("w3x1", 5)) > 0
+    store.close()
 
 
 class WordlessAware(HashTokenEncoder):

@@ -43,6 +43,7 @@ from recallrank.index.embedded.meta import (
 from recallrank.index.embedded.rebuild import StoredParts, read_points, rebuild_and_swap
 from recallrank.index.embedded.store import EdgeStore
 from recallrank.index.embedded.swap import Leftover, human_bytes, leftovers, remove_leftovers, write_json
+from recallrank.index.sparse import FIELD, bm25_record
 
 #: texts -> vectors; used to rebuild lost vectors from the stored text
 Embed = Callable[[list[str]], Any]
@@ -273,11 +274,15 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
         meta = None
     if meta is None:
         if not any(META_FILE in f.problem for f in report.findings):
-            report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config"))
+            report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config (the "
+                                           "bi-encoder's record is lost with it: the next search or index with "
+                                           "--bi-encoder records it again after checking the stored vectors)"))
         fresh = {**new_meta(*engine, settings=engine_layout(store.location)), "pending": True}
         del fresh["points"]
         if fields:
             fresh["multivectors"] = fields_meta(fields, {})
+        if FIELD in store.engine_sparse():  # the BM25 field the engine holds: recorded again, filled at the end
+            fresh["sparse"] = {FIELD: {**bm25_record(), "filled": False}}
         return fresh, True
     damaged = False
     if (meta["dimension"], meta["similarity"]) != engine:
