@@ -107,6 +107,7 @@ class TwoStageRetriever:
         self._by_language = encoder is None and recorded_encoder(store) is None and (
             not store.exists() or not store.count())
         self._warned_scripts = False
+        self._languages: dict[str, Any] | None = None  # the scripts that chose the model, recorded with it
         self._precision, self._default_stages = precision, stages is None and reranker is None
         self.allow_other_encoder = allow_other_encoder
         self._models_checked = False
@@ -121,12 +122,9 @@ class TwoStageRetriever:
             self.stages = []
         else:
             self.stages = [Stage(default_cross_encoder(self.encoder) if reranker is True else reranker)]
-        self._fit_stages()
+        self._fit_to_encoder()
         self._warned_fields = False
         self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
-        #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
-        self.recall_model = recall_model_name(self.encoder)
-        self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
 
     # -- ingest -----------------------------------------------------------------------------------------------
     def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
@@ -208,16 +206,17 @@ class TwoStageRetriever:
         self.encoder, self._languages = choose_encoder(texts, self._precision)
         if self._default_stages:
             self.stages = default_stages(self.encoder)
-        self._fit_stages()
-        self.recall_model = recall_model_name(self.encoder)
-        self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
+        self._fit_to_encoder()
 
-    def _fit_stages(self) -> None:
-        """A cross-encoder stage whose model nobody named follows the recall model (the bilingual one after
-        multilingual-e5-small)."""
+    def _fit_to_encoder(self) -> None:
+        """What follows from the recall model: a cross-encoder stage whose model nobody named follows it (the
+        bilingual one after multilingual-e5-small), and the calibrated fusions that apply to it."""
         self.stages = [Stage(fitted_to(st.reranker, self.encoder), st.keep) for st in self.stages]
         #: the last stage's reranker (``None`` without stages), as before cascades existed
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
+        #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
+        self.recall_model = recall_model_name(self.encoder)
+        self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
 
     def _choosing(self, chunks: Iterable[tuple[int, list[Document]]]) -> Iterable[tuple[int, list[Document]]]:
         """A stream's chunks; a new collection's model is chosen from its first :data:`SAMPLE` documents (read
@@ -331,7 +330,7 @@ class TwoStageRetriever:
     def _check_models(self, writing: bool = False) -> None:
         """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
         if not self._models_checked and not self.allow_other_encoder:
-            check_encoder(self.store, self.encoder, writing, getattr(self, "_languages", None))
+            check_encoder(self.store, self.encoder, writing, self._languages)
         self._models_checked = True
 
     def _embed(self, plan: Plan) -> np.ndarray:
