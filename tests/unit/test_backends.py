@@ -188,3 +188,33 @@ def test_defaults_run_two_stage_retrieval_end_to_end(models: tuple[str, str], no
     assert len(found) == 3 and [r.score for r in found] == sorted((r.score for r in found), reverse=True)
     assert np.allclose([r.relevance_score for r in found], expected, atol=0.05)  # int8 scores near fp32's
     retriever.store.close()
+
+
+def test_auto_times_the_native_precisions_once_and_keeps_the_fastest(models: tuple[str, str],
+                                                                     no_env: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    """Where the CPU runs more than fp32 natively, the first load times each candidate on real batches and records
+    the winner per model and CPU; the next load takes the record without timing anything."""
+    import json
+
+    from recallrank.models import _autotune
+
+    bi, _ = models
+    no_env.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    no_env.setattr(_runtime, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))  # fp32 and bf16 to choose from
+    enc = BiEncoder(bi)
+    assert enc.precision == "bf16"  # before the first use: the CPU flags' guess
+    first = enc.encode_documents(TEXTS)
+    [record] = list((tmp_path / "cache" / "recallrank" / "auto").glob("*.json"))
+    found = json.loads(record.read_text())
+    assert set(found["seconds"]) == {"fp32", "bf16"} and found["precision"] == enc.precision
+    assert found["cpu"] == _autotune.cpu_name()
+
+    def no_timing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("timed again")
+
+    no_env.setattr("recallrank.models.bi_encoder.fastest", no_timing)
+    again = BiEncoder(bi)
+    assert np.allclose(again.encode_documents(TEXTS), first, atol=1e-2) and again.precision == found["precision"]
+    no_env.setenv("RECALLRANK_PRECISION", "fp32")  # a precision set by the environment is never timed
+    assert _runtime.auto_candidates("auto", "auto", "openvino", None) == ()

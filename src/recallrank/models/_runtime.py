@@ -9,8 +9,9 @@ never. Tokenization, batching and truncation reporting stay the encoders' own: o
 
 ``precision="int8"`` on OpenVINO is *static* quantisation (NNCF, transformer preset: matmul inputs int8, softmax,
 layer norms and GELU kept in bf16/f32), calibrated once on real pairs (:mod:`recallrank.models._calibration`)
-and cached beside the export; ``precision="auto"`` picks int8 where the CPU has int8 dot-product instructions
-(VNNI/AMX), else bf16 where it has bf16 ones, else fp32.
+and cached beside the export. ``precision="auto"`` on OpenVINO times fp32 and the precisions the CPU runs natively
+(bf16 with bf16 instructions, int8 with VNNI/AMX) on the first use of each model and keeps the fastest, cached per
+model and CPU (:mod:`recallrank.models._autotune`); where only fp32 is native it is fp32 without timing.
 """
 
 from __future__ import annotations
@@ -100,8 +101,24 @@ def resolve(backend: str, precision: str, device: str | None) -> tuple[Backend, 
     return backend, precision  # type: ignore[return-value]
 
 
-def onnx_path(model_name: str, output: str, keys: Sequence[str], extra: str = "") -> Path:
+def auto_candidates(backend_setting: str, precision_setting: str, backend: str, device: str | None,
+                    ) -> tuple[str, ...]:
+    """The precisions ``precision="auto"`` times on first use (:mod:`recallrank.models._autotune`): on OpenVINO on
+    a CPU, fp32 and each precision the CPU runs natively (bf16, int8); empty where there is nothing to choose
+    (one candidate, a precision given or set by ``$RECALLRANK_PRECISION``, another runtime)."""
+    if precision_setting != "auto" or os.environ.get("RECALLRANK_PRECISION", "auto").strip() not in ("", "auto"):
+        return ()
+    on_cpu = (device is None and not _has_cuda()) or (device is not None and str(device).startswith("cpu"))
+    if backend != "openvino" or not on_cpu:
+        return ()
+    found = ["fp32"] + (["bf16"] if cpu_has("bf16") else []) + (
+        ["int8"] if cpu_has("int8") and _installed("nncf") else [])
+    return tuple(found) if len(found) > 1 else ()
+
+
+def onnx_path(model_name: str, output: str | Sequence[str], keys: Sequence[str], extra: str = "") -> Path:
     """Where the exported graph of ``model_name`` lives (see the module docstring)."""
+    output = output if isinstance(output, str) else "+".join(output)
     folder = Path(model_name).expanduser()
     stamp = ""
     if folder.is_dir():
@@ -117,34 +134,38 @@ def onnx_path(model_name: str, output: str, keys: Sequence[str], extra: str = ""
     return Path(base) / "recallrank" / "onnx" / hashlib.sha1(model_name.encode()).hexdigest()[:12] / name
 
 
-def export(model: Any, path: Path, output: str, keys: Sequence[str]) -> Path:
-    """Export ``model``'s forward pass (sentence-transformers features in, ``output`` out) to ``path``, with
-    dynamic batch and sequence axes. Written to a temporary name and renamed, so a crash leaves no half file."""
+def export(model: Any, path: Path, output: str | Sequence[str], keys: Sequence[str]) -> Path:
+    """Export ``model``'s forward pass (sentence-transformers features in, ``output`` out: one name, or several,
+    e.g. the pooled vector and the token vectors of one pass) to ``path``, with dynamic batch and sequence axes.
+    Written to a temporary name and renamed, so a crash leaves no half file."""
     import torch
+
+    outputs = [output] if isinstance(output, str) else list(output)
 
     class Forward(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            return self.model(dict(zip(keys, tensors, strict=True)))[output]
+        def forward(self, *tensors: torch.Tensor) -> Any:
+            found = self.model(dict(zip(keys, tensors, strict=True)))
+            return found[outputs[0]] if len(outputs) == 1 else tuple(found[o] for o in outputs)
 
     sample = model.tokenizer(["a query of a few words", "a longer document text to export the model with"],
                              ["a document", "another document text"], padding=True, return_tensors="pt") \
-        if output == "scores" else model.tokenizer(["a short text", "a somewhat longer text to export"],
+        if outputs == ["scores"] else model.tokenizer(["a short text", "a somewhat longer text to export"],
                                                    padding=True, return_tensors="pt")
     args = tuple(sample[k] for k in keys)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     axes = {k: {0: "batch", 1: "tokens"} for k in keys}
-    axes[output] = {0: "batch"}
+    axes.update({o: {0: "batch", 1: "tokens"} if o == "token_embeddings" else {0: "batch"} for o in outputs})
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's advisories, not the user's concern
-            torch.onnx.export(Forward(), args, str(tmp), input_names=list(keys), output_names=[output],
+            torch.onnx.export(Forward(), args, str(tmp), input_names=list(keys), output_names=outputs,
                               dynamic_axes=axes, opset_version=17, dynamo=False)
         tmp.replace(path)
     finally:
@@ -154,10 +175,26 @@ def export(model: Any, path: Path, output: str, keys: Sequence[str]) -> Path:
     return path
 
 
+def quantized_path(path: Path, key: str) -> Path:
+    """Where the calibrated int8 model of the export at ``path`` lives (``key``: its calibration's fingerprint)."""
+    return path.with_name(f"{path.stem}-int8-q{QUANT_VERSION}-{key}.xml")
+
+
+def ready(model_name: str, output: str | Sequence[str], keys: Sequence[str], backend: Backend, precision: str,
+          extra: str = "", calibration_key: str = "") -> bool:
+    """Whether :func:`compiled` would find everything in the cache (export, and for OpenVINO int8 the calibrated
+    model), so it needs no torch model to export or calibrate from."""
+    path = onnx_path(model_name, output, keys, extra)
+    if backend == "openvino" and precision == "int8":
+        target = quantized_path(path, calibration_key)
+        return target.is_file() and target.with_suffix(".bin").is_file()
+    return path.is_file()
+
+
 def quantized(path: Path, calibration: Callable[[], list[dict[str, np.ndarray]]], key: str) -> Path:
     """The static int8 OpenVINO model of the export at ``path``, calibrated on ``calibration()``'s feature
     batches, made once and cached beside it (``<export>-int8-<key>.xml``)."""
-    target = path.with_name(f"{path.stem}-int8-q{QUANT_VERSION}-{key}.xml")
+    target = quantized_path(path, key)
     if target.is_file() and target.with_suffix(".bin").is_file():
         return target
     import nncf
@@ -199,19 +236,21 @@ def _rich_console_quiet() -> Iterator[None]:
         console.quiet = was_quiet
 
 
-def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], backend: Backend, precision: str,
-             extra: str = "", calibration: Callable[[], list[dict[str, np.ndarray]]] | None = None,
-             calibration_key: str = "") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A function from numpy features to the ``output`` array, run by ``backend`` on the cached export
-    (int8 on OpenVINO: the calibrated model, see :func:`quantized`)."""
+def compiled(model: Any, model_name: str, output: str | Sequence[str], keys: Sequence[str], backend: Backend,
+             precision: str, extra: str = "", calibration: Callable[[], list[dict[str, np.ndarray]]] | None = None,
+             calibration_key: str = "") -> Callable[[dict[str, np.ndarray]], Any]:
+    """A function from numpy features to the ``output`` array (a tuple of arrays for several outputs), run by
+    ``backend`` on the cached export (int8 on OpenVINO: the calibrated model, see :func:`quantized`)."""
+    outputs = [output] if isinstance(output, str) else list(output)
     path = onnx_path(model_name, output, keys, extra)
     with _export_lock:
         if not path.is_file():
             export(model, path, output, keys)
         if backend == "openvino" and precision == "int8":
-            if calibration is None:
+            if calibration is None and not ready(model_name, output, keys, backend, precision, extra,
+                                                 calibration_key):
                 raise ValueError("precision='int8' on backend='openvino' needs calibration batches")
-            path = quantized(path, calibration, calibration_key)
+            path = quantized(path, calibration or list, calibration_key)
     threads = _threads()
     if backend == "onnxruntime":
         try:
@@ -225,8 +264,9 @@ def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], back
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
 
-        def run_ort(features: dict[str, np.ndarray]) -> np.ndarray:
-            return np.asarray(session.run([output], {k: features[k] for k in names})[0])
+        def run_ort(features: dict[str, np.ndarray]) -> Any:
+            found = [np.asarray(a) for a in session.run(outputs, {k: features[k] for k in names})]
+            return found[0] if isinstance(output, str) else tuple(found)
 
         return run_ort
     try:
@@ -243,18 +283,22 @@ def compiled(model: Any, model_name: str, output: str, keys: Sequence[str], back
     request = compiled_model.create_infer_request()
     ov_names = [i.get_any_name() for i in compiled_model.inputs]
 
-    def run_ov(features: dict[str, np.ndarray]) -> np.ndarray:
+    def run_ov(features: dict[str, np.ndarray]) -> Any:
         with request_lock:
             result = request.infer({k: features[k] for k in ov_names})
-            return np.array(result[compiled_model.output(output)])
+            found = [np.array(result[compiled_model.output(o)]) for o in outputs]
+        return found[0] if isinstance(output, str) else tuple(found)
 
     return run_ov
 
 
 def _threads() -> int:
-    import torch
+    """Threads per forward pass: torch's count where torch is loaded, else the cores this process may use."""
+    import sys
 
-    return max(1, torch.get_num_threads())
+    if "torch" in sys.modules:
+        return max(1, sys.modules["torch"].get_num_threads())
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 _CPU_FEATURES = {
@@ -295,6 +339,12 @@ def _installed(module: str) -> bool:
 
 
 def _has_cuda() -> bool:
+    """Whether torch sees a CUDA device; without NVIDIA device files, ``False`` without importing torch."""
+    import sys
+
+    if "torch" not in sys.modules and not Path("/dev/nvidiactl").exists() and not os.environ.get(
+            "CUDA_VISIBLE_DEVICES"):
+        return False
     import torch
 
     return bool(torch.cuda.is_available())

@@ -11,15 +11,17 @@ import numpy as np
 
 from recallrank.documents import check_text
 from recallrank.errors import InvalidInputError
+from recallrank.models._autotune import cache_file, fastest, recorded
 from recallrank.models._batching import has_tokens, no_words, report_truncation, token_batches, token_lengths
 from recallrank.models._calibration import default_pairs, fingerprint
+from recallrank.models._light import light_model
 from recallrank.models._loading import default_bi_encoder_path, load_error
 from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
 from recallrank.models._quiet import quiet_loading
-from recallrank.models._runtime import INPUT_KEYS, BackendSetting, compiled, runtime
+from recallrank.models._runtime import INPUT_KEYS, BackendSetting, auto_candidates, compiled, ready, runtime
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ Similarity = Literal["cosine", "dot", "euclidean"]
 POOLINGS: tuple[str, ...] = ("cls", "mean", "max", "weighted-mean")
 SIMILARITIES: tuple[str, ...] = ("cosine", "dot", "euclidean")
 _ST_POOLING = {"cls": "cls", "mean": "mean", "max": "max", "weighted-mean": "weightedmean"}
+#: what one forward pass gives: the pooled vector and the last layer's token vectors (zero-shot MaxSim's input)
+OUTPUTS = ("sentence_embedding", "token_embeddings")
 
 
 class BiEncoder:
@@ -45,8 +49,9 @@ class BiEncoder:
         max_batch_tokens: at most this many (padded) tokens per forward pass.
         device: ``"cpu"``, ``"cuda"``, ... ; ``None`` lets sentence-transformers choose.
         max_length: tokens kept per text; longer texts are truncated, and a warning says how many were.
-        precision: ``"auto"`` (default: int8 on OpenVINO where the CPU has VNNI/AMX, else bf16 where it has bf16
-            instructions, else fp32), ``"fp32"``, ``"bf16"`` or ``"int8"`` (static and calibrated on OpenVINO,
+        precision: ``"auto"`` (default: on OpenVINO, the fastest of fp32 and the precisions the CPU runs natively,
+            bf16 and/or int8 with VNNI/AMX, timed on the first use of the model and cached per model and CPU; fp32
+            where neither is native), ``"fp32"``, ``"bf16"`` or ``"int8"`` (static and calibrated on OpenVINO,
             dynamic with torch). ``benchmarks/backends.py`` measures what each keeps.
         backend: ``"auto"`` (default: OpenVINO on a CPU, torch on a GPU), ``"torch"``, ``"onnxruntime"`` or
             ``"openvino"``: who runs the forward pass (the model exported to ONNX once and cached beside it;
@@ -61,6 +66,9 @@ class BiEncoder:
         >>> enc.encode_queries(["apple company market value"]).shape  # doctest: +SKIP
         (1, 384)
     """
+
+    #: whether :meth:`encode_with_tokens` can give token vectors (an engine that returns pooled vectors cannot)
+    gives_tokens = True
 
     def __init__(
         self,
@@ -92,21 +100,27 @@ class BiEncoder:
         #: the settings as given (``"auto"`` kept), what they resolved to on this machine, the int8 calibration
         (self.backend_setting, self.precision_setting, self.backend, self.precision,
          self.calibration) = runtime(backend, precision, device, calibration)
-        self._model: SentenceTransformer | None = None
-        self._run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
+        self._model: Any = None
+        self._run: Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]] | None = None
         self._lock = threading.Lock()
         self._just_tokenizer: Any = None
+        self._last_query: tuple[str, np.ndarray] | None = None
         #: how many inputs were truncated to ``max_length`` so far
         self.truncated = 0
 
-    def warm_up(self) -> SentenceTransformer:
-        """Load the model now (thread-safe); later calls return the loaded one."""
+    def warm_up(self) -> Any:
+        """Load the model now (thread-safe); later calls return the loaded one: the ``SentenceTransformer``, or,
+        where the compiled runtime is already cached (see :mod:`recallrank.models._light`), a stand-in holding
+        only its tokenizer and token limit (``backend="torch"`` always gives the ``SentenceTransformer``)."""
         with self._lock:
             if self._model is None:
                 self._model = self._load()
         return self._model
 
-    def _load(self) -> SentenceTransformer:
+    def _load(self) -> Any:
+        light = self._light()
+        if light is not None:
+            return light
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Pooling as PoolingModule
 
@@ -134,10 +148,48 @@ class BiEncoder:
                 return [{k: v.numpy() for k, v in model.preprocess([texts[i] for i in b]).items() if k in keys}
                         for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
 
-            self._run = compiled(model, self.model_name, "sentence_embedding", keys, self.backend, self.precision,
-                                 extra=f"pooling={self.pooling}", calibration=batches,
-                                 calibration_key=fingerprint(pairs))
+            settings: dict[str, Any] = dict(extra=f"pooling={self.pooling}", calibration=batches,
+                                            calibration_key=fingerprint(pairs))
+            measure = self._measure()
+            if measure is None:
+                self._run = compiled(model, self.model_name, OUTPUTS, keys, self.backend, self.precision,
+                                     **settings)
+            else:
+                candidates, path = measure
+                self.precision, self._run = fastest(  # type: ignore[assignment]
+                    candidates, lambda p: compiled(model, self.model_name, OUTPUTS, keys, self.backend, p,
+                                                   **settings), batches()[:4], path, self.config()["model"])
         return model
+
+    def _measure(self) -> tuple[tuple[str, ...], Any] | None:
+        """``precision="auto"`` with several native candidates (see :mod:`recallrank.models._autotune`): the
+        precision measured before is taken (``None`` returned), else ``(candidates, record path)`` to measure."""
+        candidates = auto_candidates(self.backend_setting, self.precision_setting, self.backend, self.device)
+        if not candidates:
+            return None
+        path = cache_file(self.model_name, self.backend, candidates, f"pooling={self.pooling}")
+        winner = recorded(path, candidates)
+        if winner is not None:
+            self.precision = winner  # type: ignore[assignment]
+            return None
+        return candidates, path
+
+    def _light(self) -> Any:
+        """The model without torch (see :mod:`recallrank.models._light`) when its compiled graph is cached."""
+        if self.backend == "torch" or self.pooling is not None or self._measure() is not None:
+            return None
+        light = light_model(self.model_name, self.max_length)
+        if light is None:
+            return None
+        keys = [k for k in INPUT_KEYS if k in light.preprocess(["a"])]
+        pairs = self.calibration if self.calibration is not None else default_pairs()
+        extra, key = f"pooling={self.pooling}", fingerprint(pairs)
+        if not ready(self.model_name, OUTPUTS, keys, self.backend, self.precision, extra, key):
+            return None
+        self._run = compiled(None, self.model_name, OUTPUTS, keys, self.backend, self.precision, extra,
+                             calibration_key=key)
+        light.dimension = int(self._run(light.preprocess(["dimension probe"]))[0].shape[1])
+        return light
 
     @property
     def dimension(self) -> int:
@@ -155,11 +207,25 @@ class BiEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries; returns a float32 array of shape (len(texts), dimension). A query in which the model
         finds no word (zero-width spaces or control characters alone) is an :class:`InvalidInputError`."""
+        texts = self._readable_queries(texts)
+        if len(texts) != 1 or not self.gives_tokens:
+            return self._encode(texts, "query", False)
+        tokens: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)]
+        vectors = self._encode(texts, "query", False, tokens)
+        self._last_query = (texts[0], tokens[0])  # a zero-shot MaxSim stage over this model reads them
+        return vectors
+
+    def query_tokens(self, text: str) -> np.ndarray | None:
+        """The token vectors of ``text`` if it was the last single query embedded (its pass gave both)."""
+        last = self._last_query
+        return last[1] if last is not None and last[0] == text else None
+
+    def _readable_queries(self, texts: Sequence[str]) -> list[str]:
         texts = [check_text(t, f"query {i}") for i, t in enumerate(texts)]
         for text, ok in zip(texts, self.has_tokens(texts), strict=True):
             if not ok:
                 raise InvalidInputError(no_words("the query", text) + "; type some words")
-        return self._encode(texts, "query", False)
+        return texts
 
     def has_tokens(self, texts: Sequence[str]) -> list[bool]:
         """Whether the model reads at least one token of each text besides the special tokens its tokenizer adds.
@@ -167,10 +233,17 @@ class BiEncoder:
         input. Texts with a letter or digit are answered without tokenizing."""
         return has_tokens(self._tokenizer(), texts)
 
+    def tokenizer_vocab(self) -> dict[str, int]:
+        """The tokenizer's vocabulary (token -> id)."""
+        return dict(self._tokenizer().get_vocab())
+
     def _tokenizer(self) -> Any:
         """The model's tokenizer; before the model is loaded, the tokenizer alone (a fraction of a second)."""
         if self._model is not None:
             return self._model.tokenizer
+        if self._just_tokenizer is None and self.backend != "torch":
+            light = light_model(self.model_name, self.max_length)
+            self._just_tokenizer = light.tokenizer if light is not None else None
         if self._just_tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -180,7 +253,23 @@ class BiEncoder:
                 return self.warm_up().tokenizer
         return self._just_tokenizer
 
-    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
+    def encode_with_tokens(self, texts: Sequence[str], what: str = "document",
+                           skip: Callable[[np.ndarray], np.ndarray] | None = None,
+                           ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vectors of :meth:`encode_documents` (``what="document"``) or :meth:`encode_queries` (``"query"``)
+        and, from the same forward pass, each text's token vectors for zero-shot MaxSim: the last layer's output
+        per token, L2-normalised, without ``[CLS]`` / ``[SEP]`` (and without the tokens whose ids ``skip`` marks,
+        given the ids of a text). One pass instead of two is what keeps ingest with a MaxSim stage fast."""
+        if what not in ("document", "query"):
+            raise ValueError(f"what={what!r} must be 'document' or 'query'")
+        if what == "query":
+            texts = self._readable_queries(texts)
+        tokens: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        return self._encode(texts, what, False, tokens, skip), tokens
+
+    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool,
+                tokens: list[np.ndarray] | None = None, skip: Callable[[np.ndarray], np.ndarray] | None = None,
+                ) -> np.ndarray:
         texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
         model = self.warm_up()
         if not texts:
@@ -197,20 +286,42 @@ class BiEncoder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"embedding {what}s", unit="batch")
-        if self._run is not None:
-            for batch in batches:
-                features = model.preprocess([texts[i] for i in batch])
-                found = self._run({k: v.numpy() for k, v in features.items() if k in INPUT_KEYS})
-                if self.similarity == "cosine":
-                    found = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
-                out[batch] = found
-            return out
-        with autocast(self.precision, model.device):
-            for batch in batches:
-                vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_tensor=True,
-                                       show_progress_bar=False, normalize_embeddings=self.similarity == "cosine")
-                out[batch] = vectors.float().cpu().numpy()
+        specials = self._special_ids(model) if tokens is not None else np.zeros(0)
+        for batch in batches:
+            features = {k: v if isinstance(v, np.ndarray) else v.numpy()
+                        for k, v in model.preprocess([texts[i] for i in batch]).items() if k in INPUT_KEYS}
+            found, per_token = self._forward(model, features, tokens is not None)
+            if self.similarity == "cosine":
+                found = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+            out[batch] = found
+            if tokens is not None and per_token is not None:
+                for row, i in enumerate(batch):
+                    ids = features["input_ids"][row]
+                    keep = features["attention_mask"][row].astype(bool) & ~np.isin(ids, specials)
+                    if skip is not None and (keep & ~skip(ids)).any():  # a text of skipped tokens alone keeps them
+                        keep &= ~skip(ids)
+                    t = per_token[row][keep].astype(np.float32)
+                    tokens[i] = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _forward(self, model: Any, features: dict[str, np.ndarray], with_tokens: bool,
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(pooled vectors, token vectors or ``None``) of one batch, on the compiled model or on torch."""
+        if self._run is not None:
+            pooled, per_token = self._run(features)
+            return pooled, per_token
+        import torch
+
+        with torch.no_grad(), autocast(self.precision, model.device):
+            found = model({k: torch.from_numpy(v).to(model.device) for k, v in features.items()})
+        return (found["sentence_embedding"].float().cpu().numpy(),
+                found["token_embeddings"].float().cpu().numpy() if with_tokens else None)
+
+    @staticmethod
+    def _special_ids(model: Any) -> np.ndarray:
+        """The ids of ``[CLS]`` and ``[SEP]`` (or the tokenizer's own start and end tokens): no word of their own."""
+        tok = model.tokenizer
+        return np.array([i for i in (tok.cls_token_id, tok.sep_token_id) if i is not None], dtype=np.int64)
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": self.pooling, "similarity": self.similarity,

