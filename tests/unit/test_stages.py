@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recallrank import Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
+from recallrank import CollectionSettings, Document, EdgeStore, InvalidInputError, QdrantServerStore, TwoStageRetriever
 from recallrank.index.base import Hit
 from recallrank.models.late_interaction import maxsim
 from recallrank.models.poly_encoder import PolyEncoder
@@ -35,9 +35,13 @@ class FirstWordReranker:
 @pytest.fixture(params=["edge", "server"])
 def new_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The embedded engine and qdrant-client's local mode (the server API): the same contract on both."""
+    # fp16 token vectors: the expected orders below are computed with exact MaxSim (the default, turbo4, is
+    # approximate; tests/unit/test_edge_multivector.py checks it)
+    exact = CollectionSettings(token_storage="float16")
+
     def make(name: str = "c"):  # type: ignore[no-untyped-def]
-        return EdgeStore(tmp_path, name) if request.param == "edge" else QdrantServerStore(location=":memory:",
-                                                                                         name=name)
+        return EdgeStore(tmp_path, name, settings=exact) if request.param == "edge" else QdrantServerStore(
+            location=":memory:", name=name, settings=exact)
     return make
 
 

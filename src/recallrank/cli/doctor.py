@@ -16,6 +16,7 @@ from recallrank.errors import InvalidInputError, RecallrankError
 from recallrank.index.embedded import EdgeStore
 from recallrank.index.embedded.doctor import check_edge
 from recallrank.index.embedded.swap import human_bytes
+from recallrank.index.embedded.usage import disk_usage
 from recallrank.models.identity import SAME_MODEL, label, registry_name, same_model
 from recallrank.retrieval.recorded import agreement_of, encoder_for, recorded_encoder
 
@@ -60,12 +61,16 @@ def run(args: argparse.Namespace) -> int:
     embed = repair_embedder(store, pipeline.recall_encoder(s["bi_encoder"], s["precision"]), s["precision"])
     report = check_edge(store, repair=args.repair, embed=embed,
                         token_encoders=token_encoders(store, s["precision"]), remove_stale=args.remove_stale)
+    if store.location.exists():
+        report.disk = disk_usage(store.location)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0 if report.healthy else 1
     counted = f"{report.points} points" if report.points is not None else "points not counted"
     print(f"{report.location}: {counted}; " + ("healthy" if not report.findings else
           f"{len(report.findings)} problem(s)"))
+    if report.disk:
+        print("  " + disk_line(report.disk, report.points))
     for f in report.findings:
         print(f"  - {f.problem}; " + (f"repaired: {f.fix}" if f.repaired else f"--repair would {f.fix}"
                                       if not args.repair else f"NOT repaired: {f.fix}"))
@@ -82,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
         for x in report.leftovers:
             print(f"    {x.path} ({human_bytes(x.bytes)}): {x.what}")
     return 0 if report.healthy else 1
+
+
+def disk_line(disk: dict[str, int], points: int | None) -> str:
+    """``disk 112 MB (50 KB per point): maxsim vectors 29.8 MB, write-ahead log 75 MB, ...``, largest first."""
+    total = sum(disk.values())
+    per = f" ({human_bytes(total // points)} per point)" if points else ""
+    return f"disk {human_bytes(total)}{per}: " + ", ".join(
+        f"{k} {human_bytes(v)}" for k, v in sorted(disk.items(), key=lambda kv: -kv[1]) if v)
 
 
 def token_encoders(store: Any, precision: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 Quantization = Literal["scalar", "binary"]
+TokenStorage = Literal["float32", "float16", "turbo8", "turbo4"]
 #: settings a Qdrant server or cluster has and the embedded (single-shard) store has not
 SERVER_ONLY = ("shard_number", "replication_factor", "write_consistency_factor")
 
@@ -33,6 +34,10 @@ class CollectionSettings:
         oversampling: fetch ``oversampling x limit`` candidates by the codes before rescoring (``None``: 1.0 for
             scalar, 3.0 for binary, as Qdrant's guide suggests).
         shard_number, replication_factor, write_consistency_factor: a Qdrant cluster's settings (server only).
+        token_storage: how the collection's token-vector (MaxSim) fields store their vectors: ``"turbo4"``
+            (default: Qdrant's TurboQuant, 4 bits per dimension, ~200 bytes per 384-d token vector; MaxSim scores
+            within ~1 % and nDCG@10 within 0.005 of fp16, ``benchmarks/token_storage.py``), ``"turbo8"``,
+            ``"float16"`` (exact to ~1e-3) or ``"float32"``. A field keeps the type it was created with.
 
     Example:
         >>> big = CollectionSettings(on_disk=True, quantization="scalar")
@@ -50,11 +55,15 @@ class CollectionSettings:
     shard_number: int | None = None
     replication_factor: int | None = None
     write_consistency_factor: int | None = None
+    token_storage: TokenStorage = "turbo4"
 
     def __post_init__(self) -> None:
         for name in ("on_disk", "on_disk_payload", "hnsw_on_disk", "quantization_always_ram", "rescore"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.token_storage not in ("float32", "float16", "turbo8", "turbo4"):
+            raise ValueError(f"token_storage={self.token_storage!r} must be 'turbo4', 'turbo8', 'float16' or "
+                             "'float32'")
         if self.quantization not in (None, "scalar", "binary"):
             raise ValueError(f"quantization={self.quantization!r} must be 'scalar', 'binary' or None")
         if self.oversampling is not None and (isinstance(self.oversampling, bool)
@@ -84,7 +93,7 @@ class CollectionSettings:
         """What is fixed at creation (search-time ``rescore``/``oversampling`` left out), for comparing with a
         collection's recorded settings."""
         out = asdict(self)
-        for name in ("rescore", "oversampling", *SERVER_ONLY):
+        for name in ("rescore", "oversampling", "token_storage", *SERVER_ONLY):  # token fields keep their own
             out.pop(name)
         return out
 

@@ -68,6 +68,8 @@ class DoctorReport:
     #: folders beside the collection left by rebuilds, swaps and repairs (see :mod:`recallrank.index.embedded.swap`)
     leftovers: list[Leftover] = field(default_factory=list)
     removed: list[Leftover] = field(default_factory=list)
+    #: bytes on disk by component (:func:`recallrank.index.embedded.usage.disk_usage`), after any repair
+    disk: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -77,7 +79,7 @@ class DoctorReport:
         return {"location": self.location, "points": self.points, "healthy": self.healthy,
                 "findings": [vars(f) for f in self.findings], "lost_ids": self.lost_ids, "backup": self.backup,
                 "leftovers": [{**vars(x), "what": x.what} for x in self.leftovers],
-                "removed": [vars(x) for x in self.removed]}
+                "removed": [vars(x) for x in self.removed], "disk_bytes": self.disk}
 
 
 @dataclass

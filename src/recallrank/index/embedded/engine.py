@@ -52,15 +52,14 @@ def edge_config(layout: CollectionSettings, dimension: int, similarity: str, m: 
     )
 
 
-def token_datatype(declared: Mapping[str, Any] | None) -> Any:
+def token_datatype(declared: Mapping[str, Any] | None, new: str = "turbo4") -> Any:
     """How a token-vector field stores its vectors: as the engine already declares it (``declared``; fields written
-    by 0.2's first release are fp32, and the engine refuses a config that changes them), else fp16."""
+    by 0.2's first release are fp32, those up to 0.4 fp16, and the engine refuses a config that changes them), else
+    ``new`` (the collection's ``token_storage`` setting)."""
     import qdrant_edge as qe
 
-    if declared is None:  # a new field: token vectors are unit-length, fp16 keeps MaxSim to ~1e-3
-        return qe.VectorStorageDatatype.Float16
-    name = str(declared.get("datatype") or "float32")  # the engine writes no datatype for its default, fp32
-    return qe.VectorStorageDatatype.Float32 if name.lower() == "float32" else qe.VectorStorageDatatype.Float16
+    name = new if declared is None else str(declared.get("datatype") or "float32")  # no entry: the engine's fp32
+    return getattr(qe.VectorStorageDatatype, name.capitalize())
 
 
 def open_error(loc: Path, exc: BaseException) -> StoreError:

@@ -116,7 +116,8 @@ class EmbeddedCollection(QdrantCollection):
         each token-vector field keeps the storage type the engine declares for it, and the sparse fields it
         declares are kept (``sparse``: these instead)."""
         declared = self.engine_vectors() or {}
-        fields = {name: (size, eng.token_datatype(declared.get(name))) for name, size in (multivectors or {}).items()}
+        fields = {name: (size, eng.token_datatype(declared.get(name), self.layout().token_storage))
+                  for name, size in (multivectors or {}).items()}
         kept = tuple(self.engine_sparse()) if sparse is None else sparse
         return eng.edge_config(self.layout(), dimension, similarity, self.m, self.ef_construct,
                                self.full_scan_threshold_kb, fields, kept)

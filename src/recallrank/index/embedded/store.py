@@ -24,7 +24,7 @@ from recallrank.filters import Filter, to_qdrant
 from recallrank.filters.qdrant import index_kinds
 from recallrank.index.base import StoredPoint
 from recallrank.index.collection import Query
-from recallrank.index.embedded.engine import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M
+from recallrank.index.embedded.engine import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M, token_datatype
 from recallrank.index.embedded.lifecycle import EmbeddedCollection
 from recallrank.index.query import Fuse, Sparse
 from recallrank.index.settings import CollectionSettings, search_params
@@ -193,10 +193,9 @@ class EdgeStore(EmbeddedCollection):
         have = self._read_fields()
         shard = self.shard()
         self.mark_pending()
-        # token vectors are unit-length: fp16 storage keeps MaxSim to ~1e-3 at half the bytes of fp32
         self.engine(f"add the token-vector field '{name}'", shard.update, qe.UpdateOperation.create_dense_vector(
             name, dimension, qe.Distance.Dot, qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-            qe.VectorStorageDatatype.Float16))
+            token_datatype(None, self.layout().token_storage)))
         self.reconfigure({**have, name: dimension})  # no HNSW graph over token vectors: they rescore candidates
 
     def _write_tokens(self, name: str, vectors: Mapping[str, list[list[float]]]) -> None:

@@ -330,7 +330,8 @@ class QdrantServerStore(QdrantCollection):
         from qdrant_client import models
 
         config = models.DenseVectorConfig(
-            size=dimension, distance=models.Distance.DOT, datatype=models.VectorStorageDatatype.FLOAT16,
+            size=dimension, distance=models.Distance.DOT, datatype=models.VectorStorageDatatype(
+                (self.settings or CollectionSettings()).token_storage),
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
         self.call(f"add the token-vector field '{name}' (needs Qdrant >= 1.18)", self.client.create_vector_name,
                   self.name, name, models.DenseVectorNameConfig(dense=config))
