@@ -212,6 +212,10 @@ class TwoStageRetriever:
         """What follows from the recall model: a cross-encoder stage whose model nobody named follows it (the
         bilingual one after multilingual-e5-small), and the calibrated fusions that apply to it."""
         self.stages = [Stage(fitted_to(st.reranker, self.encoder), st.keep) for st in self.stages]
+        for st in self.stages:  # a zero-shot MaxSim stage over the recall model reads its forward pass
+            share = getattr(getattr(st.reranker, "encoder", None), "share_pass", None)
+            if share is not None:
+                share(self.encoder)
         #: the last stage's reranker (``None`` without stages), as before cascades existed
         self.reranker: Any = self.stages[-1].reranker if self.stages else None
         #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
@@ -240,9 +244,18 @@ class TwoStageRetriever:
         counts[1] += sum(pid in stored for pid, _ in todo)
         counts[0] += sum(pid not in stored for pid, _ in todo)
         if todo:
-            vectors = self.encoder.encode_documents([p["text"] for _, p in todo])
+            texts = [p["text"] for _, p in todo]
+            stored_stages = self._stored_stages()
+            shared = [r for r in stored_stages if getattr(r.encoder, "runner", None) is self.encoder]
+            if shared:  # the dense vectors and the stage's token vectors from one forward pass
+                vectors, token_vectors = self.encoder.encode_with_tokens(texts, skip=shared[0].encoder.document_skip)
+            else:
+                vectors, token_vectors = self.encoder.encode_documents(texts), None
             self.store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(todo, vectors, strict=True)])
-            self._write_stage_vectors([(pid, p["text"]) for pid, p in todo])
+            for reranker in stored_stages:
+                tokens.prepare(self.store, reranker)
+                tokens.write(self.store, reranker, [(pid, p["text"]) for pid, p in todo],
+                             token_vectors if reranker in shared else None)
 
     def unreadable(self, texts: Sequence[str]) -> list[int]:
         """Positions of the texts in which the bi-encoder, or a stage that stores token vectors, finds no word: a
@@ -271,11 +284,6 @@ class TwoStageRetriever:
                             "Qdrant", type(self.store).__name__)
             return []
         return stored
-
-    def _write_stage_vectors(self, points: Sequence[tuple[str, str]]) -> None:
-        for reranker in self._stored_stages():
-            tokens.prepare(self.store, reranker)
-            tokens.write(self.store, reranker, points)
 
     def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
         """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 
@@ -30,10 +32,13 @@ def prepare(store: Any, reranker: Any) -> None:
     store.ensure_multivector(reranker.field, reranker.encoder.dimension, model=reranker.encoder.model_name)
 
 
-def write(store: Any, reranker: Any, points: Sequence[tuple[str, str]]) -> None:
-    """Encode ``(point id, text)`` pairs with the stage's encoder and store their token vectors."""
+def write(store: Any, reranker: Any, points: Sequence[tuple[str, str]],
+          tokens: Sequence[np.ndarray] | None = None) -> None:
+    """Store the token vectors of ``(point id, text)`` pairs: ``tokens`` when given (one array per pair, from the
+    recall model's own forward pass), else encoded now with the stage's encoder."""
     if points:
-        tokens = reranker.encoder.encode_documents([text for _, text in points])
+        if tokens is None:
+            tokens = reranker.encoder.encode_documents([text for _, text in points])
         store.write_multivectors(reranker.field, {pid: t for (pid, _), t in zip(points, tokens, strict=True)})
 
 
