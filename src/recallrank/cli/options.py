@@ -85,9 +85,11 @@ OPTIONS = {o.name: o for o in [
     Option("reranker", str, None, "rerank with this cross-encoder (model id or folder, 'shipped' for "
            "recallrank's English one, 'bilingual' for its English + Chinese one) instead of the default stage; "
            "with --stages, the model of its 'cross' stage", default_text=f"unset: the default stage, {DEFAULT_RERANK}"),
-    Option("precision", str, "auto", "precision of both models: auto (int8 on OpenVINO where the CPU has VNNI/AMX, "
-           "else bf16 where it has bf16, else fp32), fp32, bf16 or int8; $RECALLRANK_BACKEND picks the runtime "
-           "(auto, torch, onnxruntime, openvino)", choices=("auto", "fp32", "bf16", "int8")),
+    Option("precision", str, "auto", "precision of both models: auto (the bi-encoder: on OpenVINO, the fastest of "
+           "fp32 and the precisions the CPU runs natively, bf16 and/or int8 (VNNI/AMX), timed on first use and "
+           "cached per model and CPU; the cross-encoder: int8 with VNNI/AMX, else bf16 with bf16, else fp32), "
+           "fp32, bf16 or int8; $RECALLRANK_BACKEND picks the runtime (auto, torch, onnxruntime, openvino)",
+           choices=("auto", "fp32", "bf16", "int8")),
     Option("stages", str, None, "rerank cascade instead of the default stage: names from cross, maxsim, "
            "colbert, poly, each NAME or NAME:N (keep N), e.g. maxsim:30,cross; index writes the token vectors "
            "of maxsim/colbert", default_text=DEFAULT_RERANK),
