@@ -281,3 +281,15 @@ def test_index_lists_every_path_it_leaves_out(tmp_path: Path) -> None:
                       str(docs / "photo.jpg"): "unsupported file type (.jpg)"}
     assert [line.removeprefix("recallrank: not indexed: ") for line in verbose.stderr.splitlines()
             if "not indexed" in line] == [f"{path}: {reason}" for path, reason in listed.items()]
+
+
+def test_token_storage_is_a_new_collection_setting(corpus: Path, tmp_path: Path) -> None:
+    """--token-storage picks how a new collection's MaxSim token vectors are stored (default: TurboQuant 4-bit)."""
+    for option, expected in (([], "turbo4"), (["--token-storage", "float16"], "float16")):
+        path = tmp_path / expected
+        out = run("index", str(corpus / "records.jsonl"), "--path", str(path), *option)
+        assert out.returncode == 0, out.stderr
+        config = json.loads((path / "recallrank" / "edge_config.json").read_text())
+        assert config["vectors"]["maxsim"]["datatype"] == expected
+    one_line_error(run("index", str(corpus / "records.jsonl"), "--path", str(tmp_path / "x"), "--token-storage",
+                       "fp8"), "--token-storage")

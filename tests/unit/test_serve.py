@@ -77,6 +77,9 @@ def test_search_over_http_is_what_the_retriever_returns(served: tuple[str, TwoSt
     ("/rerank", {"query": "x", "documents": "one"}, None, 400, "documents must be a list"),
     ("/rerank", {"query": "x", "documents": [{"title": "t"}]}, None, 400, "document 0"),
     ("/nowhere", {"query": "x"}, None, 404, "openapi.json"),
+    ("/search", {}, None, 400, "no \"query\""),
+    ("/rerank", {"query": "x", "documents": ["a"], "top": 3}, None, 400, "unknown field(s) ['top']"),
+    ("/rerank", {"query": "x", "documents": [{"text": "a"}, "b"], "fusion": "score"}, None, 400, "needs a score"),
 ])
 def test_bad_requests_say_what_to_change(served: tuple[str, TwoStageRetriever, Service], path: str, body: Any,
                                          raw: bytes | None, status: int, message: str) -> None:
@@ -98,6 +101,26 @@ def test_rerank_is_cohere_shaped_and_the_foreign_routine(served: tuple[str, TwoS
     assert [r["index"] for r in got["results"]] == [i for i, _ in want]
     assert [r["relevance_score"] for r in got["results"]] == pytest.approx([r.relevance_score for _, r in want])
     assert got["results"][0]["document"]["text"] == texts[got["results"][0]["index"]]
+
+
+def test_routes_ignore_the_query_string_and_a_wrong_method_is_405(
+        served: tuple[str, TwoStageRetriever, Service]) -> None:
+    base = served[0]
+    assert call(base, "/health?probe=1")[0] == 200
+    status, body, headers = call(base, "/search")  # a GET
+    assert status == 405 and headers["Allow"] == "POST" and "takes POST" in body["error"]
+    request = urllib.request.Request(base + "/health", method="DELETE")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 405
+
+
+def test_rerank_fuses_the_scores_documents_arrive_with(served: tuple[str, TwoStageRetriever, Service]) -> None:
+    base = served[0]
+    docs = [{"text": "Apple Inc. shares rose today.", "score": 0.2}, {"text": "Apples grow.", "score": 0.9}]
+    status, got, _ = call(base, "/rerank", {"query": "apple stock price", "documents": docs, "model": "any"})
+    assert status == 200 and {r["score_stage"] for r in got["results"]} == {"cross+score"}
+    assert sorted(r["retrieval_score"] for r in got["results"]) == [0.2, 0.9]
 
 
 def test_a_full_queue_is_answered_503_with_retry_after(served: tuple[str, TwoStageRetriever, Service]) -> None:

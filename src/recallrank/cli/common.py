@@ -19,6 +19,8 @@ def store_options(s: dict[str, Any]) -> dict[str, Any]:
     asked: dict[str, Any] = {"on_disk": s.get("on_disk") or False, "quantization": s.get("quantization"),
                              "shard_number": s.get("shards"), "replication_factor": s.get("replicas"),
                              "write_consistency_factor": s.get("write_consistency")}
+    if s.get("token_storage") is not None:
+        asked["token_storage"] = s["token_storage"]
     out: dict[str, Any] = {}
     if any(v not in (None, False) for v in asked.values()):
         if not s.get("url") and any(asked[k] is not None for k in ("shard_number", "replication_factor",

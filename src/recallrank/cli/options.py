@@ -106,6 +106,9 @@ OPTIONS = {o.name: o for o in [
            "--quantization for collections larger than RAM"),
     Option("quantization", str, None, "new collection: quantised vectors in RAM, rescored with the originals",
            choices=("scalar", "binary")),
+    Option("token_storage", str, None, "new collection: how token-vector (MaxSim) fields store their vectors: "
+           "turbo4 (Qdrant's TurboQuant, 4 bits a dimension), turbo8, float16 or float32",
+           default_text="unset: turbo4", choices=("turbo4", "turbo8", "float16", "float32")),
     Option("shards", int, None, "new server collection: shard_number (spread over a cluster's nodes)"),
     Option("replicas", int, None, "new server collection: replication_factor"),
     Option("write_consistency", int, None, "new server collection: write_consistency_factor (replicas that "
@@ -128,7 +131,7 @@ STORE = ["path", "url", "api_key", "collection"]
 PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "recall", "top_k", "rerank", "allow_other_encoder"]
 INDEX = [*STORE, "bi_encoder", "precision", "allow_other_encoder",
          "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
-         "progress", "on_disk", "quantization", "shards", "replicas", "write_consistency", "grpc"]
+         "progress", "on_disk", "quantization", "token_storage", "shards", "replicas", "write_consistency", "grpc"]
 SEARCH = [*STORE, *PIPELINE, "top_n", "score_threshold"]
 EVAL = ["dataset", "split", "queries", *PIPELINE, "progress"]
 DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]

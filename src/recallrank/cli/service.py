@@ -61,19 +61,33 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["query", "documents"], "properties": {
                     "query": {"type": "string"}, "top_n": {"type": "integer", "minimum": 1},
                     "documents": {"type": "array", "items": {"oneOf": [
-                        {"type": "string"}, {"type": "object", "required": ["text"],
-                                             "properties": {"text": {"type": "string"}}}]}},
+                        {"type": "string"}, {"type": "object", "required": ["text"], "properties": {
+                            "text": {"type": "string"},
+                            "score": {"type": "number",
+                                      "description": "the score it arrived with (higher is better)"}}}]}},
                     "return_documents": {"type": "boolean", "default": False},
-                    "fusion": {"type": "string", "enum": ["auto", "order", "none"], "default": "auto"}}}}}},
+                    "model": {"type": "string", "description": "accepted and ignored (Cohere clients send it)"},
+                    "fusion": {"type": "string", "enum": ["auto", "score", "order", "none"], "default": "auto",
+                               "description": "what the order follows: the cross-encoder fused with the documents' "
+                               "scores ('score', needs one on each), with their order ('order'), or alone ('none'); "
+                               "'auto': 'score' when every document has one, else 'order'. Fusion measured above "
+                               "the cross-encoder alone on held-out question sets (benchmarks/foreign_rerank.py)"}}}}}},
             "responses": {"200": {"description": "results, best first", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"results": {"type": "array", "items": {
-                    "type": "object", "properties": {"index": {"type": "integer"}, **SCORES,
+                    "type": "object", "description": "best first: ordered by score (relevance_score is the "
+                    "cross-encoder's own probability)", "properties": {"index": {"type": "integer"}, **SCORES,
                                                      "document": {"type": "object"}}}}}}}}},
                           "400": {"description": "bad input"}, "503": {"description": "busy"}}}},
         "/health": {"get": {"summary": "the collection and its point count",
                             "responses": {"200": {"description": "serving"}}}},
     },
 }
+
+
+def _query(body: dict[str, Any]) -> str:
+    if "query" not in body:
+        raise InvalidInputError("the body has no \"query\"; send {\"query\": \"...\"}")
+    return check_text(body["query"], "query")
 
 
 class Busy(Exception):
@@ -113,7 +127,7 @@ class Service:
         self._cross_lock = threading.Lock()
 
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
-        query = check_text(body.get("query"), "query")
+        query = _query(body)
         unknown = set(body) - {"query", "top_k", "top_n", "filter", "score_threshold", "rerank"}
         if unknown:
             raise InvalidInputError(f"unknown field(s) {sorted(unknown)} for /search; known: query, top_k, top_n, "
@@ -131,21 +145,28 @@ class Service:
     def rerank(self, body: dict[str, Any]) -> dict[str, Any]:
         from recallrank.rerank.foreign import Incoming, default_reranker, rerank_incoming
 
-        query = check_text(body.get("query"), "query")
+        query = _query(body)
+        unknown = set(body) - {"query", "documents", "top_n", "return_documents", "fusion", "model"}
+        if unknown:
+            raise InvalidInputError(f"unknown field(s) {sorted(unknown)} for /rerank; known: query, documents, top_n, "
+                                    "return_documents, fusion (and model, accepted and ignored: the served "
+                                    "cross-encoder answers)")
         documents = body.get("documents")
         if not isinstance(documents, list):
-            raise InvalidInputError("documents must be a list of strings or {\"text\": ...} objects")
-        texts = []
+            raise InvalidInputError("documents must be a list of strings or {\"text\": ..., \"score\"?: ...} objects")
+        texts, scores = [], []
         for i, d in enumerate(documents):
             text = d.get("text") if isinstance(d, dict) else d
             if not isinstance(text, str):
                 raise InvalidInputError(f"document {i} must be a string or an object with a \"text\" string")
             texts.append(text)
+            scores.append(d.get("score") if isinstance(d, dict) else None)
         with self._cross_lock:
             if self._cross is None:
                 self._cross = default_reranker(self.precision)
         found = self.gate.run(lambda: rerank_incoming(
-            self._cross, query, [Incoming(str(i), t) for i, t in enumerate(texts)], top_n=body.get("top_n"),
+            self._cross, query, [Incoming(str(i), t, s) for i, (t, s) in enumerate(zip(texts, scores, strict=True))],
+            top_n=body.get("top_n"),
             fusion=body.get("fusion", "auto")))
         keep = body.get("return_documents", False)
         return {"results": [{"index": i, **r.score_fields(), **({"document": {"text": texts[i]}} if keep else {})}
@@ -166,18 +187,37 @@ def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default, as the CLI is
             pass
 
-        def do_GET(self) -> None:
-            if self.path == "/openapi.json":
-                self._send(HTTPStatus.OK, OPENAPI)
-            elif self.path == "/health":
-                self._answer(service.health)
+        def _route(self, method: str) -> str | None:
+            """The path without its query string, or ``None`` after answering 404 / 405 for it."""
+            path = self.path.split("?", 1)[0]
+            allowed = [m for m, paths in (("GET", ("/openapi.json", "/health")), ("POST", ("/search", "/rerank")))
+                       if path in paths]
+            if method in allowed:
+                return path
+            if allowed:
+                self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{path} takes {allowed[0]}, not {method}"},
+                           headers={"Allow": allowed[0]})
             else:
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"no GET {self.path}; see GET /openapi.json"})
+                self._send(HTTPStatus.NOT_FOUND, {"error": f"no {method} {path}; see GET /openapi.json"})
+            return None
+
+        def do_GET(self) -> None:
+            path = self._route("GET")
+            if path == "/openapi.json":
+                self._send(HTTPStatus.OK, OPENAPI)
+            elif path == "/health":
+                self._answer(service.health)
+
+        def do_PUT(self) -> None:
+            self._route("PUT")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
 
         def do_POST(self) -> None:
             routes = {"/search": service.search, "/rerank": service.rerank}
-            if self.path not in routes:
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"no POST {self.path}; see GET /openapi.json"})
+            path = self._route("POST")
+            if path is None:
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -192,7 +232,7 @@ def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
             if not isinstance(body, dict):
                 self._send(HTTPStatus.BAD_REQUEST, {"error": "send a JSON object, e.g. {\"query\": \"...\"}"})
                 return
-            self._answer(lambda: routes[self.path](body))
+            self._answer(lambda: routes[path](body))
 
         def _answer(self, work: Callable[[], dict[str, Any]]) -> None:
             try:
