@@ -33,7 +33,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                             "and the folders earlier rebuilds and repairs left beside it (listed with their sizes); "
                             "prints the collection's bytes on disk by component (vector fields, payloads, indexes, "
                             "the write-ahead log, which Qdrant Edge keeps at about one to three 32 MB segments "
-                            "whatever the collection's size). Exit status 0 when healthy (or repaired), 1 when problems remain.")
+                            "whatever the collection's size). Exit status 0 when healthy (or repaired), 1 when "
+                            "problems remain.")
     add_options(doctor, *DOCTOR)
     doctor.add_argument("--repair", action="store_true",
                         help="rewrite recallrank.json or edge_config.json from the other, set aside (keep) a "
