@@ -98,13 +98,24 @@ def light_model(model_name: str, max_length: int | None) -> LightModel | None:
         return None
     if any(str(m.get("type", "")).rsplit(".", 1)[-1] not in _MODULES for m in modules if isinstance(m, dict)):
         return None
-    limit = max_length if max_length is not None else config.get("max_seq_length")
+    limit = max_length if max_length is not None else _token_limit(folder, config)
     if not isinstance(limit, int) or limit < 2:
         return None
     try:
         return LightModel(folder, limit)
     except Exception:  # a tokenizer file this library cannot read: the full loader will say what is wrong
         return None
+
+
+def _token_limit(folder: Path, config: dict[str, Any]) -> int | None:
+    """sentence-transformers' ``max_seq_length``: the folder's ``sentence_bert_config.json`` says it (older saves),
+    else the tokenizer's ``model_max_length`` capped at the model's position embeddings (sentence-transformers 6)."""
+    if isinstance(config.get("max_seq_length"), int):
+        return int(config["max_seq_length"])
+    tokenizer = _read(folder / "tokenizer_config.json").get("model_max_length")
+    positions = _read(folder / "config.json").get("max_position_embeddings")
+    found = [int(x) for x in (tokenizer, positions) if isinstance(x, int) and not isinstance(x, bool)]
+    return min(found) if isinstance(tokenizer, int) and found else None
 
 
 def _read(path: Path) -> Any:
