@@ -174,3 +174,24 @@ def test_the_default_storage_is_turbo4_and_close_to_exact(tmp_path: Path) -> Non
     assert np.corrcoef([got[p] for p in ids], [exact[p] for p in ids])[0, 1] > 0.99
     top = {p for i, p in enumerate(ids) if i % 6 == 5}  # the documents built nearest the query
     assert set(sorted(ids, key=got.__getitem__, reverse=True)[:len(top)]) == top
+
+
+@pytest.mark.parametrize("storage", ["float16", "turbo4"])
+def test_a_lost_engine_config_is_rewritten_with_the_storage_its_segments_hold(tmp_path: Path, storage: str) -> None:
+    """A collection written with fp16 token vectors (0.4) or TurboQuant codes, and its BM25 field, opens again after
+    doctor rewrites a lost edge_config.json, whatever the default storage is now."""
+    s = EdgeStore(tmp_path, "c", settings=CollectionSettings(token_storage=storage))  # type: ignore[arg-type]
+    TwoStageRetriever(s, HashEncoder(DIM), False).add_documents(  # type: ignore[arg-type]
+        [Document(f"word{i} text", id=f"d{i}") for i in range(50)])
+    fill(s)
+    s.add_sparse()
+    s.close()
+    (tmp_path / "c" / "edge_config.json").unlink()
+    assert check_edge(EdgeStore(tmp_path, "c"), repair=True).healthy
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text())
+    assert config["vectors"]["colbert"]["datatype"] == storage and "bm25" in config["sparse_vectors"]
+    again = EdgeStore(tmp_path, "c")
+    some = [pid for pid, _ in again.scroll(["text"])][:5]
+    assert again.count() == 50 and set(again.maxsim_scores("colbert", tokens("word3"), some)) == set(some)
+    again.close()
+    assert check_edge(EdgeStore(tmp_path, "c")).findings == []

@@ -15,6 +15,15 @@ from recallrank.rerank.maxsim import MaxSimReranker
 from tests.conftest import CORPUS
 
 
+@pytest.fixture
+def tiny(tiny_bi: str, tmp_path: Path) -> str:
+    """A private copy, so the exports these tests make land in this test's folder, not the shared model's."""
+    import shutil
+
+    shutil.copytree(tiny_bi, tmp_path / "bi")
+    return str(tmp_path / "bi")
+
+
 def counted(encoder: BiEncoder) -> list[int]:
     calls = [0]
     forward = encoder._forward
@@ -27,9 +36,9 @@ def counted(encoder: BiEncoder) -> list[int]:
     return calls
 
 
-def test_ingest_and_search_run_the_model_once(tiny_bi: str, tmp_path: Path) -> None:
-    encoder = BiEncoder(tiny_bi, batch_size=64)
-    stage = MaxSimReranker(LateInteractionEncoder.zero_shot(tiny_bi), field="maxsim")
+def test_ingest_and_search_run_the_model_once(tiny: str, tmp_path: Path) -> None:
+    encoder = BiEncoder(tiny, batch_size=64)
+    stage = MaxSimReranker(LateInteractionEncoder.zero_shot(tiny), field="maxsim")
     retriever = TwoStageRetriever(EdgeStore(tmp_path, "c"), encoder, stage, top_k=5, top_n=3)
     assert stage.encoder.runner is encoder  # the stage reads the recall model's pass
     retriever.add_documents([Document(text, meta, doc_id) for doc_id, text, meta in CORPUS[:2]])
@@ -44,7 +53,8 @@ def test_ingest_and_search_run_the_model_once(tiny_bi: str, tmp_path: Path) -> N
     retriever.store.close()
 
 
-def test_the_shared_pass_gives_the_stages_own_vectors(tiny_bi: str) -> None:
+def test_the_shared_pass_gives_the_stages_own_vectors(tiny: str) -> None:
+    tiny_bi = tiny
     texts = ["Qdrant is a vector database (fast, open-source).", "...", "apple: stock price?"]
     alone = LateInteractionEncoder.zero_shot(tiny_bi)
     shared = LateInteractionEncoder.zero_shot(tiny_bi)
@@ -62,11 +72,11 @@ def test_the_shared_pass_gives_the_stages_own_vectors(tiny_bi: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["plain words", "  padded\\twith\\nspace  ", "emoji 🙂 and 中文", "a " * 400])
-def test_the_light_start_gives_the_same_vectors(tiny_bi: str, text: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_light_start_gives_the_same_vectors(tiny: str, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cached compiled model loads with the tokenizers library alone; vectors and token vectors are the same."""
     from recallrank.models import bi_encoder
 
+    tiny_bi = tiny
     warm = BiEncoder(tiny_bi)
     full_dense, full_tokens = warm.encode_with_tokens([text])  # loads sentence-transformers, exports once
     light = BiEncoder(tiny_bi)

@@ -80,6 +80,9 @@ def test_search_over_http_is_what_the_retriever_returns(served: tuple[str, TwoSt
     ("/search", {}, None, 400, "no \"query\""),
     ("/rerank", {"query": "x", "documents": ["a"], "top": 3}, None, 400, "unknown field(s) ['top']"),
     ("/rerank", {"query": "x", "documents": [{"text": "a"}, "b"], "fusion": "score"}, None, 400, "needs a score"),
+    ("/rerank", {"query": "x", "documents": ["a"], "return_documents": "no"}, None, 400, "return_documents"),
+    ("/rerank", {"query": "x", "documents": ["a"] * 1001}, None, 400, "at most 1000"),
+    ("/search", None, b"[" * 100000, 400, "not JSON"),
 ])
 def test_bad_requests_say_what_to_change(served: tuple[str, TwoStageRetriever, Service], path: str, body: Any,
                                          raw: bytes | None, status: int, message: str) -> None:
@@ -113,6 +116,22 @@ def test_routes_ignore_the_query_string_and_a_wrong_method_is_405(
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 405
+
+
+def test_a_bad_content_length_is_400_and_a_chunked_body_411(served: tuple[str, TwoStageRetriever, Service]) -> None:
+    import http.client
+
+    host, port = served[0].removeprefix("http://").split(":")
+    for headers, status in (({"Content-Length": "abc"}, 400), ({"Content-Length": "-1"}, 400),
+                            ({"Transfer-Encoding": "chunked"}, 411)):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.putrequest("POST", "/search")
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == status and "error" in json.loads(response.read())
+        conn.close()
 
 
 def test_rerank_fuses_the_scores_documents_arrive_with(served: tuple[str, TwoStageRetriever, Service]) -> None:
@@ -149,6 +168,21 @@ def test_a_full_queue_is_answered_503_with_retry_after(served: tuple[str, TwoSta
     for w in workers:
         w.join(60)
     assert results == [200, 200, 200]
+
+
+def test_queue_zero_runs_one_request_and_refuses_waiting(served: tuple[str, TwoStageRetriever, Service]) -> None:
+    from recallrank.cli.service import Busy, Gate
+
+    gate = Gate(concurrency=1, queue=0)
+    assert gate.run(lambda: 42) == 42  # an idle server answers
+    release, started = threading.Event(), threading.Event()
+    worker = threading.Thread(target=lambda: gate.run(lambda: (started.set(), release.wait(30))))
+    worker.start()
+    assert started.wait(30)
+    with pytest.raises(Busy):
+        gate.run(lambda: 0)  # no slot, no room to wait
+    release.set()
+    worker.join(30)
 
 
 def test_openapi_describes_every_endpoint(served: tuple[str, TwoStageRetriever, Service]) -> None:

@@ -30,6 +30,11 @@ from recallrank.index.base import check_filter
 
 #: the largest request body read (bytes); a bigger one is answered 413
 MAX_BODY = 8 * 2**20
+#: the most documents one /rerank request may send (Cohere's own limit is 1,000)
+MAX_DOCUMENTS = 1000
+#: seconds a connection may stay silent (an idle keep-alive, a body shorter than its Content-Length) before it is
+#: closed, so a stop is never held up by a client that sends nothing
+IDLE_TIMEOUT = 15
 
 SCORES = {"score": {"type": "number"}, "relevance_score": {"type": ["number", "null"]},
           "retrieval_score": {"type": ["number", "null"]}, "score_stage": {"type": ["string", "null"]},
@@ -103,13 +108,14 @@ class Gate:
         self.queue, self.waiting = queue, 0
 
     def run(self, work: Callable[[], Any]) -> Any:
-        with self._lock:
-            if self.waiting >= self.queue:
-                raise Busy
-            self.waiting += 1
-        self._slots.acquire()
-        with self._lock:
-            self.waiting -= 1
+        if not self._slots.acquire(blocking=False):  # no free slot: wait, if the queue has room
+            with self._lock:
+                if self.waiting >= self.queue:
+                    raise Busy
+                self.waiting += 1
+            self._slots.acquire()
+            with self._lock:
+                self.waiting -= 1
         try:
             return work()
         finally:
@@ -152,6 +158,11 @@ class Service:
                                     "return_documents, fusion (and model, accepted and ignored: the served "
                                     "cross-encoder answers)")
         documents = body.get("documents")
+        keep = body.get("return_documents", False)
+        if not isinstance(keep, bool):
+            raise InvalidInputError(f"return_documents must be true or false, got {keep!r:.40}")
+        if isinstance(documents, list) and len(documents) > MAX_DOCUMENTS:
+            raise InvalidInputError(f"{len(documents)} documents; send at most {MAX_DOCUMENTS} per request")
         if not isinstance(documents, list):
             raise InvalidInputError("documents must be a list of strings or {\"text\": ..., \"score\"?: ...} objects")
         texts, scores = [], []
@@ -168,7 +179,6 @@ class Service:
             self._cross, query, [Incoming(str(i), t, s) for i, (t, s) in enumerate(zip(texts, scores, strict=True))],
             top_n=body.get("top_n"),
             fusion=body.get("fusion", "auto")))
-        keep = body.get("return_documents", False)
         return {"results": [{"index": i, **r.score_fields(), **({"document": {"text": texts[i]}} if keep else {})}
                             for i, r in found]}
 
@@ -183,6 +193,7 @@ def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "recallrank"
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default, as the CLI is
             pass
@@ -214,20 +225,38 @@ def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
         def do_DELETE(self) -> None:
             self._route("DELETE")
 
+        def do_PATCH(self) -> None:
+            self._route("PATCH")
+
+        def do_OPTIONS(self) -> None:
+            self._route("OPTIONS")
+
+        def do_HEAD(self) -> None:
+            self._route("HEAD")
+
         def do_POST(self) -> None:
             routes = {"/search": service.search, "/rerank": service.rerank}
             path = self._route("POST")
             if path is None:
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body of {length} bytes; at most "
-                                                                          f"{MAX_BODY}"}, close=True)
+            if self.headers.get("Transfer-Encoding"):
+                self._send(HTTPStatus.LENGTH_REQUIRED, {"error": "send the body with a Content-Length (no "
+                                                                 "chunked transfer encoding)"}, close=True)
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                status = HTTPStatus.BAD_REQUEST if length < 0 else HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+                self._send(status, {"error": f"Content-Length {self.headers.get('Content-Length')!r}: send the body's "
+                                             f"size in bytes, at most {MAX_BODY}"}, close=True)
                 return
             try:
                 body = json.loads(self.rfile.read(length) or b"null")
-            except ValueError as exc:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON: {exc}"})
+            except (ValueError, RecursionError) as exc:
+                self._send(HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON (or nested too deep): "
+                                                             f"{str(exc)[:200]}"})
                 return
             if not isinstance(body, dict):
                 self._send(HTTPStatus.BAD_REQUEST, {"error": "send a JSON object, e.g. {\"query\": \"...\"}"})
@@ -259,9 +288,21 @@ def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        #: connections the kernel holds before they are accepted: a burst is answered (503 past the queue), not
+        #: left hanging in a backlog of 5
+        request_queue_size = 1024
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            import sys
+
+            if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that went away: quiet
+                super().handle_error(request, client_address)
+
+    server = Server((host, port), Handler)
     server.daemon_threads = False  # shutdown waits for the requests in flight
     server.block_on_close = True
     return server

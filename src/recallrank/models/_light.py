@@ -44,8 +44,6 @@ class FastTokenizer:
             self._tok.token_to_id(t) if t else None for t in (self.cls_token, self.sep_token, self.unk_token,
                                                               self.pad_token))
         self.max_length = max_length
-        self.model_input_names = list(config.get("model_input_names") or ["input_ids", "token_type_ids",
-                                                                           "attention_mask"])
 
     def __call__(self, texts: Sequence[str], add_special_tokens: bool = True, truncation: bool = False,
                  verbose: bool = False) -> dict[str, list[list[int]]]:
@@ -66,10 +64,8 @@ class FastTokenizer:
         for row, e in enumerate(encodings):
             kept = e.ids if len(e.ids) <= width else [*e.ids[:width - 1], e.ids[-1]]  # keeps the closing token
             ids[row, :len(kept)], mask[row, :len(kept)] = kept, 1
-        out = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.model_input_names:
-            out["token_type_ids"] = np.zeros_like(ids)  # one text per input: all segment 0
-        return out
+        return {"input_ids": ids, "attention_mask": mask,
+                "token_type_ids": np.zeros_like(ids)}  # one text per input: all segment 0
 
 
 class LightModel:
@@ -86,7 +82,8 @@ class LightModel:
         return self.dimension
 
     def preprocess(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.tokenizer.features([str(t).strip() for t in texts])
+        """Model inputs, ``token_type_ids`` included (a graph that takes none ignores them)."""
+        return self.tokenizer.features([str(t) for t in texts])
 
 
 def light_model(model_name: str, max_length: int | None) -> LightModel | None:

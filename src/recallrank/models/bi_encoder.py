@@ -181,11 +181,15 @@ class BiEncoder:
         light = light_model(self.model_name, self.max_length)
         if light is None:
             return None
-        keys = [k for k in INPUT_KEYS if k in light.preprocess(["a"])]
         pairs = self.calibration if self.calibration is not None else default_pairs()
         extra, key = f"pooling={self.pooling}", fingerprint(pairs)
-        if not ready(self.model_name, OUTPUTS, keys, self.backend, self.precision, extra, key):
+        # the inputs the export takes (BERT: with token_type_ids; XLM-R-style tokenizers: without), read off the
+        # cache: the export made by the full load is the one found
+        found = [keys for keys in (list(INPUT_KEYS), list(INPUT_KEYS[:2]))
+                 if ready(self.model_name, OUTPUTS, keys, self.backend, self.precision, extra, key)]
+        if not found:
             return None
+        keys = found[0]
         self._run = compiled(None, self.model_name, OUTPUTS, keys, self.backend, self.precision, extra,
                              calibration_key=key)
         light.dimension = int(self._run(light.preprocess(["dimension probe"]))[0].shape[1])

@@ -51,6 +51,8 @@ _SHAPES = re.compile(r"""(?x)
 """)
 #: an all-caps name of three or more (PAGER, UID) makes a query of at most three words keyword-shaped
 _CAPS = re.compile(r"\b[A-Z][A-Z0-9]{2,}\b")
+#: the words of a query looked at, and the characters of each
+_WORDS, _LONGEST = 256, 100
 
 
 def keyword_shaped(query: str) -> bool:
@@ -61,7 +63,11 @@ def keyword_shaped(query: str) -> bool:
         >>> keyword_shaped("rsync --partial-dir"), keyword_shaped("How do I resume a copy?")
         (True, False)
     """
-    return bool(_SHAPES.search(query)) or (len(query.split()) <= 3 and bool(_CAPS.search(query)))
+    words = query.split()
+    # word by word, each cut to its first 100 characters (no shape spans a space): linear in the query's length,
+    # where the whole string made some patterns quadratic on one long run of letters (53 s for 80,000 'a's)
+    return any(_SHAPES.search(" " + w[:_LONGEST]) for w in words[:_WORDS]) or (
+        len(words) <= 3 and bool(_CAPS.search(query)))
 #: the recall mode every front end uses when none is given (one place to change it): keyword-shaped queries hybrid,
 #: the rest dense. Measured (benchmarks/results/recall_modes.md): it never lost to dense on a held-out set, and
 #: gained on keyword queries; plain hybrid lost on Chinese titles (gnome-help-zh) and dense on keywords

@@ -37,7 +37,7 @@ from recallrank.index.embedded.meta import (
     engine_layout,
     fields_meta,
     new_meta,
-    segment_bytes_per_value,
+    segment_fields,
     write_meta,
 )
 from recallrank.index.embedded.rebuild import StoredParts, read_points, rebuild_and_swap
@@ -223,17 +223,23 @@ def _check_engine_config(store: EdgeStore, report: DoctorReport, repair: bool) -
 
 def _rewrite_engine_config(store: EdgeStore, meta: dict[str, Any]) -> None:
     """Write ``edge_config.json`` as the collection's creation would have, from ``recallrank.json``; a token-vector
-    field keeps the storage type its segments were written with."""
+    field keeps the storage type its segments were written with (fp32 in 0.2's first release, fp16 up to 0.4,
+    TurboQuant since), and the sparse (BM25) fields the segments hold stay declared."""
     fields = {str(k): int(v["dimension"]) for k, v in (meta.get("multivectors") or {}).items()}
+    written = segment_fields(store.location)
+    datatypes, sparse = written if written is not None else ({}, sorted(meta.get("sparse") or {}))
     tmp = store.scratch("creating")
     try:
-        store.create_shard(tmp, meta["dimension"], meta["similarity"], fields).close()
+        store.create_shard(tmp, meta["dimension"], meta["similarity"], fields, tuple(sparse)).close()
         config = json.loads((tmp / ENGINE_CONFIG).read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for name in fields:
-        if segment_bytes_per_value(store.location, name) == 4:  # fp32, as fields written by 0.2's first release
+        datatype = datatypes.get(name)
+        if datatype == "float32":  # the engine writes no datatype for its default
             config["vectors"][name].pop("datatype", None)
+        elif datatype is not None:
+            config["vectors"][name]["datatype"] = datatype
     write_json(store.location / ENGINE_CONFIG, config)
 
 

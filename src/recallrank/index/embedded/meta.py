@@ -120,12 +120,15 @@ def engine_layout(location: Path) -> CollectionSettings:
         return CollectionSettings()
 
 
-def segment_bytes_per_value(location: Path, name: str) -> int | None:
-    """Bytes per stored number of the token-vector field ``name``, read off any segment's storage config."""
-    for config in location.glob(f"segments/*/vector_storage-{name}/vectors/config.json"):
+def segment_fields(location: Path) -> tuple[dict[str, str], list[str]] | None:
+    """(token-vector field -> storage datatype, sparse field names) as the collection's segments were written
+    (``segment.json``; a field with no datatype there is fp32), ``None`` when no segment can be read."""
+    for config in sorted(location.glob("segments/*/segment.json")):
         try:
-            c = json.loads(config.read_text(encoding="utf-8"))
-            return round(c["chunk_size_bytes"] / (c["chunk_size_vectors"] * c["dim"]))
-        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+            c = json.loads(config.read_text(encoding="utf-8"))["config"]
+            vectors = {str(k): str(v.get("datatype") or "float32") for k, v in c["vector_data"].items()
+                       if k and v.get("multivector_config")}
+            return vectors, sorted(str(k) for k in (c.get("sparse_vector_data") or {}))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return None
