@@ -26,7 +26,7 @@ from recallrank.index.indexes import check_index_type, plan_indexes, stamp
 from recallrank.index.query import Query, dense, short_of_limit
 from recallrank.index.settings import CollectionSettings, mismatches
 from recallrank.index.sparse import SparseFields
-from recallrank.index.tokens import check_field_name, check_tokens, query_tokens, record_vectors
+from recallrank.index.tokens import TOKEN_WRITES, check_field_name, check_tokens, query_tokens, record_vectors
 
 log = logging.getLogger(__name__)
 
@@ -362,9 +362,10 @@ class QdrantCollection(SparseFields, ABC):
         dimension = self._field(name)
         if not vectors:
             return
-        checked = {pid: check_tokens(pid, name, tokens, dimension).tolist() for pid, tokens in vectors.items()}
+        checked = [(pid, check_tokens(pid, name, tokens, dimension)) for pid, tokens in vectors.items()]
         self._begin_write()
-        self._write_tokens(name, checked)
+        for lo in range(0, len(checked), TOKEN_WRITES):  # as lists of Python floats a few points at a time
+            self._write_tokens(name, {pid: a.tolist() for pid, a in checked[lo:lo + TOKEN_WRITES]})
 
     def without_multivector(self, name: str, batch: int = 256) -> Iterator[tuple[str, str]]:
         """``(point id, text)`` of every point that has no ``name`` token vectors yet."""

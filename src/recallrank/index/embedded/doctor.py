@@ -68,8 +68,7 @@ class DoctorReport:
     #: folders beside the collection left by rebuilds, swaps and repairs (see :mod:`recallrank.index.embedded.swap`)
     leftovers: list[Leftover] = field(default_factory=list)
     removed: list[Leftover] = field(default_factory=list)
-    #: bytes on disk by component (:func:`recallrank.index.embedded.usage.disk_usage`), after any repair
-    disk: dict[str, int] = field(default_factory=dict)
+    disk: dict[str, int] = field(default_factory=dict)  #: bytes on disk by component (``usage.disk_usage``)
 
     @property
     def healthy(self) -> bool:
