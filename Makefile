@@ -45,13 +45,15 @@ type: install  ## mypy (core, then both integrations)
 		-p haystack_integrations.components.retrievers.recallrank -p haystack_integrations.components.embedders.recallrank \
 		-p llama_index.retrievers.recallrank -p llama_index.postprocessor.recallrank_rerank
 
-bench: install  ## quick benchmarks (minutes): FLOP rate, peers (fastembed, Haystack, LangChain), backends, ingest/query speed, quality sweep; FULL=1 for the full ones
+bench: install  ## quick benchmarks (minutes): FLOP rate, peers (fastembed, Haystack, LangChain), backends, ingest/query speed, quality sweep, the CLI's footprint, serve; FULL=1 for the full ones
 	$(PY) benchmarks/rerank_flops.py
 	$(PY) benchmarks/peers.py $(if $(FULL),--full)
 	$(PY) benchmarks/backends.py $(if $(FULL),,--queries 30 --documents 500)
 	$(PY) benchmarks/speed.py $(if $(FULL),--full)
 	$(PY) benchmarks/eval_sweep.py $(if $(FULL),--full)
 	$(PY) benchmarks/store_checks.py
+	$(PY) benchmarks/footprint.py $(if $(FULL),--demo)
+	$(PY) benchmarks/serve.py
 
 bench-selection: install  ## the selection table: every rerank stage and cascade, quality, latency at 10k/50k docs (~25 min)
 	$(PY) benchmarks/selection.py
