@@ -276,9 +276,12 @@ def compiled(model: Any, model_name: str, output: str | Sequence[str], keys: Seq
     core = ov.Core()
     # int8 models keep softmax, norms and GELU in floating point: bf16 where the CPU has it
     hint = "bf16" if precision in ("bf16", "int8") and cpu_has("bf16") else "f32"
-    compiled_model = core.compile_model(core.read_model(str(path)), "CPU",
-                                        {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
-                                         "PERFORMANCE_HINT": "LATENCY"})
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
+                              "PERFORMANCE_HINT": "LATENCY"}
+    blobs = _blob_cache()
+    if blobs is not None:  # OpenVINO keeps the compiled model: a later start loads it (0.14 s vs 0.6 s for MiniLM)
+        config["CACHE_DIR"] = blobs
+    compiled_model = core.compile_model(str(path), "CPU", config)
     request_lock = threading.Lock()
     request = compiled_model.create_infer_request()
     ov_names = [i.get_any_name() for i in compiled_model.inputs]
@@ -290,6 +293,18 @@ def compiled(model: Any, model_name: str, output: str | Sequence[str], keys: Seq
         return found[0] if isinstance(output, str) else tuple(found)
 
     return run_ov
+
+
+def _blob_cache() -> str | None:
+    """Where OpenVINO keeps compiled models (``$XDG_CACHE_HOME/recallrank/openvino``); ``None`` where it cannot
+    be written (each start then compiles again)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "recallrank" / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder) if os.access(folder, os.W_OK) else None
 
 
 def _threads() -> int:
