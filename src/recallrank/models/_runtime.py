@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -247,10 +248,12 @@ def compiled(model: Any, model_name: str, output: str | Sequence[str], keys: Seq
         if not path.is_file():
             export(model, path, output, keys)
         if backend == "openvino" and precision == "int8":
-            if calibration is None and not ready(model_name, output, keys, backend, precision, extra,
-                                                 calibration_key):
+            if calibration is not None:
+                path = quantized(path, calibration, calibration_key)
+            elif ready(model_name, output, keys, backend, precision, extra, calibration_key):
+                path = quantized_path(path, calibration_key)  # calibrated before: nothing to calibrate from
+            else:
                 raise ValueError("precision='int8' on backend='openvino' needs calibration batches")
-            path = quantized(path, calibration or list, calibration_key)
     threads = _threads()
     if backend == "onnxruntime":
         try:
@@ -309,8 +312,6 @@ def _blob_cache() -> str | None:
 
 def _threads() -> int:
     """Threads per forward pass: torch's count where torch is loaded, else the cores this process may use."""
-    import sys
-
     if "torch" in sys.modules:
         return max(1, sys.modules["torch"].get_num_threads())
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
@@ -355,8 +356,6 @@ def _installed(module: str) -> bool:
 
 def _has_cuda() -> bool:
     """Whether torch sees a CUDA device; without NVIDIA device files, ``False`` without importing torch."""
-    import sys
-
     if "torch" not in sys.modules and not Path("/dev/nvidiactl").exists() and not os.environ.get(
             "CUDA_VISIBLE_DEVICES"):
         return False

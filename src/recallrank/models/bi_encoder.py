@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from recallrank.models._loading import default_bi_encoder_path, load_error
 from recallrank.models._precision import PrecisionSetting, autocast, quantize_int8
 from recallrank.models._quiet import quiet_loading
 from recallrank.models._runtime import INPUT_KEYS, BackendSetting, auto_candidates, compiled, ready, runtime
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +115,8 @@ class BiEncoder:
         return self._model
 
     def _load(self) -> Any:
-        light = self._light()
+        measure = self._measure()  # before the light start: a recorded choice sets the precision it looks for
+        light = self._light() if measure is None else None
         if light is not None:
             return light
         from sentence_transformers import SentenceTransformer
@@ -140,7 +138,7 @@ class BiEncoder:
             quantize_int8(model, model.device)
         if self.backend != "torch":
             keys = [k for k in INPUT_KEYS if k in model.preprocess(["a"])]
-            pairs = self.calibration if self.calibration is not None else default_pairs()
+            pairs = self._calibration_pairs()
             texts = [t for pair in pairs for t in pair]  # queries and documents alike
 
             def batches() -> list[dict[str, np.ndarray]]:
@@ -148,9 +146,8 @@ class BiEncoder:
                 return [{k: v.numpy() for k, v in model.preprocess([texts[i] for i in b]).items() if k in keys}
                         for b in token_batches(lengths, self.batch_size, self.max_batch_tokens)]
 
-            settings: dict[str, Any] = dict(extra=f"pooling={self.pooling}", calibration=batches,
+            settings: dict[str, Any] = dict(extra=self._export_extra(), calibration=batches,
                                             calibration_key=fingerprint(pairs))
-            measure = self._measure()
             if measure is None:
                 self._run = compiled(model, self.model_name, OUTPUTS, keys, self.backend, self.precision,
                                      **settings)
@@ -167,22 +164,29 @@ class BiEncoder:
         candidates = auto_candidates(self.backend_setting, self.precision_setting, self.backend, self.device)
         if not candidates:
             return None
-        path = cache_file(self.model_name, self.backend, candidates, f"pooling={self.pooling}")
+        path = cache_file(self.model_name, self.backend, candidates, self._export_extra())
         winner = recorded(path, candidates)
         if winner is not None:
             self.precision = winner  # type: ignore[assignment]
             return None
         return candidates, path
 
+    def _calibration_pairs(self) -> Any:
+        return self.calibration if self.calibration is not None else default_pairs()
+
+    def _export_extra(self) -> str:
+        """What besides the model names its export (and its recorded precision choice)."""
+        return f"pooling={self.pooling}"
+
     def _light(self) -> Any:
-        """The model without torch (see :mod:`recallrank.models._light`) when its compiled graph is cached."""
-        if self.backend == "torch" or self.pooling is not None or self._measure() is not None:
+        """The model without torch (see :mod:`recallrank.models._light`) when its compiled graph is cached (for the
+        precision already resolved: given, by flags, or recorded by a measurement)."""
+        if self.backend == "torch" or self.pooling is not None:
             return None
         light = light_model(self.model_name, self.max_length)
         if light is None:
             return None
-        pairs = self.calibration if self.calibration is not None else default_pairs()
-        extra, key = f"pooling={self.pooling}", fingerprint(pairs)
+        extra, key = self._export_extra(), fingerprint(self._calibration_pairs())
         # the inputs the export takes (BERT: with token_type_ids; XLM-R-style tokenizers: without), read off the
         # cache: the export made by the full load is the one found
         found = [keys for keys in (list(INPUT_KEYS), list(INPUT_KEYS[:2]))
@@ -302,8 +306,9 @@ class BiEncoder:
                 for row, i in enumerate(batch):
                     ids = features["input_ids"][row]
                     keep = features["attention_mask"][row].astype(bool) & ~np.isin(ids, specials)
-                    if skip is not None and (keep & ~skip(ids)).any():  # a text of skipped tokens alone keeps them
-                        keep &= ~skip(ids)
+                    if skip is not None:
+                        kept = keep & ~skip(ids)
+                        keep = kept if kept.any() else keep  # a text of skipped tokens alone keeps them
                     t = per_token[row][keep].astype(np.float32)
                     tokens[i] = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
         return out

@@ -15,7 +15,7 @@ Two ways to get token vectors:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,11 @@ def maxsim(query: np.ndarray, document: np.ndarray) -> float:
     if query.size == 0 or document.size == 0:
         return 0.0
     return float((query @ document.T).max(axis=1).sum())
+
+
+def punctuation(vocab: Iterable[str]) -> list[str]:
+    """The tokens of a vocabulary that hold no letter or digit: what zero-shot MaxSim leaves out of a document."""
+    return [t for t in vocab if not any(c.isalnum() for c in t)]
 
 
 def checkpoint_path(model: str) -> str:
@@ -106,8 +111,7 @@ class LateInteractionEncoder:
         if self._punctuation is None:
             vocab = self.runner.tokenizer_vocab()
             mask = np.zeros(max(vocab.values(), default=0) + 1, dtype=bool)
-            for token, i in vocab.items():
-                mask[i] = not any(c.isalnum() for c in token)
+            mask[[vocab[t] for t in punctuation(vocab)]] = True
             self._punctuation = mask
         table = self._punctuation
         return lambda ids: table[np.minimum(ids, len(table) - 1)]
@@ -116,10 +120,11 @@ class LateInteractionEncoder:
         """Take token vectors from ``bi_encoder``'s forward pass when it is the model this zero-shot encoder reads
         (same folder or id, same token limit), so its dense vectors and these token vectors come from one pass;
         whether it was taken."""
-        if (self.runner is None or not isinstance(bi_encoder, BiEncoder) or bi_encoder is self.runner
-                or bi_encoder.model_name != self.zero_shot_from or bi_encoder.max_length != self.max_length
-                or bi_encoder.pooling is not None):
-            return bi_encoder is self.runner
+        if bi_encoder is self.runner:
+            return True
+        if (self.runner is None or not isinstance(bi_encoder, BiEncoder) or bi_encoder.pooling is not None
+                or bi_encoder.model_name != self.zero_shot_from or bi_encoder.max_length != self.max_length):
+            return False
         self.runner = bi_encoder
         return True
 
@@ -146,11 +151,10 @@ class LateInteractionEncoder:
                     specials = [t for t in (transformer.tokenizer.cls_token, transformer.tokenizer.sep_token) if t]
                     mask = MultiVectorMask(skiplist_words=specials, skiplist_tasks=["query", "document"])
                     # documents also drop their punctuation, as the fast path does (see document_skip)
-                    vocab = transformer.tokenizer.get_vocab()
-                    punctuation = MultiVectorMask(skiplist_words=[t for t in vocab if not any(
-                        c.isalnum() for c in t)], skiplist_tasks=["document"])
+                    marks = MultiVectorMask(skiplist_words=punctuation(transformer.tokenizer.get_vocab()),
+                                            skiplist_tasks=["document"])
                     model = MultiVectorEncoder(modules=[transformer, Normalize(module_input_name="token_embeddings"),
-                                                        mask, punctuation], device=self.device)
+                                                        mask, marks], device=self.device)
         except Exception as exc:
             raise load_error(self.zero_shot_from or self.model_name, exc) from exc
         if self.max_length is not None:

@@ -52,7 +52,7 @@ def edge_config(layout: CollectionSettings, dimension: int, similarity: str, m: 
     )
 
 
-def token_datatype(declared: Mapping[str, Any] | None, new: str = "turbo4") -> Any:
+def token_datatype(declared: Mapping[str, Any] | None, new: str) -> Any:
     """How a token-vector field stores its vectors: as the engine already declares it (``declared``; fields written
     by 0.2's first release are fp32, those up to 0.4 fp16, and the engine refuses a config that changes them), else
     ``new`` (the collection's ``token_storage`` setting)."""
