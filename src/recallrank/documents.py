@@ -29,7 +29,7 @@ class Document:
 
 
 #: the score fields of :meth:`Result.score_fields`, as every front end names them in metadata
-SCORE_FIELDS = ("score", "relevance_score", "retrieval_score", "score_stage", "score_model")
+SCORE_FIELDS = ("score", "probability", "relevance_score", "retrieval_score", "score_stage", "score_model")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Result:
         point_id: the id of the point in Qdrant.
         stage: the stage whose ordering ``score`` is (``"recall"``, ``"maxsim"``, ``"cross"``, ``"colbert"``,
             ``"poly"``), ``None`` where nothing says; model: the model of that stage.
+        probability: the calibrated probability that the document is relevant to the query, for the pipeline
+            that ranked it (:mod:`recallrank.rerank.relevance`); ``None`` where that pipeline has no fitted
+            calibration. ``score`` keeps the ranking score as it is.
     """
 
     document: Document
@@ -54,13 +57,14 @@ class Result:
     point_id: str | None = None
     stage: str | None = None
     model: str | None = None
+    probability: float | None = None
 
     def score_fields(self) -> dict[str, Any]:
         """The score fields every front end puts in a result's metadata, under these names: ``score`` (what the
-        order follows), ``relevance_score`` (the last rerank stage's own score), ``retrieval_score`` (the recall
-        similarity, or the score the document arrived with), ``score_stage`` and ``score_model`` (what produced
-        ``score``)."""
-        return {"score": self.score, "relevance_score": self.relevance_score,
+        order follows), ``probability`` (calibrated P(relevant), ``None`` without a calibration),
+        ``relevance_score`` (the last rerank stage's own score), ``retrieval_score`` (the recall similarity, or the
+        score the document arrived with), ``score_stage`` and ``score_model`` (what produced ``score``)."""
+        return {"score": self.score, "probability": self.probability, "relevance_score": self.relevance_score,
                 "retrieval_score": self.retrieval_score, "score_stage": self.stage, "score_model": self.model}
 
     @property

@@ -9,9 +9,11 @@
 
 Names map onto the core's: ``k`` is the number of documents returned (``top_n``, default 10 everywhere), ``top_k``
 the candidates recalled (default 100). Returned documents are new objects whose metadata carries the same score
-fields as every recallrank front end: ``score`` (what the order follows), ``relevance_score`` (the last rerank
-stage's own score), ``retrieval_score`` (recall similarity), ``score_stage`` and ``score_model`` (what produced
-``score``); the caller's documents are never mutated. Per-stage timings are sent to callbacks as the custom event
+fields as every recallrank front end: ``score`` (what the order follows), ``probability`` (calibrated probability
+of relevance, ``None`` without a fitted calibration), ``relevance_score`` (the last rerank stage's own score),
+``retrieval_score`` (recall similarity), ``score_stage`` and ``score_model`` (what produced ``score``); the caller's
+documents are never mutated. ``min_probability`` is the core's: a retriever returns no documents when it abstains.
+Per-stage timings, ``abstained`` and ``best_probability`` are sent to callbacks as the custom event
 ``recallrank_timings``.
 """
 
@@ -87,6 +89,10 @@ class _StoreRetriever(BaseRetriever):
     :class:`recallrank.filters.Filter` too (see :mod:`recallrank.filters`)."""
     score_threshold: float | None = None
     """Drop documents scoring below it (``0.0`` is honoured); per call too."""
+    min_probability: float | str | None = "auto"
+    """Return no documents (abstain) when none has a calibrated ``probability`` reaching it, else all of them (the
+    core's ``min_probability``: ``"auto"`` the collection's tuned threshold, else 0.15, on a calibrated pipeline;
+    ``None`` or ``0`` never abstains); per call too."""
     exact: bool = False
     """Search Qdrant exactly instead of through HNSW."""
     recall: RecallMode = DEFAULT_RECALL_MODE
@@ -116,18 +122,20 @@ class _StoreRetriever(BaseRetriever):
         if self._pipeline is None:
             self._pipeline = TwoStageRetriever(self.store, self.encoder, top_n=self.k,
                                                score_threshold=self.score_threshold, exact=self.exact,
-                                               recall=self.recall, **self._rerank_args())
+                                               recall=self.recall, min_probability=self.min_probability,
+                                               **self._rerank_args())
         return self._pipeline
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
                      kwargs: dict[str, Any]) -> dict[str, Any]:
+        min_probability = kwargs.pop("min_probability", None)
         if kwargs:
             raise InvalidInputError(f"{type(self).__name__} got unexpected search arguments {sorted(kwargs)}; "
-                                    "it accepts k, filter and score_threshold")
+                                    "it accepts k, filter, score_threshold and min_probability")
         n = k if k is not None else self.k
         return {"top_k": n, "top_n": n, "filter": filter if filter is not None else self.filter,
                 "score_threshold": score_threshold if score_threshold is not None else self.score_threshold,
-                "rerank": False}
+                "min_probability": min_probability, "rerank": False}
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: dict[str, Any] | None = None,
@@ -223,8 +231,9 @@ class RecallrankRetriever(_StoreRetriever):
     stages: list[Any] | None = None
     """Instead of ``reranker``, a cascade: rerankers or ``(reranker, keep)`` pairs, e.g.
     ``[(MaxSimReranker(field="colbert"), 30), CrossEncoderReranker()]`` (see ``TwoStageRetriever``)."""
-    top_k: int = Field(default=100, gt=0)
-    """Candidates recalled before reranking (50-200 is typical); per call too."""
+    top_k: int | None = Field(default=None, gt=0)
+    """Candidates recalled before reranking (50-200 is typical; ``None``: the collection's tuned value, else 100);
+    per call too."""
     k: int = Field(default=10, gt=0)
     """Documents kept after reranking."""
 
@@ -249,7 +258,8 @@ class RecallrankRetriever(_StoreRetriever):
                      kwargs: dict[str, Any]) -> dict[str, Any]:
         top_k = kwargs.pop("top_k", None)
         args = super()._search_args(k, filter, score_threshold, kwargs)
-        return {**args, "top_k": max(top_k if top_k is not None else self.top_k, args["top_n"]), "rerank": True}
+        top_k = top_k if top_k is not None else self.top_k if self.top_k is not None else self.pipeline.top_k
+        return {**args, "top_k": max(top_k, args["top_n"]), "rerank": True}
 
     @classmethod
     def from_components(cls, retriever: BiEncoderRetriever, compressor: CrossEncoderCompressor,
@@ -347,4 +357,5 @@ class RecallrankCrossEncoder(BaseCrossEncoder):
 
 
 def _event(response: SearchResponse) -> dict[str, Any]:
-    return {"timings": dict(response.timings), "recalled": response.recalled, "returned": len(response.results)}
+    return {"timings": dict(response.timings), "recalled": response.recalled, "returned": len(response.results),
+            **response.summary()}

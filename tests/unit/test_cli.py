@@ -103,6 +103,9 @@ def test_search_text_filters_and_config_precedence(index: Path, tmp_path: Path) 
     assert len(re.findall(r"^ *\d+\. ", out.stdout, re.M)) == 1  # top_n from the TOML file
     assert "apple orchards" in out.stdout and "recalled; embed" in out.stdout
     filtered = run("search", "technology company", "--filter", "topic=food", "--top-n", "5", "--json", cwd=tmp_path)
+    assert json.loads(filtered.stdout)["abstained"]  # the one food text is no answer about a technology company
+    filtered = run("search", "technology company", "--filter", "topic=food", "--top-n", "5", "--json",
+                   "--min-probability", "0", cwd=tmp_path)
     [only] = json.loads(filtered.stdout)["results"]
     assert only["metadata"]["_recallrank"]["doc_id"] == "apple-fruit"
     assert only["relevance_score"] is None  # rerank off in TOML

@@ -118,6 +118,8 @@ def reference(built: Path) -> list[dict[str, Any]]:
     assert [r["id"] for r in rows][:2] == ["apple-inc", "apple-fruit"], rows  # the design's example, by default
     assert {r["score_stage"] for r in rows} == {"maxsim"}  # the default rerank after all-MiniLM-L6-v2
     assert len(rows) == len(SAMPLE_CORPUS)
+    # calibrated: the company is relevant, the fruit is not (every front end carries the same probability)
+    assert rows[0]["probability"] > 0.5 > rows[1]["probability"]
     return rows
 
 

@@ -94,8 +94,9 @@ def run_demo(settings: dict[str, Any], extra: list[str], cache: Path | None, sho
     print(f"Recall top_k={retriever.top_k} with the bi-encoder, rerank with {stages}, keep top_n={retriever.top_n}.")
     print("  recall  bi-encoder cosine similarity\n  rerank  the last stage's score (MaxSim, or a probability "
           "for the cross-encoder)\n  score   what the reranked order is sorted by (the cross-encoder's calibrated "
-          "fusion of rerank and recall when it ships one)\n  was     rank in the bi-encoder order;  * known "
-          "relevant\n")
+          "fusion of rerank and recall when it ships one)\n  p       calibrated probability that the result is "
+          "relevant; when none reaches 0.15 nothing is returned (abstained)\n  was     rank in the bi-encoder "
+          "order;  * known relevant\n")
     for query, relevant in queries:
         bi = retriever.recall(query)
         two = retriever.search(query)
@@ -138,11 +139,15 @@ def show_query(query: str, bi: SearchResponse, two: SearchResponse, relevant: se
     print("    bi-encoder order        recall")
     for i, r in enumerate(bi.results[:show], 1):
         print(f"     {i:3}. {_mark(r.document.id, relevant)} {r.retrieval_score:.3f}  {snippet(r.text, 88)}")
-    print("    reranked order   score  rerank  recall  was")
+    print("    reranked order      p  score  rerank  recall  was")
     for i, r in enumerate(two.results[:show], 1):
         was = bi_rank.get(r.point_id)
-        print(f"     {i:3}. {_mark(r.document.id, relevant)} {r.score:.3f}  {r.relevance_score:.3f}  "
-              f"{r.retrieval_score:.3f}  {'#' + str(was) if was else '-':>4}  {snippet(r.text, 64)}")
+        p = f"{r.probability:.2f}" if r.probability is not None else "  - "
+        print(f"     {i:3}. {_mark(r.document.id, relevant)} {p}  {r.score:.3f}  {r.relevance_score:.3f}  "
+              f"{r.retrieval_score:.3f}  {'#' + str(was) if was else '-':>4}  {snippet(r.text, 58)}")
+    if two.abstained:
+        print(f"     abstained: nothing reaches min_probability {two.min_probability:.2f} (best "
+              f"{two.best_probability:.2f})")
     print()
 
 

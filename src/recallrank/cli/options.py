@@ -47,6 +47,20 @@ def _boolean(value: str | bool) -> bool:
 _boolean.__name__ = "boolean (true/false)"
 
 
+def _probability_or_auto(value: str | float) -> float | str | None:
+    """``auto``, ``none`` (no threshold) or a probability."""
+    lowered = str(value).strip().lower()
+    if lowered in ("auto", "none"):
+        return None if lowered == "none" else "auto"
+    number = float(lowered)
+    if not 0 <= number <= 1:
+        raise ValueError(value)
+    return number
+
+
+_probability_or_auto.__name__ = "probability in [0, 1], auto or none"
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -94,9 +108,17 @@ OPTIONS = {o.name: o for o in [
            "colbert, poly, each NAME or NAME:N (keep N), e.g. maxsim:30,cross; index writes the token vectors "
            "of maxsim/colbert", default_text=DEFAULT_RERANK),
     Option("recall", str, DEFAULT_RECALL_MODE, RECALL_HELP, choices=RECALL_MODES),
-    Option("top_k", int, 100, "candidates recalled"),
+    Option("top_k", int, None, "candidates recalled", default_text="the collection's tuned value, else 100"),
     Option("top_n", int, 10, "results kept after reranking"),
     Option("score_threshold", float, None, "drop results whose final score is below it"),
+    Option("min_probability", _probability_or_auto, "auto", "abstain (no results, 'abstained') when no result's "
+           "calibrated probability of being relevant reaches it, else return them all: auto (the collection's tuned "
+           "threshold, else 0.15, on a pipeline with a fitted calibration; nothing on one without), none, or a "
+           "probability"),
+    Option("latency_budget", float, None, "seconds per query: a rerank stage that would not finish in the time "
+           "left (by its measured seconds per candidate) is skipped with the stages after it"),
+    Option("confident_recall", float, None, "skip the rerank stages when recall's calibrated first result is at "
+           "least this probability"),
     Option("rerank", _boolean, True, "run the rerank stages; --no-rerank keeps the bi-encoder order"),
     Option("allow_other_encoder", _boolean, False, "search or add to a collection with a --bi-encoder other than "
            "the one it records (its vectors and the queries then live in different spaces; re-embed instead: "
@@ -128,7 +150,8 @@ OPTIONS = {o.name: o for o in [
 STORE = ["path", "url", "api_key", "collection"]
 #: what builds the retrieval pipeline (:func:`recallrank.cli.pipeline.build_retriever`): ``search`` and ``eval``
 #: take the same options, so ``eval`` measures what ``search`` runs
-PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "recall", "top_k", "rerank", "allow_other_encoder"]
+PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "recall", "top_k", "rerank", "allow_other_encoder",
+            "min_probability", "latency_budget", "confident_recall"]
 INDEX = [*STORE, "bi_encoder", "precision", "allow_other_encoder",
          "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
          "progress", "on_disk", "quantization", "token_storage", "shards", "replicas", "write_consistency", "grpc"]
@@ -138,6 +161,7 @@ DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
 DOCTOR = [*STORE, "bi_encoder", "precision"]
 MINE = [*STORE, "bi_encoder", "precision"]
 TRAIN = [*STORE, "bi_encoder", "reranker", "precision", "top_k"]
+TUNE = [*STORE, *PIPELINE, "top_n"]
 
 
 def add_options(parser: argparse.ArgumentParser, *names: str) -> None:

@@ -8,13 +8,14 @@ import sys
 from types import ModuleType
 from typing import NoReturn
 
-from recallrank.cli import config, demo, doctor, index, mine, search, serve, train
+from recallrank.cli import config, demo, doctor, index, mine, search, serve, train, tune
 from recallrank.cli import eval as eval_command
 from recallrank.cli.options import DEFAULT_CONFIG, ENV_PREFIX
 
 #: each command's module, by name: it defines ``add_parser(sub, common)`` and ``run(args) -> int``
 COMMANDS: dict[str, ModuleType] = {"index": index, "search": search, "eval": eval_command, "demo": demo,
-                                   "doctor": doctor, "mine": mine, "config": config, "train": train, "serve": serve}
+                                   "doctor": doctor, "mine": mine, "config": config, "train": train, "serve": serve,
+                                   "tune": tune}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,6 +9,7 @@ from typing import Any
 from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli.common import settings_store, store_options
 from recallrank.index.base import VectorStore
+from recallrank.retrieval.judged import AUTO
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
 
@@ -29,7 +30,8 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     Recall with ``bi_encoder`` (see :func:`recall_encoder`), then rerank with ``stages`` when given (its ``cross``
     stage uses ``reranker``), else with the cross-encoder ``reranker`` names, else with the default stage
     :class:`TwoStageRetriever` picks for the recall model; ``rerank=False`` (``--no-rerank``) keeps the recall
-    order. ``top_k`` candidates are recalled (``recall``: dense, sparse, hybrid or auto) and ``top_n`` kept. ``encoder``
+    order. ``min_probability``, ``latency_budget`` and ``confident_recall`` as :class:`TwoStageRetriever` takes
+    them. ``top_k`` candidates are recalled (``recall``: dense, sparse, hybrid or auto) and ``top_n`` kept. ``encoder``
     replaces the recall model the settings name.
     """
     precision = s.get("precision", "auto")
@@ -37,9 +39,10 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     stages = parse_stages(s["stages"], s.get("reranker"), precision) if s.get("stages") is not None else None
     rerank = s.get("rerank", True) if rerank is None else rerank
     encoder = encoder if encoder is not None else recall_encoder(s.get("bi_encoder"), precision)
-    sizes = {"top_k": s.get("top_k", 100), "top_n": s.get("top_n", 10), "precision": precision,
+    sizes = {"top_k": s.get("top_k"), "top_n": s.get("top_n", 10), "precision": precision,
              "allow_other_encoder": bool(s.get("allow_other_encoder")),
-             "recall": s.get("recall", DEFAULT_RECALL_MODE)}
+             "recall": s.get("recall", DEFAULT_RECALL_MODE), "min_probability": s.get("min_probability", AUTO),
+             "latency_budget": s.get("latency_budget"), "confident_recall": s.get("confident_recall")}
     if not rerank:
         return TwoStageRetriever(store, encoder, False, **sizes)
     if stages is not None:

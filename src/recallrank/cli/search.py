@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
-    return {"query": query, "recalled": response.recalled,
+    return {"query": query, "recalled": response.recalled, **response.summary(),
             "timings_ms": {k: round(v * 1000, 2) for k, v in response.timings.items()},
             "results": [{"rank": i, "id": r.document.id, "point_id": r.point_id, **r.score_fields(),
                          "text": r.text, "metadata": dict(r.document.metadata)}
@@ -56,16 +56,30 @@ def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
 
 
 def print_results(response: SearchResponse) -> None:
-    if not response.results:
+    if response.abstained:
+        print(f"abstained: no result reaches min_probability {response.min_probability:.2f} (the best: "
+              f"{response.best_probability:.2f}), so nothing relevant is returned; --min-probability 0 shows them")
+    elif not response.results:
         print("no results")
     for i, r in enumerate(response.results, 1):
         relevance = f"{r.relevance_score:.3f}" if r.relevance_score is not None else "  -  "
+        probability = f"p {r.probability:.2f}  " if r.probability is not None else ""
         meta = r.document.metadata
         book = meta.get("_recallrank")  # what `recallrank index` keeps: the file a chunk came from
         source = book.get("source") if isinstance(book, dict) else meta.get("source", r.document.id or "")
-        print(f"{i:2}. {r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
+        print(f"{i:2}. {probability}{r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
         print(f"    {snippet(r.text, 160)}")
+    print(calibration_line(response))
     print(timing_line(response))
+
+
+def calibration_line(response: SearchResponse) -> str:
+    if response.calibration is None:
+        return ("probability: none, this pipeline has no fitted calibration (fit one on ~50 labelled queries: "
+                "recallrank tune LABELS)")
+    cut = f"; abstains when none reaches {response.min_probability:.2f}" if response.min_probability else ""
+    skipped = f"; skipped: {', '.join(response.skipped)}" if response.skipped else ""
+    return f"p: calibrated probability of relevance, {response.calibration}{cut}{skipped}"
 
 
 def timing_line(response: SearchResponse) -> str:

@@ -37,7 +37,8 @@ MAX_DOCUMENTS = 1000
 IDLE_TIMEOUT = 15
 
 SCORES = {"score": {"type": "number"}, "relevance_score": {"type": ["number", "null"]},
-          "retrieval_score": {"type": ["number", "null"]}, "score_stage": {"type": ["string", "null"]},
+          "retrieval_score": {"type": ["number", "null"]}, "probability": {"type": ["number", "null"]},
+          "score_stage": {"type": ["string", "null"]},
           "score_model": {"type": ["string", "null"]}}
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -48,12 +49,18 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["query"], "properties": {
                     "query": {"type": "string"}, "top_k": {"type": "integer", "minimum": 1},
                     "top_n": {"type": "integer", "minimum": 1}, "score_threshold": {"type": "number"},
+                    "min_probability": {"type": ["number", "string", "null"], "description": "a probability, or "
+                                        "'auto' (the server's setting); 0 keeps every result"},
+                    "latency_budget": {"type": "number", "description": "seconds per query for the rerank cascade"},
                     "filter": {"type": "object", "description": "metadata filter, as TwoStageRetriever.search "
                                "takes it: {key: value}, {key: [values]}, or Qdrant-shaped must/should/must_not"},
                     "rerank": {"type": "boolean", "default": True}}}}}},
             "responses": {"200": {"description": "ranked results", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {
                     "query": {"type": "string"}, "recalled": {"type": "integer"},
+                    "abstained": {"type": "boolean"}, "best_probability": {"type": ["number", "null"]},
+                    "calibration": {"type": ["string", "null"]}, "min_probability": {"type": ["number", "null"]},
+                    "skipped": {"type": "array", "items": {"type": "string"}},
                     "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
                     "results": {"type": "array", "items": {"type": "object", "properties": {
                         "rank": {"type": "integer"}, "id": {"type": ["string", "null"]},
@@ -134,10 +141,11 @@ class Service:
 
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         query = _query(body)
-        unknown = set(body) - {"query", "top_k", "top_n", "filter", "score_threshold", "rerank"}
+        unknown = set(body) - {"query", "top_k", "top_n", "filter", "score_threshold", "rerank", "min_probability",
+                               "latency_budget"}
         if unknown:
             raise InvalidInputError(f"unknown field(s) {sorted(unknown)} for /search; known: query, top_k, top_n, "
-                                    "filter, score_threshold, rerank")
+                                    "filter, score_threshold, rerank, min_probability, latency_budget")
         flt = body.get("filter")
         check_filter(flt)
         rerank = body.get("rerank", True)
@@ -145,7 +153,8 @@ class Service:
             raise InvalidInputError(f"rerank must be true or false, got {rerank!r:.40}")
         response = self.gate.run(lambda: self.retriever.search(
             query, top_k=body.get("top_k"), top_n=body.get("top_n"), filter=flt,
-            score_threshold=body.get("score_threshold"), rerank=rerank))
+            score_threshold=body.get("score_threshold"), rerank=rerank, min_probability=body.get("min_probability"),
+            latency_budget=body.get("latency_budget")))
         return self.to_json(query, response)
 
     def rerank(self, body: dict[str, Any]) -> dict[str, Any]:

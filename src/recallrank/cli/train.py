@@ -12,6 +12,7 @@ from typing import Any
 from recallrank.cli.options import TRAIN, add_options, resolve
 from recallrank.errors import InvalidInputError
 from recallrank.redact import redact_url
+from recallrank.retrieval.tuning import DEFAULT_TOP_K
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -126,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         model, before, after = _distill(args, s, train_pairs, resolved, data.corpus, store, schedule)
     summary: dict[str, Any] = {"model": str(model), "trained_pairs": len(train_pairs), "held_out_pairs": len(held)}
     if held:
-        summary["evaluation"] = _evaluate(args, held, store, data.corpus, before, after, s["top_k"], out)
+        summary["evaluation"] = _evaluate(args, held, store, data.corpus, before, after,
+                                           s["top_k"] if s["top_k"] is not None else DEFAULT_TOP_K, out)
     if store is not None:
         store.close()
     if args.json:

@@ -101,7 +101,7 @@ def compare(ds: RetrievalSet, encoder: BiEncoder | None = None, reranker: CrossE
         retriever = TwoStageRetriever(store, encoder, False, top_k=depth, top_n=depth)
         retriever.add_documents([Document(text, id=doc_id) for doc_id, text in ds.corpus.items()], batch_size=512)
         for qid, query in ds.queries.items():
-            recalled = retriever.search(query, top_n=depth, rerank=False)
+            recalled = retriever.search(query, top_n=depth, rerank=False, min_probability=0)
             spent["embed"] += recalled.timings["embed"]
             spent["recall"] += recalled.timings["recall"]
             q = _Query(qid, query, [str(r.document.id) for r in recalled.results], [r.text for r in recalled.results],

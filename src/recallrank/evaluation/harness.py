@@ -142,8 +142,8 @@ def evaluate(ds: RetrievalSet, retriever: TwoStageRetriever, *, n_queries: int |
         recalled = retriever.recall(query, top_k=k)
         runs["recall"][qid] = _ids(recalled)
         for name, prefix in zip(names[1:-1], prefixes, strict=True):
-            runs[name][qid] = _ids(prefix.search(query, top_n=k))
-        full = retriever.search(query, top_n=k)
+            runs[name][qid] = _ids(prefix.search(query, top_n=k, min_probability=0))
+        full = retriever.search(query, top_n=k, min_probability=0)  # the ranking, every result kept
         if len(names) > 1:
             runs[names[-1]][qid] = _ids(full)
         for key, seconds in full.timings.items():
@@ -201,7 +201,7 @@ def _sweep(retriever: TwoStageRetriever, queries: dict[str, str], qrels: dict[st
         two: dict[str, list[str]] = {}
         rerank_ms, total_ms = [], []
         for n, (qid, query) in enumerate(queries.items()):
-            response = retriever.search(query, top_k=k, top_n=k)
+            response = retriever.search(query, top_k=k, top_n=k, min_probability=0)
             two[qid] = _ids(response)
             bi[qid] = _ids(retriever.recall(query, top_k=k))
             if n < latency_queries:

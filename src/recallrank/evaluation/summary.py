@@ -35,7 +35,8 @@ def model_label(name: Any) -> str:
 
 
 def pipeline_summary(retriever: TwoStageRetriever, loaded: bool = False) -> dict[str, Any]:
-    """``{"bi_encoder", "top_k", "top_n", "stages": [{"stage", "keep", "model", "fusion"}]}``.
+    """``{"bi_encoder", "top_k", "top_n", "stages": [{"stage", "keep", "model", "fusion"}]}``, and with ``loaded``
+    the ``calibration`` behind each result's ``probability`` (``None``: none).
 
     ``fusion`` says how a stage's score is combined with the recall score: MaxSim's weight, or for a cross-encoder
     whether it applies a calibrated fusion (known once its model is ``loaded``; before that, whether the recall
@@ -46,8 +47,14 @@ def pipeline_summary(retriever: TwoStageRetriever, loaded: bool = False) -> dict
         config = st_config(st.reranker)
         stages.append({"stage": st.name, "keep": st.keep, "model": model_label(config.get("model", config.get("kind"))),
                        "fusion": _fusion(retriever, st.reranker, config, loaded)})
-    return {"bi_encoder": model_label(retriever.encoder.config().get("model")), "top_k": retriever.top_k,
-            "top_n": retriever.top_n, "stages": stages}
+    # before the store is opened (``loaded``), top_k is what the settings say: the collection's tuning is not read
+    top_k = retriever.top_k if loaded else retriever.config()["top_k"]
+    out = {"bi_encoder": model_label(retriever.encoder.config().get("model")), "top_k": top_k,
+           "top_n": retriever.top_n, "stages": stages}
+    if loaded:
+        calibration = retriever.calibration_for(retriever.calibration_key())
+        out["calibration"] = calibration.label() if calibration is not None else None
+    return out
 
 
 def _fusion(retriever: TwoStageRetriever, reranker: Any, config: dict[str, Any], loaded: bool) -> str | None:

@@ -131,13 +131,15 @@ class VectorStore(Protocol):
         """Create the collection for ``dimension``-d vectors, or check that the existing one matches; ``model``
         (the bi-encoder's description) is recorded when the collection has no record yet."""
 
-    def record_models(self, bi_encoder: Mapping[str, Any]) -> None:
+    def record_models(self, bi_encoder: Mapping[str, Any], key: str = "bi_encoder") -> None:
         """Record ``bi_encoder`` (name, fingerprint, dimension, similarity: the caller's dict) as the model that
-        built the collection, replacing an earlier record; nothing else recorded changes."""
+        built the collection, or under ``key="tuning"`` the settings ``recallrank tune`` fitted, replacing an
+        earlier record under that key; nothing else recorded changes."""
 
     def recorded_models(self) -> dict[str, Any]:
-        """``{"bi_encoder": dict | None, "fields": {field: {"model": str | None, "dimension": int}}}``: what
-        built the collection (``None``: written before stores recorded it) and each token-vector field's model."""
+        """``{"bi_encoder": dict | None, "fields": {field: {"model": str | None, "dimension": int}}, "tuning":
+        dict | None}``: what built the collection (``None``: written before stores recorded it), each token-vector
+        field's model and what ``recallrank tune`` fitted for it."""
 
     def existing_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Content hashes of those ``ids`` that are stored (id -> hash)."""

@@ -2,9 +2,9 @@
 remote clients: everything recallrank asks of a collection is written here once (dimension and settings checks,
 payload indexes planned as documents are written, filters checked against them, search parameters with
 quantisation, the exact repeat of a short filtered search, the euclidean sign flip, paging, content hashes, token
-vector fields and MaxSim, the BM25 field and hybrid queries (:mod:`.sparse`), the models that built the collection,
-error wrapping), over the primitives each backend implements (:class:`~recallrank.index.embedded.store.EdgeStore`
-on Qdrant Edge, :class:`~recallrank.index.server.store.QdrantServerStore` on qdrant-client)."""
+vector fields and MaxSim, the BM25 field and hybrid queries (:mod:`.sparse`), the models that built the collection
+and its tuning, error wrapping), over the primitives each backend implements (:class:`.embedded.store.EdgeStore`
+on Qdrant Edge, :class:`.server.store.QdrantServerStore` on qdrant-client)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from recallrank.index.sparse import SparseFields
 from recallrank.index.tokens import TOKEN_WRITES, check_field_name, check_tokens, query_tokens, record_vectors
 
 log = logging.getLogger(__name__)
+
 
 class QdrantCollection(SparseFields, ABC):
     """A recallrank collection in Qdrant: the shared logic of both stores (see the module docstring). A backend
@@ -108,7 +109,6 @@ class QdrantCollection(SparseFields, ABC):
 
     @abstractmethod
     def _count(self, condition: Any) -> int: ...
-
     @abstractmethod
     def _scroll_page(self, condition: Any, fields: Sequence[str] | None, limit: int,
                      offset: Any) -> tuple[list[Any], Any]:
@@ -117,7 +117,6 @@ class QdrantCollection(SparseFields, ABC):
 
     @abstractmethod
     def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool) -> list[Any]: ...
-
     @abstractmethod
     def _read_indexes(self) -> dict[str, str] | None:
         """The payload indexes as the backend reports them (``None``: not known yet, ask again later)."""
@@ -142,7 +141,6 @@ class QdrantCollection(SparseFields, ABC):
     def _add_field(self, name: str, dimension: int) -> None: ...
     @abstractmethod
     def _write_tokens(self, name: str, vectors: Mapping[str, list[list[float]]]) -> None: ...
-
     @abstractmethod
     def _record(self) -> dict[str, Any]:
         """The collection's record of its models: ``{"bi_encoder": ..., "multivectors": {name: {"dimension",
@@ -187,26 +185,27 @@ class QdrantCollection(SparseFields, ABC):
             self.record_models(model)
 
     # -- shared: the models that built the collection -----------------------------------------------------------
-    def record_models(self, bi_encoder: Mapping[str, Any]) -> None:
+    def record_models(self, bi_encoder: Mapping[str, Any], key: str = "bi_encoder") -> None:
         """Record ``bi_encoder`` (the caller's description: name, fingerprint, dimension, similarity) as the model
-        that built the collection, replacing an earlier record; the token-vector fields' records are kept."""
+        that built the collection, or under ``key="tuning"`` what ``recallrank tune`` fitted for it; an earlier
+        record under that key is replaced, the others (and the token-vector fields' records) are kept."""
         try:
             record = json.loads(json.dumps(dict(bi_encoder), allow_nan=False))
         except (TypeError, ValueError) as exc:  # not a mapping, or values JSON cannot hold
             raise InvalidInputError(f"the bi-encoder's description must be plain JSON values ({exc})") from exc
         if not self.exists():
             raise StoreError(f"{self.where} does not exist yet: create it with ensure_collection() first")
-        self._update_record({"bi_encoder": record})
+        self._update_record({key: record})
 
     def recorded_models(self) -> dict[str, Any]:
-        """``{"bi_encoder": dict | None, "fields": {field: {"model": str | None, "dimension": int}}}``: the
-        bi-encoder recorded for the collection (``None``: written before stores recorded it) and the model of each
-        token-vector field (``None`` where none was recorded)."""
+        """``{"bi_encoder": dict | None, "fields": {field: {"model": str | None, "dimension": int}}, "tuning": ...}``:
+        the bi-encoder recorded for the collection (``None``: written before stores recorded it), the model of each
+        token-vector field (``None`` where none was recorded) and the tuned settings (``None``: not tuned)."""
         if not self.exists():
-            return {"bi_encoder": None, "fields": {}}
+            return {"bi_encoder": None, "fields": {}, "tuning": None}
         record = self._record()
         listed = record.get("multivectors") or {}
-        return {"bi_encoder": record.get("bi_encoder"),
+        return {"bi_encoder": record.get("bi_encoder"), "tuning": record.get("tuning"),
                 "fields": {name: {"model": (listed.get(name) or {}).get("model"), "dimension": size}
                            for name, size in self.multivector_fields().items()}}
 

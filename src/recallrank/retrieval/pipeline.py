@@ -6,45 +6,34 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Result, check_text
+from recallrank.documents import Document, check_text
 from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id
 from recallrank.models.bi_encoder import BiEncoder
-from recallrank.models.identity import registry_name, short_name
+from recallrank.models.identity import registry_name
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.registry import default_cross_encoder, fitted_to, recall_model_name
+from recallrank.rerank.relevance import recall_summary
 from recallrank.retrieval import tokens
+from recallrank.retrieval.calibrated import Calibrated
 from recallrank.retrieval.cascade import default_stages
 from recallrank.retrieval.ingest import IngestReport, chunked, progress_bar, validated
+from recallrank.retrieval.judged import AUTO, SearchResponse, check_min_probability, check_probability
 from recallrank.retrieval.languages import SAMPLE, choose_encoder, read_ahead, warn_unreadable
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, Recall
 from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_encoder
+from recallrank.retrieval.running import StageCosts, recall_results, run_stages
 from recallrank.retrieval.stages import Plan, Stage, check_k, check_stages, check_threshold, st_config
+from recallrank.retrieval.tuning import DEFAULT_TOP_K, check_budget
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SearchResponse:
-    """Ranked results plus the seconds each stage took (``embed``, ``recall``, ``rerank``, ``total``)."""
-
-    results: list[Result]
-    timings: dict[str, float] = field(default_factory=dict)
-    recalled: int = 0
-
-    def __iter__(self) -> Any:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-
-class TwoStageRetriever:
+class TwoStageRetriever(Calibrated):
     """Recall ``top_k`` candidates by vector from a Qdrant store, rerank them, keep ``top_n``.
 
     Args:
@@ -59,8 +48,16 @@ class TwoStageRetriever:
             on the previous one's ``keep`` best, e.g. ``[(MaxSimReranker(field="colbert"), 30),
             CrossEncoderReranker()]`` for bi-encoder top_k -> MaxSim 30 -> cross-encoder top_n. A stage with a
             token-vector ``field`` has its vectors written at ingest (embedded store) and scored inside Qdrant.
-        top_k: candidates recalled (50-200 is typical); top_n: results kept after reranking.
+        top_k: candidates recalled (50-200 is typical; ``None``: the collection's tuned value, else 100);
+            top_n: results kept after reranking.
         score_threshold: results whose final score is below it are dropped (``0.0`` is honoured).
+        min_probability: each result carries ``probability``, the calibrated probability that it is relevant
+            (:mod:`recallrank.rerank.relevance`; ``None`` on a pipeline without a fitted calibration); when none
+            reaches ``min_probability`` the search abstains (no results, ``abstained``). ``"auto"``: the
+            collection's tuned threshold, else 0.15, where a calibration applies; ``None`` or ``0``: never.
+        latency_budget: seconds per query; a rerank stage that would not fit the time left (by its measured
+            seconds per candidate) is skipped with those after it. confident_recall: skip the rerank stages when
+            recall's calibrated first result reaches this probability.
         exact: search Qdrant exactly instead of through HNSW.
         allow_other_encoder: use ``encoder`` on a collection that records another bi-encoder (by default that is
             a :class:`~recallrank.errors.CollectionMismatchError` before anything is written or searched).
@@ -92,10 +89,14 @@ class TwoStageRetriever:
 
     def __init__(self, store: VectorStore, encoder: BiEncoder | None = None,
                  reranker: CrossEncoderReranker | bool | None = None, *, stages: Sequence[Any] | None = None,
-                 top_k: int = 100, top_n: int = 10, score_threshold: float | None = None,
+                 top_k: int | None = None, top_n: int = 10, score_threshold: float | None = None,
                  exact: bool = False, allow_other_encoder: bool = False, precision: str = "auto",
-                 recall: str = DEFAULT_RECALL_MODE) -> None:
-        check_k(top_k, top_n)
+                 recall: str = DEFAULT_RECALL_MODE, min_probability: float | str | None = AUTO,
+                 latency_budget: float | None = None, confident_recall: float | None = None) -> None:
+        check_k(top_k if top_k is not None else DEFAULT_TOP_K, top_n)
+        self.min_probability = check_min_probability(min_probability)
+        self.latency_budget = check_budget(latency_budget)
+        self.confident_recall = check_probability(confident_recall, "confident_recall")
         self._recall = Recall(recall)
         self._recall.check_store(store)
         #: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (see ``recall`` above)
@@ -124,7 +125,11 @@ class TwoStageRetriever:
             self.stages = [Stage(default_cross_encoder(self.encoder) if reranker is True else reranker)]
         self._fit_to_encoder()
         self._warned_fields = False
-        self.top_k, self.top_n, self.score_threshold, self.exact = top_k, top_n, score_threshold, exact
+        self.top_n, self.score_threshold, self.exact = top_n, score_threshold, exact
+        self._costs, self._tuned_cache = StageCosts(), None
+        #: searches also return what their probabilities were computed from (``relevance_inputs``), for fitting
+        self.keep_relevance_inputs = False
+        self._top_k_given = top_k  # None: the collection's tuned top_k, else DEFAULT_TOP_K (read when needed)
 
     # -- ingest -----------------------------------------------------------------------------------------------
     def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
@@ -221,6 +226,7 @@ class TwoStageRetriever:
         #: the name a reranker's calibrated fusions know this recall model by (``None``: none can know it)
         self.recall_model = recall_model_name(self.encoder)
         self.fuse = self.recall_model is not None and self._recall.scores_are_similarities
+        self._apply_tuned_stages()
 
     def _choosing(self, chunks: Iterable[tuple[int, list[Document]]]) -> Iterable[tuple[int, list[Document]]]:
         """A stream's chunks; a new collection's model is chosen from its first :data:`SAMPLE` documents (read
@@ -294,8 +300,11 @@ class TwoStageRetriever:
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                filter: MetadataFilter | None = None, score_threshold: float | None = None,
-               rerank: bool = True) -> SearchResponse:
-        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
+               rerank: bool = True, min_probability: float | str | None = None,
+               latency_budget: float | None = None) -> SearchResponse:
+        """Recall, rerank and keep ``top_n``; each argument left ``None`` takes the retriever's setting
+        (``min_probability=0`` keeps every result, ``rerank=False`` is recall alone)."""
+        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
         vector = self._embed(plan) if self._recall.embeds_query or plan.rerank else None
         self._check_models()
         t = time.perf_counter()
@@ -305,8 +314,9 @@ class TwoStageRetriever:
 
     async def asearch(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                       filter: MetadataFilter | None = None, score_threshold: float | None = None,
-                      rerank: bool = True) -> SearchResponse:
-        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank)
+                      rerank: bool = True, min_probability: float | str | None = None,
+                      latency_budget: float | None = None) -> SearchResponse:
+        plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
         vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query or plan.rerank else None
         await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
@@ -321,19 +331,23 @@ class TwoStageRetriever:
         return self._recall.similarities(self.store, hits, vector, getattr(self.encoder, "similarity", "cosine"))
 
     def recall(self, query: str, top_k: int | None = None, filter: MetadataFilter | None = None) -> SearchResponse:
-        """The recall stage alone (as ``recall`` chooses): ``top_k`` results in recall order."""
+        """The recall stage alone (as ``recall`` chooses): ``top_k`` results in recall order, every one kept
+        (``min_probability=0``; ``search(rerank=False)`` is recall alone with the retriever's threshold)."""
         return self.search(query, top_k=top_k, top_n=top_k if top_k is not None else self.top_k, filter=filter,
-                           rerank=False)
+                           rerank=False, min_probability=0)
 
     def _plan(self, query: str, top_k: int | None, top_n: int | None, flt: MetadataFilter | None,
-              score_threshold: float | None, rerank: bool) -> Plan:
+              score_threshold: float | None, rerank: bool, min_probability: float | str | None = None,
+              budget: float | None = None) -> Plan:
         query = check_text(query, "query")
         k = top_k if top_k is not None else self.top_k
         n = top_n if top_n is not None else self.top_n
         check_k(k, n)
         check_filter(flt)
         threshold = check_threshold(score_threshold if score_threshold is not None else self.score_threshold)
-        return Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter())
+        mp = check_min_probability(min_probability) if min_probability is not None else self.min_probability
+        budget = check_budget(budget) if budget is not None else self.latency_budget
+        return Plan(query, k, n, flt, threshold, rerank and bool(self.stages), {}, time.perf_counter(), mp, budget)
 
     def _check_models(self, writing: bool = False) -> None:
         """Once per retriever: the encoder is the one the collection records (see :mod:`.recorded`)."""
@@ -349,39 +363,38 @@ class TwoStageRetriever:
 
     def _finish(self, plan: Plan, hits: list[Hit]) -> SearchResponse:
         t = time.perf_counter()
-        if plan.rerank and self.stages and hits:
-            candidates: list[Any] = hits
-            last = len(self.stages) - 1
-            for i, stage in enumerate(self.stages):
-                ts = time.perf_counter()
-                keep = stage.keep if i < last else min(stage.keep or plan.top_n, plan.top_n)
-                kwargs: dict[str, Any] = {"top_n": keep, "score_threshold": plan.threshold if i == last else None}
-                if isinstance(stage.reranker, CrossEncoderReranker):
-                    kwargs["recall_model"] = self.recall_model
-                    kwargs["fuse"] = self.fuse and self._recall.mode_for(plan.query, self.store) == "dense"
-                elif getattr(stage.reranker, "uses_store", False):  # reads vectors the store holds
-                    kwargs["store"] = self.store
-                results = stage.reranker.rerank(plan.query, candidates, **kwargs)
-                if last > 0:  # a cascade: each stage's seconds too
-                    plan.timings[f"stage {i + 1} ({stage.name})"] = time.perf_counter() - ts
-                # the next stage sees the recall score as each candidate's retrieval score
-                candidates = [Hit(id=r.point_id, score=r.retrieval_score, document=r.document)
-                              for r in results]
-            stage = self.stages[-1]
-            model = short_name(st_config(stage.reranker).get("model"))
-            results = [replace(r, stage=stage.name, model=model) for r in results]
-        else:
-            model = self._recall.model(registry_name(self.encoder), self._recall.mode_for(plan.query, self.store))
-            results = [Result(document=h.document, score=h.score, retrieval_score=h.score, point_id=h.id,
-                              stage="recall", model=model)
-                       for h in hits if plan.threshold is None or h.score >= plan.threshold][:plan.top_n]
+        recalled = recall_summary([h.score for h in hits])  # dense similarities whenever a stage runs (_for_stages)
+        results: list[Any] = []
+        done, skipped = -1, tuple(st.name for st in self.stages)
+        mode = self._recall.mode_for(plan.query, self.store)
+        if plan.rerank and self.stages and hits and not self._confident(plan, hits, mode):
+            results, done, skipped = run_stages(self.stages, plan, hits, self._costs, self._stage_kwargs(plan))
+        if done < 0:
+            model = self._recall.model(registry_name(self.encoder), mode)
+            results = recall_results(hits, plan.top_n, model)
+        judged = self._judged(plan, results, recalled, done, mode, self.fuse and mode == "dense")
+        if plan.threshold is not None:  # score_threshold on the ranking score, as before probabilities existed
+            judged["results"] = [r for r in judged["results"] if r.score >= plan.threshold]
         plan.timings["rerank"] = time.perf_counter() - t
         plan.timings["total"] = time.perf_counter() - plan.started
-        return SearchResponse(results, dict(plan.timings), recalled=len(hits))
+        return SearchResponse(recalled=len(hits), timings=dict(plan.timings), skipped=skipped if plan.rerank and
+                              self.stages else (), **judged)
+
+    def _stage_kwargs(self, plan: Plan) -> Callable[[int, Stage], dict[str, Any]]:
+        def kwargs(i: int, stage: Stage) -> dict[str, Any]:
+            if isinstance(stage.reranker, CrossEncoderReranker):
+                return {"recall_model": self.recall_model,
+                        "fuse": self.fuse and self._recall.mode_for(plan.query, self.store) == "dense"}
+            return {"store": self.store} if getattr(stage.reranker, "uses_store", False) else {}
+        return kwargs
 
     def config(self) -> dict[str, Any]:
         """The retriever's settings as plain data (no secrets)."""
-        return {"top_k": self.top_k, "top_n": self.top_n, "score_threshold": self.score_threshold,
+        top_k = self._top_k_given if self._top_k_given is not None else (self._tuned_cache or {}).get("top_k")
+        return {"top_k": top_k if top_k is not None else DEFAULT_TOP_K, "top_n": self.top_n,
+                "score_threshold": self.score_threshold,
+                "min_probability": self.min_probability, "latency_budget": self.latency_budget,
+                "confident_recall": self.confident_recall,
                 "exact": self.exact, "recall": self.recall_mode, "encoder": self.encoder.config(),
                 "reranker": st_config(self.reranker) if self.reranker is not None else None,
                 "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}

@@ -85,6 +85,8 @@ class Plan:
     rerank: bool
     timings: dict[str, float]
     started: float
+    min_probability: float | str | None = None
+    budget: float | None = None
 
 
 def check_threshold(threshold: object) -> float | None:

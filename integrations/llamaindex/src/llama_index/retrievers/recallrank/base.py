@@ -13,6 +13,7 @@ from recallrank.documents import SCORE_FIELDS, Result
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
+from recallrank.retrieval.judged import SearchResponse, check_min_probability
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
 
@@ -100,12 +101,16 @@ class RecallrankRetriever(BaseRetriever):
         similarity_top_k: nodes returned; recall_k: candidates recalled (``None``: the retriever's ``top_k``).
         filters: LlamaIndex ``MetadataFilters`` or a recallrank filter (dict or :class:`~recallrank.filters.Filter`).
         score_threshold: nodes whose final score is below it are dropped (``0.0`` honoured).
+        min_probability: no node is returned when none has a calibrated ``probability`` reaching it, else all
+            are (``None``: the ``TwoStageRetriever``'s setting, by default ``"auto"``: the collection's tuned
+            threshold, else 0.15, on a calibrated pipeline; ``0`` never abstains). ``last_abstained`` says
+            whether the latest retrieve found nothing relevant.
 
     Names map onto the core's: ``similarity_top_k`` is the number returned (``top_n``, default 10), ``recall_k``
     the candidates recalled (``top_k``, default 100). The pipeline is ``TwoStageRetriever``'s, its default rerank
     included. Each ``NodeWithScore`` has ``score`` (the final ranking score) and the score fields every recallrank
-    front end gives in ``metadata`` (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``,
-    ``score_model``), which the LLM does not see.
+    front end gives in ``metadata`` (``score``, ``probability``, ``relevance_score``, ``retrieval_score``,
+    ``score_stage``, ``score_model``), which the LLM does not see.
 
     Example:
         >>> from recallrank import EdgeStore
@@ -115,7 +120,7 @@ class RecallrankRetriever(BaseRetriever):
 
     def __init__(self, retriever: TwoStageRetriever, *, similarity_top_k: int = 10, recall_k: int | None = None,
                  filters: MetadataFilters | Any = None, score_threshold: float | None = None,
-                 callback_manager: CallbackManager | None = None) -> None:
+                 min_probability: float | str | None = None, callback_manager: CallbackManager | None = None) -> None:
         if not isinstance(retriever, TwoStageRetriever):
             raise InvalidInputError(f"retriever must be a recallrank TwoStageRetriever, got {type(retriever).__name__}"
                                     "; build one with RecallrankRetriever.from_store(store)")
@@ -123,6 +128,9 @@ class RecallrankRetriever(BaseRetriever):
         self.filters = filters if isinstance(filters, MetadataFilters) or filters is None else as_filter(filters)
         self._filter = from_metadata_filters(filters) if isinstance(filters, MetadataFilters) else self.filters
         self.score_threshold = score_threshold
+        self.min_probability = check_min_probability(min_probability)
+        #: whether the latest retrieve abstained (no node reached ``min_probability``), and its best probability
+        self.last_abstained, self.last_best_probability = False, None
         super().__init__(callback_manager=callback_manager)
 
     @classmethod
@@ -136,11 +144,14 @@ class RecallrankRetriever(BaseRetriever):
     def _args(self) -> dict[str, Any]:
         k = self.recall_k if self.recall_k is not None else max(self._pipeline.top_k, self.similarity_top_k)
         return {"top_k": k, "top_n": self.similarity_top_k, "filter": self._filter,
-                "score_threshold": self.score_threshold}
+                "score_threshold": self.score_threshold, "min_probability": self.min_probability}
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [to_node(r) for r in self._pipeline.search(query_bundle.query_str, **self._args()).results]
+        return self._nodes(self._pipeline.search(query_bundle.query_str, **self._args()))
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        response = await self._pipeline.asearch(query_bundle.query_str, **self._args())
+        return self._nodes(await self._pipeline.asearch(query_bundle.query_str, **self._args()))
+
+    def _nodes(self, response: SearchResponse) -> list[NodeWithScore]:
+        self.last_abstained, self.last_best_probability = response.abstained, response.best_probability
         return [to_node(r) for r in response.results]

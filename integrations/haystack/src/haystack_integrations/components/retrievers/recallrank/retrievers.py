@@ -14,6 +14,7 @@ from haystack_integrations.document_stores.recallrank import RecallrankDocumentS
 from recallrank.models.registry import bi_encoder
 from recallrank.rerank.registry import cross_encoder
 from recallrank.retrieval.cascade import parse_stages
+from recallrank.retrieval.judged import check_min_probability
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, check_recall_mode
 
@@ -104,15 +105,19 @@ class RecallrankRetriever(_StoreRetriever):
             after all-MiniLM-L6-v2, none after multilingual-e5-small); a cross-encoder name (``"shipped"``,
             ``"bilingual"``, an id/folder); or ``False`` for recall alone.
         stages: instead of ``reranker``, a cascade as ``recallrank search --stages`` writes it (``"maxsim:30,cross"``).
-        recall_k: candidates recalled; top_k: documents returned.
+        recall_k: candidates recalled (``None``: the collection's tuned value, else 100); top_k: documents returned.
         recall: how they are recalled, as the core's ``recall``: ``"dense"`` (the bi-encoder), ``"sparse"``
             (Qdrant's BM25 over the stored text) or ``"hybrid"`` (both, fused by RRF inside Qdrant; the
             ``retrieval_score`` is then the RRF score, not a cosine).
         score_threshold: documents whose final score is below it are dropped (``0.0`` honoured).
+        min_probability: no document is returned (``abstained`` True) when none has a calibrated ``probability``
+            reaching it, else all are: the core's ``min_probability`` (``"auto"``: the collection's tuned
+            threshold, else 0.15, on a calibrated pipeline; ``None`` or ``0``: never abstain).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
 
     ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
-    (``score``, ``relevance_score``, ``retrieval_score``, ``score_stage``, ``score_model``).
+    (``score``, ``probability``, ``relevance_score``, ``retrieval_score``, ``score_stage``, ``score_model``). The
+    outputs ``abstained`` and ``best_probability`` say whether the pipeline found nothing relevant.
 
     Example:
         >>> retriever = RecallrankRetriever(document_store=store, top_k=5)   # doctest: +SKIP
@@ -121,9 +126,10 @@ class RecallrankRetriever(_StoreRetriever):
 
     def __init__(self, document_store: RecallrankDocumentStore, *, model: str | None = None,
                  reranker: str | bool | None = None, stages: str | None = None,
-                 filters: dict[str, Any] | None = None, recall_k: int = 100, top_k: int = 10,
+                 filters: dict[str, Any] | None = None, recall_k: int | None = None, top_k: int = 10,
                  score_threshold: float | None = None, filter_policy: FilterPolicy | str = FilterPolicy.REPLACE,
-                 precision: str = "auto", recall: str = DEFAULT_RECALL_MODE) -> None:
+                 precision: str = "auto", recall: str = DEFAULT_RECALL_MODE,
+                 min_probability: float | str | None = "auto") -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
         self.recall: str = check_recall_mode(recall)
         if reranker is True:
@@ -135,7 +141,8 @@ class RecallrankRetriever(_StoreRetriever):
         if stages is not None:
             parse_stages(stages)  # a bad cascade fails here, not at the first query (nothing is loaded)
         self.model, self.reranker, self.stages = model, reranker, stages
-        self.recall_k = check_top_k(recall_k, "recall_k")
+        self.recall_k = check_top_k(recall_k, "recall_k") if recall_k is not None else None
+        self.min_probability = check_min_probability(min_probability)
         self.precision = precision
         self._pipeline: TwoStageRetriever | None = None
 
@@ -151,7 +158,8 @@ class RecallrankRetriever(_StoreRetriever):
                 args["reranker"] = False if self.reranker is False else cross_encoder(str(self.reranker),
                                                                                          self.precision)
             self._pipeline = TwoStageRetriever(self.document_store.store, encoder, top_k=self.recall_k,
-                                               top_n=self.top_k, recall=self.recall, **args)
+                                               top_n=self.top_k, recall=self.recall,
+                                               min_probability=self.min_probability, **args)
         return self._pipeline
 
     def warm_up(self) -> None:
@@ -164,17 +172,21 @@ class RecallrankRetriever(_StoreRetriever):
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
                                stages=self.stages, recall_k=self.recall_k, precision=self.precision,
-                               recall=self.recall)
+                               recall=self.recall, min_probability=self.min_probability)
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=list[Document], abstained=bool, best_probability=float | None)
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
-            score_threshold: float | None = None) -> dict[str, list[Document]]:
+            score_threshold: float | None = None, min_probability: float | str | None = None) -> dict[str, Any]:
         flt, k, threshold = self._settings(filters, top_k, score_threshold)
-        response = self.pipeline.search(query, top_k=max(self.recall_k, k), top_n=k,
-                                        filter=self.document_store.retrieval_filter(flt), score_threshold=threshold)
-        return {"documents": self.document_store.from_results(response.results)}
+        pipeline = self.pipeline
+        response = pipeline.search(query, top_k=max(pipeline.top_k, k), top_n=k,
+                                   filter=self.document_store.retrieval_filter(flt), score_threshold=threshold,
+                                   min_probability=min_probability)
+        return {"documents": self.document_store.from_results(response.results), "abstained": response.abstained,
+                "best_probability": response.best_probability}
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=list[Document], abstained=bool, best_probability=float | None)
     async def run_async(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
-                        score_threshold: float | None = None) -> dict[str, list[Document]]:
-        return await asyncio.to_thread(self.run, query, filters, top_k, score_threshold)
+                        score_threshold: float | None = None,
+                        min_probability: float | str | None = None) -> dict[str, Any]:
+        return await asyncio.to_thread(self.run, query, filters, top_k, score_threshold, min_probability)

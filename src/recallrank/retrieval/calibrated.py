@@ -1,0 +1,158 @@
+"""The calibration side of :class:`~recallrank.retrieval.pipeline.TwoStageRetriever`: which calibration applies
+to a search (tuned with the collection, else shipped), the threshold it cuts at, and whether recall alone is
+confident enough to skip the rerank stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recallrank.errors import InvalidInputError
+from recallrank.index.base import Hit
+from recallrank.models.identity import registry_name, short_name
+from recallrank.rerank.fusion import FILE_NAME as FUSION_FILE
+from recallrank.rerank.relevance import DEFAULT_MIN_PROBABILITY, Calibration, pipeline_key, recall_summary, shipped
+from recallrank.retrieval.judged import AUTO, inputs, judge
+from recallrank.retrieval.stages import Plan, Stage, check_k, st_config
+from recallrank.retrieval.tuning import DEFAULT_TOP_K, tuned_settings
+
+
+class Calibrated:
+    """Mixed into the retriever: reads its ``encoder``, ``stages``, ``confident_recall`` and tuned settings."""
+
+    encoder: Any
+    stages: list[Stage]
+    confident_recall: float | None
+    keep_relevance_inputs: bool
+    store: Any
+    _tuned_cache: dict[str, Any] | None
+    _top_k_given: int | None
+    _default_stages: bool
+
+    @property
+    def _tuned(self) -> dict[str, Any]:
+        """The collection's tuned settings, read on first need (a constructor does no I/O)."""
+        if self._tuned_cache is None:
+            self._tuned_cache = tuned_settings(self.store)
+            self._apply_tuned_stages()
+        return self._tuned_cache
+
+    @property
+    def top_k(self) -> int:
+        """Candidates recalled: as given, else the collection's tuned value, else :data:`DEFAULT_TOP_K`."""
+        if self._top_k_given is not None:
+            return self._top_k_given
+        return int(self._tuned.get("top_k", DEFAULT_TOP_K))
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        check_k(value, 1)
+        self._top_k_given = value
+
+    def _confident(self, plan: Plan, hits: list[Hit], mode: str) -> bool:
+        """``confident_recall`` is set and recall's calibrated first result reaches it: the stages are skipped."""
+        if self.confident_recall is None:
+            return False
+        key, _, _ = self._calibration_key(plan.query, -1, mode)
+        calibration = self.calibration_for(key)
+        if calibration is None:
+            return False
+        scores = np.array([h.score for h in hits[:plan.top_n]])
+        recalled = recall_summary([h.score for h in hits])
+        return calibration.probabilities(scores, scores, recalled)[0] >= self.confident_recall
+
+    def _judged(self, plan: Plan, results: list[Any], recalled: list[float], done: int, mode: str,
+                fused: bool) -> dict[str, Any]:
+        """The response fields for ``results`` after stage ``done``: probabilities by the calibration that applies
+        (a cross-encoder's own calibrated fusion when ``fused`` and nothing else does), abstention, inputs."""
+        key, kind, query_tokens = self._calibration_key(plan.query, done, mode, plan.rerank)
+        calibration = self.calibration_for(key)
+        wanted = calibration is not None or self.keep_relevance_inputs
+        found = inputs(kind, query_tokens, results, recalled) if wanted else None
+        probabilities = calibration.probabilities(*found) if calibration is not None and found is not None else None
+        label = calibration.label() if calibration is not None else None
+        fusion = self._fused_label(done, fused) if calibration is None else None
+        if fusion is not None:  # the cross-encoder's calibrated fusion: its score is the probability
+            probabilities, label = [r.score for r in results], fusion
+        threshold = self._threshold(plan.min_probability, probabilities is not None or label is not None, key)
+        return judge(results, probabilities, label, threshold, found)
+
+    def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
+                         ) -> tuple[str | None, str, int]:
+        """The pipeline whose calibration applies after stage ``done`` (``-1``: recall alone; ``None``: recall
+        scores that are no similarity), the kind of that stage and the query's token count where it is MaxSim."""
+        key, kind = self._key(done, mode, reranking)
+        tokens = 1
+        if kind == "maxsim" and (self.keep_relevance_inputs or self.calibration_for(key) is not None):
+            encoder = self.stages[done].reranker.encoder
+            tokens = len(encoder.encode_queries([query])[0])  # the recall pass's, when shared
+        return key, kind, tokens
+
+    def _key(self, done: int, mode: str, reranking: bool = True) -> tuple[str | None, str]:
+        name = registry_name(self.encoder)
+        similarity = getattr(self.encoder, "similarity", "cosine")
+        if similarity != "cosine":  # the recall scores are no cosines: calibrations fitted on cosines do not hold
+            name = f"{name} ({similarity})"
+        if done < 0:
+            dense = mode == "dense" or (reranking and bool(self.stages))  # stages see dense similarities
+            return (pipeline_key(name, "recall", None) if dense else None), "recall"
+        stage = self.stages[done]
+        config = st_config(stage.reranker)
+        return pipeline_key(name, stage.name, short_name(config.get("model"))), str(config.get("kind"))
+
+    def calibration_key(self) -> str | None:
+        """The pipeline a calibration must be fitted for to apply to this retriever's searches (dense recall and
+        every stage run): ``all-MiniLM-L6-v2 > maxsim(zero-shot:all-MiniLM-L6-v2)`` by default."""
+        return self._key(len(self.stages) - 1, "dense")[0]
+
+    @property
+    def tuned(self) -> dict[str, Any]:
+        """What ``recallrank tune`` stored with the collection (``{}``: nothing), as read when this retriever was
+        built."""
+        return dict(self._tuned)
+
+    def calibration_for(self, key: str | None) -> Calibration | None:
+        """The calibration of the pipeline ``key``: the one ``recallrank tune`` stored with the collection, else
+        the shipped one, else ``None``."""
+        if key is None:
+            return None
+        tuned = self._tuned.get("calibration")
+        if tuned is not None and tuned.get("pipeline") == key:
+            return Calibration.from_dict(tuned)
+        return shipped().get(key)
+
+    def _threshold(self, min_probability: float | str | None, calibrated: bool, key: str | None) -> float | None:
+        if min_probability is None or min_probability == 0 or (min_probability == AUTO and not calibrated):
+            return None  # 0 keeps everything, calibrated or not
+        if not calibrated:
+            raise InvalidInputError(
+                f"min_probability={min_probability} needs a calibrated pipeline, and {key or 'this recall mode'} has "
+                "no fitted calibration: fit one with `recallrank tune LABELS` on ~50 labelled queries, or cut on "
+                "score_threshold instead (min_probability=None)")
+        if min_probability == AUTO:
+            tuned = self._tuned.get("calibration") or {}
+            return float(tuned.get("min_probability", DEFAULT_MIN_PROBABILITY)) if tuned.get("pipeline") == key \
+                else DEFAULT_MIN_PROBABILITY
+        return float(min_probability)
+
+    def _fused_label(self, done: int, fused: bool) -> str | None:
+        """After a cross-encoder stage whose calibrated fusion with recall applied (see
+        :mod:`recallrank.rerank.fusion`), its ``score`` is already a probability fitted on dev judgements: what
+        names it, else ``None``."""
+        if done < 0 or not fused:
+            return None
+        reranker = self.stages[done].reranker
+        fusion_for = getattr(reranker, "fusion_for", None)
+        if fusion_for is None or fusion_for(getattr(self, "recall_model", None)) is None:
+            return None
+        return f"shipped with the cross-encoder: its fusion with recall, fitted on dev judgements ({FUSION_FILE})"
+
+    def _apply_tuned_stages(self) -> None:
+        """A tuned MaxSim fusion weight on the default stage (see :mod:`recallrank.retrieval.tuning`)."""
+        tuned = getattr(self, "_tuned_cache", None) or {}  # (nothing read yet while the retriever is built)
+        if "maxsim_fuse" not in tuned or not (self._default_stages and self.stages):
+            return
+        fuse = tuned["maxsim_fuse"]
+        if hasattr(self.stages[-1].reranker, "fuse") and (fuse is None or isinstance(fuse, (int, float))):
+            self.stages[-1].reranker.fuse = None if fuse is None else float(fuse)

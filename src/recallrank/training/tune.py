@@ -1,0 +1,224 @@
+"""``recallrank tune LABELS``: fit what a pipeline leaves open on ~50 labelled queries of the user's own collection.
+
+The labelled queries are split by a stable hash of each query: 60 % to fit, 40 % held out. On the fit part, in
+order:
+
+1. **ranking**: the recall depth ``top_k`` (50, 100, 200) and, for the default MaxSim stage, its recall weight
+   ``maxsim_fuse`` (none, half, as shipped, double), by mean nDCG@10;
+2. **calibration**: the pipeline's calibration refitted on the labels, pulled towards the shipped one
+   (:func:`recallrank.evaluation.calibration.fit` with a prior), so 30 queries refine it rather than replace it;
+3. **threshold**: with ``target_precision``, the lowest ``min_probability`` at which the first result of the fit
+   queries answered (not abstained) is relevant that often.
+
+Then both parts are compared on the held-out queries (nDCG@10 with every result kept, ECE of the first result,
+Brier score of the top 10, abstain rate, p50). The ranking settings are kept only if held-out nDCG@10 does not
+drop; the calibration only if the held-out Brier score does not rise. When neither is kept, nothing is written.
+What is kept is stored with the collection (:mod:`recallrank.retrieval.tuning`), so every front end uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recallrank.errors import InvalidInputError
+from recallrank.evaluation.calibration import JudgedList, calibration_report, fit, judged_lists, probabilities
+from recallrank.evaluation.metrics import ndcg_at_k
+from recallrank.rerank.relevance import DEFAULT_MIN_PROBABILITY, Calibration
+from recallrank.training.inputs import LabelledPair
+
+#: the fewest labelled queries ``tune`` accepts (18 held out at 40 %)
+MIN_QUERIES = 45
+HELD_OUT = 0.4
+TOP_KS = (50, 100, 200)
+#: pull of the shipped calibration on a refit (L2 weight towards its coefficients)
+PRIOR_PULL = 3.0
+
+
+@dataclass
+class Part:
+    """Quality of one setting on one part of the labels."""
+
+    ndcg10: float
+    ece1: float
+    brier10: float
+    abstain: float
+    p50_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"ndcg@10": round(self.ndcg10, 4), "ece@1": round(self.ece1, 4), "brier@10": round(self.brier10, 4),
+                "abstain": round(self.abstain, 4), "p50_ms": round(self.p50_ms, 1)}
+
+
+@dataclass
+class TuneReport:
+    """What :func:`tune` measured and chose; ``settings`` is what would be stored (``{}``: nothing)."""
+
+    queries: int
+    fit_queries: int
+    held_queries: int
+    before: Part
+    after: Part
+    settings: dict[str, Any] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"queries": self.queries, "fit": self.fit_queries, "held_out": self.held_queries,
+                "before": self.before.as_dict(), "after": self.after.as_dict(), "kept": self.kept,
+                "settings": self.settings, "notes": self.notes}
+
+
+def labelled_queries(pairs: Sequence[LabelledPair]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Query id -> text, and query id -> what makes a result relevant (``id:<document id>`` or ``text:<text>``)."""
+    queries: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    for p in pairs:
+        qid = " ".join(p.query.split()).casefold()
+        queries.setdefault(qid, p.query)
+        mark = f"id:{p.positive_id}" if p.positive_id is not None else f"text:{' '.join(str(p.positive).split())}"
+        relevant.setdefault(qid, set()).add(mark)
+    return queries, relevant
+
+
+def split(queries: Mapping[str, str], seed: int = 0) -> tuple[dict[str, str], dict[str, str]]:
+    def held(qid: str) -> bool:
+        return int(hashlib.sha1(f"{seed}\0{qid}".encode()).hexdigest()[:8], 16) % 10_000 < HELD_OUT * 10_000
+    return ({q: t for q, t in queries.items() if not held(q)}, {q: t for q, t in queries.items() if held(q)})
+
+
+def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: float | None = None,
+         seed: int = 0, progress: Callable[[int], object] | None = None) -> TuneReport:
+    """Fit the open settings of ``retriever`` (a :class:`~recallrank.TwoStageRetriever` over the labelled
+    collection) on ``pairs``; nothing is written here (see :func:`store`)."""
+    queries, relevant = labelled_queries(pairs)
+    if len(queries) < MIN_QUERIES:
+        raise InvalidInputError(f"{len(queries)} labelled queries are too few to tune and check the result on a "
+                                f"held-out part: give at least {MIN_QUERIES} ({MIN_QUERIES - len(queries)} more; "
+                                "~50 is what the measurements used)")
+    if target_precision is not None and not 0 < target_precision < 1:
+        raise InvalidInputError(f"target_precision must be in (0, 1), got {target_precision}")
+    fit_q, held_q = split(queries, seed)
+    qrels = {q: _judge(relevant[q]) for q in queries}
+    stage = retriever.stages[-1].reranker if retriever.stages else None
+    shipped_fuse = getattr(stage, "fuse", None)  # a MaxSim stage fused with recall: its weight is tuned too
+    fuses: list[float | None] = [shipped_fuse] if shipped_fuse is None else \
+        [shipped_fuse, None, shipped_fuse / 2, shipped_fuse * 2]
+    base = {"top_k": retriever.top_k, "maxsim_fuse": shipped_fuse}
+
+    def run(part: Mapping[str, str], top_k: int, fuse: float | None) -> list[JudgedList]:
+        if stage is not None and shipped_fuse is not None:
+            stage.fuse = fuse
+        try:
+            return judged_lists(retriever, part, qrels, progress, top_k=max(top_k, retriever.top_n),
+                                judge=_matches)
+        finally:
+            if stage is not None and shipped_fuse is not None:
+                stage.fuse = shipped_fuse
+
+    grid = [(k, f) for k in TOP_KS for f in fuses]
+    scored = {(k, f): _ndcg(run(fit_q, k, f)) for k, f in grid}
+    best = max(grid, key=lambda kf: (round(scored[kf], 6), kf == (base["top_k"], shipped_fuse)))
+    key = retriever.calibration_key()
+    current = retriever.calibration_for(key)
+    before_lists = run(held_q, base["top_k"], shipped_fuse)
+    after_rank = run(held_q, *best)
+    notes: list[str] = []
+    keep_rank = _ndcg(after_rank) >= _ndcg(before_lists) and best != (base["top_k"], shipped_fuse)
+    if not keep_rank and best != (base["top_k"], shipped_fuse):
+        notes.append(f"top_k {best[0]}, maxsim_fuse {best[1]} scored {scored[best]:.4f} on the fit part but lowered "
+                     "held-out nDCG@10: not kept")
+    chosen = best if keep_rank else (base["top_k"], shipped_fuse)
+    fit_lists = run(fit_q, *chosen)
+    held_lists = after_rank if keep_rank else before_lists
+    refit = fit(key or "?", {"labels": fit_lists}, source="tuned", prior=current,
+                l2=PRIOR_PULL if current is not None else 1.0)
+    threshold_now = float((retriever.tuned.get("calibration") or {}).get("min_probability", DEFAULT_MIN_PROBABILITY))
+    before = _part(before_lists, current, threshold_now)
+    threshold = _threshold(refit, fit_lists, target_precision)
+    trial = _part(held_lists, refit, threshold)
+    keep_cal = key is not None and (current is None or trial.brier10 <= before.brier10)
+    if key is not None and not keep_cal:
+        notes.append(f"the refitted calibration raised held-out Brier@10 ({before.brier10:.4f} -> "
+                     f"{trial.brier10:.4f}): not kept")
+    after = trial if keep_cal else _part(held_lists, current, threshold_now)
+    settings: dict[str, Any] = {}
+    kept = []
+    if keep_rank:
+        settings.update(top_k=chosen[0], maxsim_fuse=chosen[1])
+        kept.append("ranking")
+    if keep_cal:
+        settings["calibration"] = {**Calibration(refit.pipeline, refit.top, refit.rest, "tuned", (),
+                                                 len(fit_q)).as_dict(), "min_probability": threshold}
+        kept.append("calibration")
+    if settings:
+        settings["held_out"] = {"queries": len(held_q), "before": before.as_dict(), "after": after.as_dict()}
+    return TuneReport(len(queries), len(fit_q), len(held_q), before, after, settings, kept, notes)
+
+
+def _judge(marks: set[str]) -> dict[str, int]:
+    return {m: 1 for m in marks}
+
+
+def _matches(result: Any, rels: Mapping[str, int]) -> bool:
+    """A result is relevant when its id, the id of the record it was chunked from (``recallrank index`` keeps it
+    as ``_recallrank.doc_id``), or its text is a labelled positive."""
+    doc = result.document
+    book = doc.metadata.get("_recallrank")
+    ids = {doc.id, book.get("doc_id") if isinstance(book, dict) else None} - {None}
+    return any(f"id:{i}" in rels for i in ids) or f"text:{' '.join(doc.text.split())}" in rels
+
+
+def _ndcg(lists: Sequence[JudgedList]) -> float:
+    """Mean nDCG@10 of judged lists (one relevant mark per relevant result found; ideal: as many as judged)."""
+    if not lists:
+        return 0.0
+    return float(np.mean([ndcg_at_k([str(i) for i in range(len(x.labels))],
+                                    {str(i): 1 for i, y in enumerate(x.labels) if y > 0} | _missing(x), 10)
+                          for x in lists]))
+
+
+def _missing(x: JudgedList) -> dict[str, int]:
+    """Relevant documents the list did not find, so they count against it in the ideal ranking."""
+    return {f"missing-{i}": 1 for i in range(max(0, x.judged - int(x.labels.sum())))}
+
+
+def _part(lists: Sequence[JudgedList], calibration: Calibration | None, threshold: float) -> Part:
+    times = [x.seconds * 1000 for x in lists]
+    if calibration is None:
+        return Part(_ndcg(lists), float("nan"), float("nan"), 0.0, statistics.median(times) if times else 0.0)
+    probs = probabilities(calibration, lists)
+    report = calibration_report(probs, lists)
+    brier = float(np.mean(np.concatenate([(np.asarray(p[:10]) - x.labels[:10]) ** 2 for p, x in zip(probs, lists,
+                                                                                                   strict=True)])))
+    abstain = float(np.mean([max(p) < threshold for p in probs]))
+    return Part(_ndcg(lists), report["ece@1"], brier, abstain, statistics.median(times) if times else 0.0)
+
+
+def _threshold(calibration: Calibration, lists: Sequence[JudgedList], target: float | None) -> float:
+    """The lowest ``min_probability`` at which the first result of the queries answered is relevant at least
+    ``target`` of the time (the default threshold without a target)."""
+    if target is None:
+        return DEFAULT_MIN_PROBABILITY
+    best = np.array([max(p) for p in probabilities(calibration, lists)])
+    first = np.array([x.labels[0] for x in lists])
+    for t in np.arange(0.05, 0.96, 0.01):
+        answered = best >= t
+        if answered.any() and first[answered].mean() >= target:
+            return round(float(t), 2)
+    return 0.95
+
+
+def store(retriever: Any, report: TuneReport) -> bool:
+    """Write ``report.settings`` with the retriever's collection; ``False`` (nothing written) when it is empty."""
+    if not report.settings:
+        return False
+    retriever.store.record_models({**report.settings, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                             time.gmtime())}, key="tuning")
+    return True
