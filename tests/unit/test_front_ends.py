@@ -190,3 +190,46 @@ def test_foreign_rerankers_agree_and_put_the_company_first(case: str) -> None:
     for name, got in answers.items():
         assert [i for i, _ in got] == [i for i, _ in first], name
         assert [s for _, s in got] == pytest.approx([s for _, s in first], abs=1e-6), name
+
+
+# -- an honest "nothing relevant": the same abstention through every front end ------------------------------------
+OFF_TOPIC = "what is the boiling point of olive oil in a frying pan"
+
+
+def test_an_off_topic_question_abstains_through_every_front_end(built: Path) -> None:
+    from haystack_integrations.components.retrievers.recallrank import RecallrankRetriever as HaystackRetriever
+    from llama_index.retrievers.recallrank import RecallrankRetriever as LlamaRetriever
+
+    from recallrank.cli import main
+    from recallrank.langchain import RecallrankRetriever as LangChainRetriever
+
+    store = EdgeStore(built, COLLECTION)
+    try:
+        core = TwoStageRetriever(store).search(OFF_TOPIC)
+        assert core.abstained and core.results == [] and core.best_probability is not None
+        assert core.best_probability < core.min_probability == 0.15
+        assert len(TwoStageRetriever(store).search(OFF_TOPIC, min_probability=0)) == len(SAMPLE_CORPUS)
+        llama = LlamaRetriever.from_store(store)
+        assert llama.retrieve(OFF_TOPIC) == [] and llama.last_abstained
+        assert llama.last_best_probability == pytest.approx(core.best_probability, abs=1e-6)
+    finally:
+        store.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["search", OFF_TOPIC, "--path", str(built), "--collection", COLLECTION, "--json"])
+    cli = json.loads(out.getvalue())
+    assert cli["abstained"] is True and cli["results"] == []
+    assert cli["best_probability"] == pytest.approx(core.best_probability, abs=1e-6)
+    lc = LangChainRetriever.from_existing_collection(COLLECTION, path=built)
+    try:
+        assert lc.invoke(OFF_TOPIC) == []
+        assert len(lc.invoke(OFF_TOPIC, min_probability=0)) == len(SAMPLE_CORPUS)
+    finally:
+        lc.store.close()
+    hs_store = _haystack_store(built)
+    try:
+        out_hs = HaystackRetriever(document_store=hs_store).run(query=OFF_TOPIC)
+        assert out_hs["documents"] == [] and out_hs["abstained"] is True
+        assert out_hs["best_probability"] == pytest.approx(core.best_probability, abs=1e-6)
+    finally:
+        hs_store.close()

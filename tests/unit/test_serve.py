@@ -59,8 +59,11 @@ def test_search_over_http_is_what_the_retriever_returns(served: tuple[str, TwoSt
     want = response_json("apple stock price", retriever.search("apple stock price", top_n=2))
     assert [r["id"] for r in got["results"]] == [r["id"] for r in want["results"]]
     for a, b in zip(got["results"], want["results"], strict=True):
-        assert set(a) >= {"score", "relevance_score", "retrieval_score", "score_stage", "score_model", "text"}
+        assert set(a) >= {"score", "probability", "relevance_score", "retrieval_score", "score_stage", "score_model",
+                          "text"}
         assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+        assert a["probability"] is None  # no calibration is fitted for this test model, and the response says so
+    assert got["calibration"] is None and got["abstained"] is False
     assert set(got["timings_ms"]) >= {"embed", "recall", "rerank", "total"}
     status, filtered, _ = call(base, "/search", {"query": "apple", "filter": {"topic": "food"}})
     assert status == 200 and filtered["results"]
@@ -72,6 +75,8 @@ def test_search_over_http_is_what_the_retriever_returns(served: tuple[str, TwoSt
     ("/search", {"query": ""}, None, 400, "query"),
     ("/search", {"query": "x", "top_n": 0}, None, 400, "top_n"),
     ("/search", {"query": "x", "limit": 3}, None, 400, "unknown field(s) ['limit']"),
+    ("/search", {"query": "x", "min_probability": 0.5}, None, 400, "no fitted calibration"),
+    ("/search", {"query": "x", "min_probability": 2}, None, 400, "min_probability must be a probability"),
     ("/search", None, b"{not json", 400, "not JSON"),
     ("/search", [1, 2], None, 400, "JSON object"),
     ("/rerank", {"query": "x", "documents": "one"}, None, 400, "documents must be a list"),

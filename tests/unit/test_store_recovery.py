@@ -79,6 +79,9 @@ def truncate_tokens(root: Path) -> None:
 
 def test_1_damaged_token_vectors_keep_every_document_and_are_encoded_again(root: Path) -> None:
     before = texts(root)
+    store = EdgeStore(root, "c")
+    store.record_models({"top_k": 50}, key="tuning")
+    store.close()
     truncate_tokens(root)
     report = check_edge(EdgeStore(root, "c"))
     [finding] = report.findings
@@ -91,6 +94,7 @@ def test_1_damaged_token_vectors_keep_every_document_and_are_encoded_again(root:
     assert with_tokens(root) == N
     assert 0 < tokens.documents_encoded < N  # only the lost token vectors were encoded again
     assert check_edge(EdgeStore(root, "c")).findings == []
+    assert EdgeStore(root, "c").recorded_models()["tuning"] == {"top_k": 50}  # the repair keeps what was tuned
 
 
 def test_1_without_the_token_model_documents_are_kept_and_the_gap_reported(root: Path) -> None:
@@ -289,8 +293,11 @@ def test_a_rebuild_keeps_the_payload_indexes(root: Path) -> None:
 
     store = EdgeStore(root, "c")
     store.shard().update(qe.UpdateOperation.create_field_index("metadata.i", qe.PayloadSchemaType.Integer))
+    store.record_models({"top_k": 50}, key="tuning")
     store.close()
     before = schema()
     assert "metadata.i" in before
     reembed_in_place(EdgeStore(root, "c"), HashEncoder(DIM))
     assert schema() == before
+    # the tuning was fitted on the old vectors' scores: a re-embedding drops it (a repair keeps it: test_1_damaged...)
+    assert EdgeStore(root, "c").recorded_models()["tuning"] is None

@@ -34,8 +34,10 @@ SHIPPED_FILE = Path(__file__).with_name("relevance.json")
 #: the features of each head, in the order of their weights
 TOP_FEATURES = ("score", "recall", "margin", "recall_gap", "recall_margin")
 REST_FEATURES = ("score", "recall", "gap", "log_rank", "recall_gap")
-#: the default ``min_probability``: chosen on dev queries (``recipes/calibrate_relevance.py``) so that 95 % of
-#: answerable dev questions keep their first result (``benchmarks/results/relevance.md``)
+#: ``min_probability="auto"`` on a calibrated pipeline, unless its calibration names its own (``min_probability``:
+#: tuned on a collection's labels; ``dev_threshold``: chosen on dev queries by ``recipes/calibrate_relevance.py``
+#: as the best mean of answerable questions answered and off-topic ones abstaining). 0.15 is that of the default
+#: pipeline (``benchmarks/results/relevance.md``).
 DEFAULT_MIN_PROBABILITY = 0.15
 
 
@@ -96,6 +98,17 @@ def recall_summary(similarities: Sequence[float] | np.ndarray) -> list[float]:
     if not len(c):
         return []
     return [float(c[0]), float(c[1] if len(c) > 1 else c[0])]
+
+
+def auto_threshold(calibration: Calibration) -> float:
+    """What ``min_probability="auto"`` stands for under ``calibration``: its tuned threshold, else the one chosen
+    for it on dev queries, else :data:`DEFAULT_MIN_PROBABILITY`."""
+    extra = calibration.extra
+    for key in ("min_probability", "dev_threshold"):
+        value = extra.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+            return float(value)
+    return DEFAULT_MIN_PROBABILITY
 
 
 def features(scores: np.ndarray, recall: np.ndarray, recalled: Sequence[float] = ()

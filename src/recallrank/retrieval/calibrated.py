@@ -12,7 +12,14 @@ from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit
 from recallrank.models.identity import registry_name, short_name
 from recallrank.rerank.fusion import FILE_NAME as FUSION_FILE
-from recallrank.rerank.relevance import DEFAULT_MIN_PROBABILITY, Calibration, pipeline_key, recall_summary, shipped
+from recallrank.rerank.relevance import (
+    DEFAULT_MIN_PROBABILITY,
+    Calibration,
+    auto_threshold,
+    pipeline_key,
+    recall_summary,
+    shipped,
+)
 from recallrank.retrieval.judged import AUTO, inputs, judge
 from recallrank.retrieval.stages import Plan, Stage, check_k, st_config
 from recallrank.retrieval.tuning import DEFAULT_TOP_K, tuned_settings
@@ -75,7 +82,9 @@ class Calibrated:
         fusion = self._fused_label(done, fused) if calibration is None else None
         if fusion is not None:  # the cross-encoder's calibrated fusion: its score is the probability
             probabilities, label = [r.score for r in results], fusion
-        threshold = self._threshold(plan.min_probability, probabilities is not None or label is not None, key)
+        default = auto_threshold(calibration) if calibration is not None else \
+            DEFAULT_MIN_PROBABILITY if fusion is not None else None
+        threshold = self._threshold(plan.min_probability, default, key)
         return judge(results, probabilities, label, threshold, found)
 
     def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
@@ -106,6 +115,14 @@ class Calibrated:
         every stage run): ``all-MiniLM-L6-v2 > maxsim(zero-shot:all-MiniLM-L6-v2)`` by default."""
         return self._key(len(self.stages) - 1, "dense")[0]
 
+    def min_probability_for(self) -> float | None:
+        """The threshold ``min_probability="auto"`` stands for on this retriever's full pipeline: the collection's
+        tuned one, else :data:`~recallrank.rerank.relevance.DEFAULT_MIN_PROBABILITY`; ``None`` without a
+        calibration."""
+        key = self.calibration_key()
+        calibration = self.calibration_for(key)
+        return self._threshold(AUTO, auto_threshold(calibration) if calibration is not None else None, key)
+
     @property
     def tuned(self) -> dict[str, Any]:
         """What ``recallrank tune`` stored with the collection (``{}``: nothing), as read when this retriever was
@@ -122,19 +139,17 @@ class Calibrated:
             return Calibration.from_dict(tuned)
         return shipped().get(key)
 
-    def _threshold(self, min_probability: float | str | None, calibrated: bool, key: str | None) -> float | None:
-        if min_probability is None or min_probability == 0 or (min_probability == AUTO and not calibrated):
+    def _threshold(self, min_probability: float | str | None, default: float | None, key: str | None
+                   ) -> float | None:
+        """The threshold to apply: ``default`` (the calibration's own, ``None`` without one) stands for "auto"."""
+        if min_probability is None or min_probability == 0 or (min_probability == AUTO and default is None):
             return None  # 0 keeps everything, calibrated or not
-        if not calibrated:
+        if default is None:
             raise InvalidInputError(
                 f"min_probability={min_probability} needs a calibrated pipeline, and {key or 'this recall mode'} has "
                 "no fitted calibration: fit one with `recallrank tune LABELS` on ~50 labelled queries, or cut on "
                 "score_threshold instead (min_probability=None)")
-        if min_probability == AUTO:
-            tuned = self._tuned.get("calibration") or {}
-            return float(tuned.get("min_probability", DEFAULT_MIN_PROBABILITY)) if tuned.get("pipeline") == key \
-                else DEFAULT_MIN_PROBABILITY
-        return float(min_probability)
+        return default if min_probability == AUTO else float(min_probability)
 
     def _fused_label(self, done: int, fused: bool) -> str | None:
         """After a cross-encoder stage whose calibrated fusion with recall applied (see

@@ -139,9 +139,9 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
     held_lists = after_rank if keep_rank else before_lists
     refit = fit(key or "?", {"labels": fit_lists}, source="tuned", prior=current,
                 l2=PRIOR_PULL if current is not None else 1.0)
-    threshold_now = float((retriever.tuned.get("calibration") or {}).get("min_probability", DEFAULT_MIN_PROBABILITY))
+    threshold_now = retriever.min_probability_for() or DEFAULT_MIN_PROBABILITY
     before = _part(before_lists, current, threshold_now)
-    threshold = _threshold(refit, fit_lists, target_precision)
+    threshold = _threshold(refit, fit_lists, target_precision, threshold_now)
     trial = _part(held_lists, refit, threshold)
     keep_cal = key is not None and (current is None or trial.brier10 <= before.brier10)
     if key is not None and not keep_cal:
@@ -201,11 +201,11 @@ def _part(lists: Sequence[JudgedList], calibration: Calibration | None, threshol
     return Part(_ndcg(lists), report["ece@1"], brier, abstain, statistics.median(times) if times else 0.0)
 
 
-def _threshold(calibration: Calibration, lists: Sequence[JudgedList], target: float | None) -> float:
+def _threshold(calibration: Calibration, lists: Sequence[JudgedList], target: float | None, now: float) -> float:
     """The lowest ``min_probability`` at which the first result of the queries answered is relevant at least
-    ``target`` of the time (the default threshold without a target)."""
+    ``target`` of the time (without a target, the threshold in use ``now``)."""
     if target is None:
-        return DEFAULT_MIN_PROBABILITY
+        return now
     best = np.array([max(p) for p in probabilities(calibration, lists)])
     first = np.array([x.labels[0] for x in lists])
     for t in np.arange(0.05, 0.96, 0.01):

@@ -178,8 +178,9 @@ def build_beside(store: EdgeStore, old: Any, tmp: Path, dimension: int, similari
         rebuilt["multivectors"] = fields_meta(fields, meta.get("multivectors") or {})
     if sparse and meta.get("sparse"):
         rebuilt["sparse"] = meta["sparse"]
-    if meta.get("bi_encoder") is not None:  # the model that made the vectors written
-        rebuilt["bi_encoder"] = meta["bi_encoder"]
+    for key in ("bi_encoder", "tuning"):  # the model that made the vectors written, and what was tuned for it
+        if meta.get(key) is not None:
+            rebuilt[key] = meta[key]
     write_meta(tmp / META_FILE, rebuilt)
     return total
 

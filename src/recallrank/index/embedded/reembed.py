@@ -21,13 +21,14 @@ def reembed_in_place(store: EdgeStore, encoder: Any, progress: Callable[[int], A
                      model: Mapping[str, Any] | None = None) -> ReembedReport:
     """Rebuild the embedded collection with ``encoder``'s vectors and swap it in; the old one is kept aside.
     ``model`` (the encoder's description) is recorded as the bi-encoder that built it; without it the old record
-    is dropped, since it no longer describes the vectors.
+    is dropped, since it no longer describes the vectors. What ``recallrank tune`` fitted is dropped too: it was
+    fitted on the old vectors' scores.
 
     Stopped before the swap (an error, Ctrl-C, SIGKILL), the collection is untouched and the partial rebuild is
     removed (SIGKILL leaves it: ``recallrank doctor`` lists it); stopped during the swap, the next open finishes
     exactly this swap from its journal."""
     t = time.perf_counter()
-    meta = {**store.metadata(), "bi_encoder": dict(model) if model is not None else None}
+    meta = {**store.metadata(), "bi_encoder": dict(model) if model is not None else None, "tuning": None}
 
     def dense(batch: list[StoredParts]) -> list[Any]:
         readable = [p for p in batch if not p.lost and p.text_readable]
