@@ -91,8 +91,8 @@ class _StoreRetriever(BaseRetriever):
     """Drop documents scoring below it (``0.0`` is honoured); per call too."""
     min_probability: float | str | None = "auto"
     """Return no documents (abstain) when none has a calibrated ``probability`` reaching it, else all of them (the
-    core's ``min_probability``: ``"auto"`` the collection's tuned threshold, else 0.15, on a calibrated pipeline;
-    ``None`` or ``0`` never abstains); per call too."""
+    core's ``min_probability``: ``"auto"`` the collection's tuned threshold, else the pipeline's own, 0.15 for the
+    default one; ``0`` or ``"none"`` never abstains; ``None`` is ``"auto"``); per call too."""
     exact: bool = False
     """Search Qdrant exactly instead of through HNSW."""
     recall: RecallMode = DEFAULT_RECALL_MODE

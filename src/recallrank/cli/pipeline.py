@@ -56,8 +56,12 @@ def open_retriever(s: dict[str, Any], rerank: bool | None = None) -> TwoStageRet
     return build_retriever(settings_store(s, **store_options(s)), s, rerank)
 
 
-def warm_up(retriever: TwoStageRetriever) -> None:
-    """Load the models now, so that the timings printed are the stages', not the loading."""
+def warm_up(retriever: TwoStageRetriever, probe: str | None = None) -> None:
+    """Load the models now, so that the timings printed are the stages', not the loading; with a ``probe`` query,
+    also run it once through every stage, so that a ``latency_budget`` has each stage's seconds per candidate to
+    forecast from (a fresh retriever has none, and runs every stage)."""
     retriever.encoder.warm_up()
     for stage in retriever.stages:
         stage.reranker.warm_up()
+    if probe is not None and retriever.stages and retriever.store.count():
+        retriever.search(probe, min_probability=0)

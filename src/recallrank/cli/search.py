@@ -18,7 +18,9 @@ from recallrank.retrieval.pipeline import SearchResponse
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     search = sub.add_parser("search", parents=[common], help="two-stage search of an index",
                             description="Recall top_k candidates (--recall: auto, dense, sparse or hybrid), "
-                            "rerank, print the top_n with their scores and the milliseconds each stage took.")
+                            "rerank, print the top_n with their scores and the milliseconds each stage took. p is "
+                            "each result's calibrated probability of being relevant; when none reaches "
+                            "--min-probability the search abstains and prints no result.")
     search.add_argument("query", metavar="QUERY", help="the query; one that starts with '-' (an option name such "
                         "as --no-clobber) goes after --: recallrank search -- --no-clobber")
     add_options(search, *SEARCH)
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     retriever = pipeline.open_retriever(s)
     require_collection(retriever.store, s)
     retriever.store.open()  # a lock held by another process, or a damaged store, is reported before models load
-    pipeline.warm_up(retriever)
+    pipeline.warm_up(retriever, probe=args.query if retriever.latency_budget is not None else None)
     response = retriever.search(args.query, filter=filters, score_threshold=s["score_threshold"])
     if args.json:
         print(json.dumps(response_json(args.query, response), ensure_ascii=False))
@@ -65,11 +67,15 @@ def print_results(response: SearchResponse) -> None:
         relevance = f"{r.relevance_score:.3f}" if r.relevance_score is not None else "  -  "
         probability = f"p {r.probability:.2f}  " if r.probability is not None else ""
         meta = r.document.metadata
-        book = meta.get("_recallrank")  # what `recallrank index` keeps: the file a chunk came from
+        book = meta.get("_recallrank")  # what `recallrank index` keeps: the file a chunk came from, the record's id
         source = book.get("source") if isinstance(book, dict) else meta.get("source", r.document.id or "")
+        if isinstance(book, dict) and book.get("doc_id") is not None:
+            source = f"{source}  id {book['doc_id']}"
         print(f"{i:2}. {probability}{r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
         print(f"    {snippet(r.text, 160)}")
     print(calibration_line(response))
+    if response.skipped:
+        print(f"skipped by the latency budget or a confident recall: {', '.join(response.skipped)}")
     print(timing_line(response))
 
 
@@ -78,8 +84,7 @@ def calibration_line(response: SearchResponse) -> str:
         return ("probability: none, this pipeline has no fitted calibration (fit one on ~50 labelled queries: "
                 "recallrank tune LABELS)")
     cut = f"; abstains when none reaches {response.min_probability:.2f}" if response.min_probability else ""
-    skipped = f"; skipped: {', '.join(response.skipped)}" if response.skipped else ""
-    return f"p: calibrated probability of relevance, {response.calibration}{cut}{skipped}"
+    return f"p: calibrated probability of relevance, {response.calibration}{cut}"
 
 
 def timing_line(response: SearchResponse) -> str:

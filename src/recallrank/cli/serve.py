@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     retriever = pipeline.open_retriever(s)
     require_collection(retriever.store, s)
     retriever.store.open()
-    pipeline.warm_up(retriever)
+    pipeline.warm_up(retriever, probe="warm up")  # each stage measured once, for requests with a latency_budget
     service = Service(retriever, response_json, args.concurrency, args.queue, s["precision"])
     server = make_server(service, args.host, args.port)
     host, port = str(server.server_address[0]), int(server.server_address[1])

@@ -49,8 +49,8 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["query"], "properties": {
                     "query": {"type": "string"}, "top_k": {"type": "integer", "minimum": 1},
                     "top_n": {"type": "integer", "minimum": 1}, "score_threshold": {"type": "number"},
-                    "min_probability": {"type": ["number", "string", "null"], "description": "a probability, or "
-                                        "'auto' (the server's setting); 0 keeps every result"},
+                    "min_probability": {"type": ["number", "string", "null"], "description": "a probability, "
+                                        "'auto', or 'none' / 0 (never abstain); null: the server's setting"},
                     "latency_budget": {"type": "number", "description": "seconds per query for the rerank cascade"},
                     "filter": {"type": "object", "description": "metadata filter, as TwoStageRetriever.search "
                                "takes it: {key: value}, {key: [values]}, or Qdrant-shaped must/should/must_not"},

@@ -11,8 +11,7 @@ from typing import Any
 from recallrank.cli import pipeline
 from recallrank.cli.common import require_collection
 from recallrank.cli.options import TUNE, add_options, resolve
-from recallrank.training.inputs import read_training_input
-from recallrank.training.tune import MIN_QUERIES, TuneReport, store, tune
+from recallrank.training.tune import MIN_QUERIES, TuneReport, read_labels, store, tune
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -20,9 +19,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="From labelled queries of the collection (JSONL lines {query, positive | "
                        "positive_id}, as train and mine read them, or a BEIR folder), fit the recall depth (top_k), "
                        "the default MaxSim stage's recall weight, the calibration of `probability` and, with "
-                       "--target-precision, the min_probability that reaches it. 40 %% of the queries are held out: "
-                       "the before/after table is measured on them, and a setting is stored with the collection "
-                       f"only if it does not make them worse (at least {MIN_QUERIES} queries).")
+                       "--target-precision, the min_probability that reaches it. About 40 % of the queries are held "
+                       "out: the before/after table is measured on them, and a setting is stored with the collection "
+                       f"only if it does not make them worse (at least {MIN_QUERIES} queries). The pipeline options "
+                       "say which pipeline is tuned, as `search` takes them.")
     p.add_argument("labels", metavar="LABELS", help="JSONL file of labelled pairs, or a BEIR folder")
     p.add_argument("--split", default="test", help="the BEIR folder's qrels split (default test)")
     p.add_argument("--target-precision", type=float, default=None, metavar="P",
@@ -36,12 +36,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     resolve(args, TUNE)
     s = args.settings
-    labels = read_training_input(args.labels, split=args.split)  # every line checked before any model loads
+    labels = read_labels(args.labels, split=args.split)  # every line checked before any model loads
     retriever = pipeline.open_retriever(s)
     require_collection(retriever.store, s)
     retriever.store.open()
     pipeline.warm_up(retriever)
-    report = tune(retriever, labels.pairs, target_precision=args.target_precision)
+    report = tune(retriever, labels, target_precision=args.target_precision)
     written = False if args.dry_run else store(retriever, report)
     if args.json:
         print(json.dumps({**report.as_dict(), "pipeline": retriever.calibration_key(), "written": written},
@@ -63,7 +63,7 @@ def print_report(report: TuneReport, key: str | None, written: bool, dry_run: bo
     chosen = {k: v for k, v in report.settings.items() if k in ("top_k", "maxsim_fuse")}
     if "calibration" in report.settings:
         chosen["min_probability"] = report.settings["calibration"]["min_probability"]
-    if not report.settings:
+    if not report.kept:
         print("nothing stored: no setting improved the held-out part (the collection is unchanged)")
     elif dry_run:
         print(f"--dry-run: would store {', '.join(report.kept)} {chosen}")

@@ -88,8 +88,8 @@ class Calibration:
     def label(self) -> str:
         """What fitted it, for a response and the CLI: ``shipped (dev: faq-en, ...)`` or ``tuned (50 queries)``."""
         if self.source == "tuned":
-            return f"tuned on this collection ({self.queries} labelled queries)"
-        return f"shipped, fitted on {self.queries} dev queries ({', '.join(self.fitted_on)})"
+            return f"tuned on this collection ({self.queries} labelled queries) for {self.pipeline}"
+        return f"shipped for {self.pipeline}, fitted on {self.queries} dev queries ({', '.join(self.fitted_on)})"
 
 
 def recall_summary(similarities: Sequence[float] | np.ndarray) -> list[float]:

@@ -20,9 +20,10 @@ from recallrank.rerank.relevance import (
     recall_summary,
     shipped,
 )
-from recallrank.retrieval.judged import AUTO, inputs, judge
+from recallrank.retrieval.judged import AUTO, check_min_probability, check_probability, inputs, judge
+from recallrank.retrieval.running import StageCosts
 from recallrank.retrieval.stages import Plan, Stage, check_k, st_config
-from recallrank.retrieval.tuning import DEFAULT_TOP_K, tuned_settings
+from recallrank.retrieval.tuning import DEFAULT_TOP_K, check_budget, tuned_settings
 
 
 class Calibrated:
@@ -36,6 +37,19 @@ class Calibrated:
     _tuned_cache: dict[str, Any] | None
     _top_k_given: int | None
     _default_stages: bool
+
+    def _settle(self, top_k: int | None, min_probability: object, latency_budget: object,
+                confident_recall: object) -> None:
+        """The constructor's calibration settings, checked (nothing is read from the store here)."""
+        checked = check_min_probability(min_probability)
+        #: ``"auto"`` or a probability (``0``: never abstain); ``None`` given is ``"auto"``
+        self.min_probability: float | str = checked if checked is not None else AUTO
+        self.latency_budget = check_budget(latency_budget)
+        self.confident_recall = check_probability(confident_recall, "confident_recall")
+        self._costs, self._tuned_cache = StageCosts(), None
+        #: searches also return what their probabilities were computed from (``relevance_inputs``), for fitting
+        self.keep_relevance_inputs = False
+        self._top_k_given = top_k  # None: the collection's tuned top_k, else DEFAULT_TOP_K (read when needed)
 
     @property
     def _tuned(self) -> dict[str, Any]:
@@ -85,7 +99,7 @@ class Calibrated:
         default = auto_threshold(calibration) if calibration is not None else \
             DEFAULT_MIN_PROBABILITY if fusion is not None else None
         threshold = self._threshold(plan.min_probability, default, key)
-        return judge(results, probabilities, label, threshold, found)
+        return judge(results, probabilities, label, threshold, found, plan.top_n)
 
     def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
                          ) -> tuple[str | None, str, int]:

@@ -66,11 +66,16 @@ class SearchResponse:
                 "skipped": list(self.skipped)}
 
 
+#: ``min_probability="none"`` (the CLI's and HTTP's spelling): never abstain, the same as ``0``
+NONE = "none"
+
+
 def check_min_probability(value: object) -> float | str | None:
-    """``min_probability`` as given (``"auto"``, ``None`` or a number in [0, 1]), or a clear error."""
-    if value == AUTO:
-        return AUTO
-    return check_probability(value, "min_probability", "'auto' or None")
+    """``min_probability`` as given: ``"auto"``, a number in [0, 1], ``"none"`` (read as ``0.0``: never abstain),
+    or ``None`` (not given: the caller's default applies); else a clear error."""
+    if isinstance(value, str) and value.strip().lower() in (AUTO, NONE):
+        return AUTO if value.strip().lower() == AUTO else 0.0
+    return check_probability(value, "min_probability", "'auto', 'none' (never abstain) or None (the default)")
 
 
 def check_probability(value: object, name: str, others: str = "None") -> float | None:
@@ -93,12 +98,19 @@ def inputs(kind: str, query_tokens: int, results: Sequence[Result], recalled: Se
     return stage_scores(kind, own, query_tokens), np.asarray(recall, dtype=np.float64), list(recalled)
 
 
+#: results a search ranks at least, whatever its ``top_n``, so that a result's probability does not depend on how
+#: many are returned (the first result's features include the gap to the second)
+CALIBRATION_DEPTH = 2
+
+
 def judge(results: list[Result], probabilities: list[float] | None, label: str | None,
-          min_probability: float | None, found: Any = None) -> dict[str, Any]:
-    """Each result with its ``probability`` (``probabilities``, by a calibration ``label`` names); none when the
-    best is under ``min_probability`` (abstained); the response fields."""
+          min_probability: float | None, found: Any = None, top_n: int | None = None) -> dict[str, Any]:
+    """The first ``top_n`` results, each with its ``probability`` (``probabilities``, by a calibration ``label``
+    names); none when the best of them is under ``min_probability`` (abstained); the response fields."""
+    results = results[:top_n] if top_n is not None else results
     if probabilities is None or not results:
         return {"results": results, "calibration": label, "relevance_inputs": found}
+    probabilities = probabilities[:len(results)]
     best = max(probabilities)
     abstained = min_probability is not None and best < min_probability
     scored = [] if abstained else [replace(r, probability=p) for r, p in zip(results, probabilities, strict=True)]

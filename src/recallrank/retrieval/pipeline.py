@@ -22,11 +22,11 @@ from recallrank.retrieval import tokens
 from recallrank.retrieval.calibrated import Calibrated
 from recallrank.retrieval.cascade import default_stages
 from recallrank.retrieval.ingest import IngestReport, chunked, progress_bar, validated
-from recallrank.retrieval.judged import AUTO, SearchResponse, check_min_probability, check_probability
+from recallrank.retrieval.judged import AUTO, CALIBRATION_DEPTH, SearchResponse, check_min_probability
 from recallrank.retrieval.languages import SAMPLE, choose_encoder, read_ahead, warn_unreadable
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, Recall
 from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_encoder
-from recallrank.retrieval.running import StageCosts, recall_results, run_stages
+from recallrank.retrieval.running import recall_results, run_stages
 from recallrank.retrieval.stages import Plan, Stage, check_k, check_stages, check_threshold, st_config
 from recallrank.retrieval.tuning import DEFAULT_TOP_K, check_budget
 
@@ -54,7 +54,8 @@ class TwoStageRetriever(Calibrated):
         min_probability: each result carries ``probability``, the calibrated probability that it is relevant
             (:mod:`recallrank.rerank.relevance`; ``None`` on a pipeline without a fitted calibration); when none
             reaches ``min_probability`` the search abstains (no results, ``abstained``). ``"auto"``: the
-            collection's tuned threshold, else 0.15, where a calibration applies; ``None`` or ``0``: never.
+            collection's tuned threshold, else the calibration's own (0.15 for the default pipeline); ``0`` or
+            ``"none"``: never abstain; ``None``: ``"auto"`` (as everywhere, ``None`` is "not given").
         latency_budget: seconds per query; a rerank stage that would not fit the time left (by its measured
             seconds per candidate) is skipped with those after it. confident_recall: skip the rerank stages when
             recall's calibrated first result reaches this probability.
@@ -94,9 +95,7 @@ class TwoStageRetriever(Calibrated):
                  recall: str = DEFAULT_RECALL_MODE, min_probability: float | str | None = AUTO,
                  latency_budget: float | None = None, confident_recall: float | None = None) -> None:
         check_k(top_k if top_k is not None else DEFAULT_TOP_K, top_n)
-        self.min_probability = check_min_probability(min_probability)
-        self.latency_budget = check_budget(latency_budget)
-        self.confident_recall = check_probability(confident_recall, "confident_recall")
+        self._settle(top_k, min_probability, latency_budget, confident_recall)
         self._recall = Recall(recall)
         self._recall.check_store(store)
         #: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (see ``recall`` above)
@@ -126,10 +125,6 @@ class TwoStageRetriever(Calibrated):
         self._fit_to_encoder()
         self._warned_fields = False
         self.top_n, self.score_threshold, self.exact = top_n, score_threshold, exact
-        self._costs, self._tuned_cache = StageCosts(), None
-        #: searches also return what their probabilities were computed from (``relevance_inputs``), for fitting
-        self.keep_relevance_inputs = False
-        self._top_k_given = top_k  # None: the collection's tuned top_k, else DEFAULT_TOP_K (read when needed)
 
     # -- ingest -----------------------------------------------------------------------------------------------
     def add_texts(self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None,
@@ -303,7 +298,7 @@ class TwoStageRetriever(Calibrated):
                rerank: bool = True, min_probability: float | str | None = None,
                latency_budget: float | None = None) -> SearchResponse:
         """Recall, rerank and keep ``top_n``; each argument left ``None`` takes the retriever's setting
-        (``min_probability=0`` keeps every result, ``rerank=False`` is recall alone)."""
+        (``min_probability=0`` never abstains, ``rerank=False`` is recall alone)."""
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
         vector = self._embed(plan) if self._recall.embeds_query or plan.rerank else None
         self._check_models()
@@ -371,7 +366,7 @@ class TwoStageRetriever(Calibrated):
             results, done, skipped = run_stages(self.stages, plan, hits, self._costs, self._stage_kwargs(plan))
         if done < 0:
             model = self._recall.model(registry_name(self.encoder), mode)
-            results = recall_results(hits, plan.top_n, model)
+            results = recall_results(hits, max(plan.top_n, CALIBRATION_DEPTH), model)
         judged = self._judged(plan, results, recalled, done, mode, self.fuse and mode == "dense")
         if plan.threshold is not None:  # score_threshold on the ranking score, as before probabilities existed
             judged["results"] = [r for r in judged["results"] if r.score >= plan.threshold]

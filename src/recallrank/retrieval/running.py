@@ -12,6 +12,7 @@ from typing import Any
 from recallrank.documents import Result
 from recallrank.index.base import Hit
 from recallrank.models.identity import short_name
+from recallrank.retrieval.judged import CALIBRATION_DEPTH
 from recallrank.retrieval.stages import Plan, Stage, st_config
 
 #: weight of the newest query in a stage's running seconds-per-candidate estimate
@@ -35,7 +36,8 @@ class StageCosts:
 
 def run_stages(stages: Sequence[Stage], plan: Plan, hits: list[Hit], costs: StageCosts, stage_kwargs: Any
                ) -> tuple[list[Result], int, tuple[str, ...]]:
-    """The cascade's results (the last stage run, cut to ``plan.top_n``), the index of that stage (``-1``: none
+    """The cascade's results (the last stage run, cut to ``plan.top_n`` but at least
+    :data:`~recallrank.retrieval.judged.CALIBRATION_DEPTH`), the index of that stage (``-1``: none
     fitted the budget, and the results are empty) and the names of the stages skipped by ``plan.budget``.
     ``stage_kwargs(i, stage)`` gives a stage's extra arguments."""
     candidates: list[Any] = hits
@@ -48,7 +50,7 @@ def run_stages(stages: Sequence[Stage], plan: Plan, hits: list[Hit], costs: Stag
             if spent + costs.forecast(i, len(candidates)) > plan.budget:
                 break
         ts = time.perf_counter()
-        keep = stage.keep if i < last else min(stage.keep or plan.top_n, plan.top_n)
+        keep = stage.keep if i < last else max(min(stage.keep or plan.top_n, plan.top_n), CALIBRATION_DEPTH)
         results = stage.reranker.rerank(plan.query, candidates, top_n=keep, **stage_kwargs(i, stage))
         costs.record(i, time.perf_counter() - ts, len(candidates))
         if last > 0:  # a cascade: each stage's seconds too
@@ -60,7 +62,8 @@ def run_stages(stages: Sequence[Stage], plan: Plan, hits: list[Hit], costs: Stag
     if done < 0:
         return [], done, skipped
     model = short_name(st_config(stages[done].reranker).get("model"))
-    return [replace(r, stage=stages[done].name, model=model) for r in results[:plan.top_n]], done, skipped
+    depth = max(plan.top_n, CALIBRATION_DEPTH)
+    return [replace(r, stage=stages[done].name, model=model) for r in results[:depth]], done, skipped
 
 
 def recall_results(hits: Sequence[Hit], top_n: int, model: str | None) -> list[Result]:

@@ -1,6 +1,6 @@
 """``recallrank tune LABELS``: fit what a pipeline leaves open on ~50 labelled queries of the user's own collection.
 
-The labelled queries are split by a stable hash of each query: 60 % to fit, 40 % held out. On the fit part, in
+The labelled queries are split by a stable hash of each query: about 60 % to fit, 40 % held out. On the fit part, in
 order:
 
 1. **ranking**: the recall depth ``top_k`` (50, 100, 200) and, for the default MaxSim stage, its recall weight
@@ -12,7 +12,9 @@ order:
 
 Then both parts are compared on the held-out queries (nDCG@10 with every result kept, ECE of the first result,
 Brier score of the top 10, abstain rate, p50). The ranking settings are kept only if held-out nDCG@10 does not
-drop; the calibration only if the held-out Brier score does not rise. When neither is kept, nothing is written.
+drop; the calibration only if the held-out Brier score (a proper scoring rule: ECE on ~20 queries is mostly noise)
+does not rise, against the calibration in use on the same ranking. When neither is kept, nothing is written; what
+an earlier tune stored and this one does not replace is kept.
 What is kept is stored with the collection (:mod:`recallrank.retrieval.tuning`), so every front end uses it.
 """
 
@@ -23,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +34,9 @@ from recallrank.errors import InvalidInputError
 from recallrank.evaluation.calibration import JudgedList, calibration_report, fit, judged_lists, probabilities
 from recallrank.evaluation.metrics import ndcg_at_k
 from recallrank.rerank.relevance import DEFAULT_MIN_PROBABILITY, Calibration
-from recallrank.training.inputs import LabelledPair
+from recallrank.training.inputs import LabelledPair, read_training_input
 
-#: the fewest labelled queries ``tune`` accepts (18 held out at 40 %)
+#: the fewest labelled queries ``tune`` accepts (about 18 held out)
 MIN_QUERIES = 45
 HELD_OUT = 0.4
 TOP_KS = (50, 100, 200)
@@ -76,15 +79,39 @@ class TuneReport:
 
 
 def labelled_queries(pairs: Sequence[LabelledPair]) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """Query id -> text, and query id -> what makes a result relevant (``id:<document id>`` or ``text:<text>``)."""
+    """Query id -> text, and query id -> what makes a result relevant (``id:<document id>`` and/or
+    ``text:<text>``)."""
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
     for p in pairs:
         qid = " ".join(p.query.split()).casefold()
         queries.setdefault(qid, p.query)
-        mark = f"id:{p.positive_id}" if p.positive_id is not None else f"text:{' '.join(str(p.positive).split())}"
-        relevant.setdefault(qid, set()).add(mark)
+        marks = relevant.setdefault(qid, set())
+        if p.positive_id is not None:
+            marks.add(f"id:{p.positive_id}")
+        if p.positive is not None:
+            marks.add(f"text:{' '.join(p.positive.split())}")
     return queries, relevant
+
+
+def read_labels(path: str | Path, split: str = "test") -> list[LabelledPair]:
+    """Labelled pairs from a JSONL file (as ``train`` and ``mine`` read), or from a BEIR folder with each
+    positive's corpus id kept, so that a document indexed in chunks (``recallrank index`` keeps its id as
+    ``_recallrank.doc_id``) is still recognised."""
+    if not Path(path).is_dir():
+        return read_training_input(path, split=split).pairs
+    from recallrank.datasets.beir import load_beir
+    from recallrank.errors import DatasetError
+
+    try:
+        ds = load_beir(path, split)
+    except DatasetError as exc:
+        raise InvalidInputError(str(exc)) from None
+    pairs = [LabelledPair(ds.queries[q], positive=ds.corpus.get(d), positive_id=d, line=i)
+             for i, (q, rels) in enumerate(ds.qrels.items(), 1) if q in ds.queries for d, g in rels.items() if g > 0]
+    if not pairs:
+        raise InvalidInputError(f"{path}: qrels/{split}.tsv has no judgement with a grade above 0 for a known query")
+    return pairs
 
 
 def split(queries: Mapping[str, str], seed: int = 0) -> tuple[dict[str, str], dict[str, str]]:
@@ -141,25 +168,24 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
                 l2=PRIOR_PULL if current is not None else 1.0)
     threshold_now = retriever.min_probability_for() or DEFAULT_MIN_PROBABILITY
     before = _part(before_lists, current, threshold_now)
-    threshold = _threshold(refit, fit_lists, target_precision, threshold_now)
+    current_on_chosen = _part(held_lists, current, threshold_now)  # compared like for like: the same ranking
+    threshold = _threshold(refit, fit_lists, target_precision, threshold_now, notes)
     trial = _part(held_lists, refit, threshold)
-    keep_cal = key is not None and (current is None or trial.brier10 <= before.brier10)
+    keep_cal = key is not None and (current is None or trial.brier10 <= current_on_chosen.brier10)
     if key is not None and not keep_cal:
-        notes.append(f"the refitted calibration raised held-out Brier@10 ({before.brier10:.4f} -> "
+        notes.append(f"the refitted calibration raised held-out Brier@10 ({current_on_chosen.brier10:.4f} -> "
                      f"{trial.brier10:.4f}): not kept")
-    after = trial if keep_cal else _part(held_lists, current, threshold_now)
-    settings: dict[str, Any] = {}
-    kept = []
+    after = trial if keep_cal else current_on_chosen
+    kept = ["ranking"] * keep_rank + ["calibration"] * keep_cal
+    settings = {k: v for k, v in retriever.tuned.items() if k != "written"}  # what an earlier tune kept stays
     if keep_rank:
         settings.update(top_k=chosen[0], maxsim_fuse=chosen[1])
-        kept.append("ranking")
     if keep_cal:
         settings["calibration"] = {**Calibration(refit.pipeline, refit.top, refit.rest, "tuned", (),
                                                  len(fit_q)).as_dict(), "min_probability": threshold}
-        kept.append("calibration")
-    if settings:
+    if kept:
         settings["held_out"] = {"queries": len(held_q), "before": before.as_dict(), "after": after.as_dict()}
-    return TuneReport(len(queries), len(fit_q), len(held_q), before, after, settings, kept, notes)
+    return TuneReport(len(queries), len(fit_q), len(held_q), before, after, settings if kept else {}, kept, notes)
 
 
 def _judge(marks: set[str]) -> dict[str, int]:
@@ -201,23 +227,33 @@ def _part(lists: Sequence[JudgedList], calibration: Calibration | None, threshol
     return Part(_ndcg(lists), report["ece@1"], brier, abstain, statistics.median(times) if times else 0.0)
 
 
-def _threshold(calibration: Calibration, lists: Sequence[JudgedList], target: float | None, now: float) -> float:
+def _threshold(calibration: Calibration, lists: Sequence[JudgedList], target: float | None, now: float,
+               notes: list[str]) -> float:
     """The lowest ``min_probability`` at which the first result of the queries answered is relevant at least
-    ``target`` of the time (without a target, the threshold in use ``now``)."""
+    ``target`` of the time, answering at least one query in five (without a target, or when none reaches it, the
+    threshold in use ``now``, with a note)."""
     if target is None:
         return now
     best = np.array([max(p) for p in probabilities(calibration, lists)])
     first = np.array([x.labels[0] for x in lists])
+    reached = []
     for t in np.arange(0.05, 0.96, 0.01):
         answered = best >= t
-        if answered.any() and first[answered].mean() >= target:
-            return round(float(t), 2)
-    return 0.95
+        if answered.mean() >= 0.2:
+            precision = float(first[answered].mean())
+            reached.append((precision, round(float(t), 2)))
+            if precision >= target:
+                return round(float(t), 2)
+    top = max(reached, default=(0.0, now))
+    notes.append(f"no min_probability reaches precision {target:.2f} on the fit part while answering a fifth of its "
+                 f"queries (the best: {top[0]:.2f} at {top[1]}): the threshold in use ({now}) is kept")
+    return now
 
 
 def store(retriever: Any, report: TuneReport) -> bool:
-    """Write ``report.settings`` with the retriever's collection; ``False`` (nothing written) when it is empty."""
-    if not report.settings:
+    """Write ``report.settings`` with the retriever's collection (what an earlier tune kept and this one did not
+    replace stays); ``False`` (nothing written) when nothing was kept."""
+    if not report.kept:
         return False
     retriever.store.record_models({**report.settings, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                              time.gmtime())}, key="tuning")

@@ -112,7 +112,8 @@ class RecallrankRetriever(_StoreRetriever):
         score_threshold: documents whose final score is below it are dropped (``0.0`` honoured).
         min_probability: no document is returned (``abstained`` True) when none has a calibrated ``probability``
             reaching it, else all are: the core's ``min_probability`` (``"auto"``: the collection's tuned
-            threshold, else 0.15, on a calibrated pipeline; ``None`` or ``0``: never abstain).
+            threshold, else the pipeline's own, 0.15 for the default one; ``0`` or ``"none"``: never abstain;
+            ``None``: ``"auto"``, or per run the component's setting).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
 
     ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
