@@ -32,6 +32,7 @@ from recallrank.models.bi_encoder import BiEncoder
 from recallrank.redact import redact_url
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.foreign import Incoming, check_fusion, default_reranker, rerank_incoming
+from recallrank.retrieval.judged import check_min_probability
 from recallrank.retrieval.pipeline import IngestReport, SearchResponse, TwoStageRetriever, check_stages
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, RecallMode
 
@@ -101,6 +102,11 @@ class _StoreRetriever(BaseRetriever):
     ``retrieval_score`` in the metadata is then the similarity, the BM25 score or the RRF score."""
 
     _pipeline: TwoStageRetriever | None = PrivateAttr(default=None)
+
+    @field_validator("min_probability")
+    @classmethod
+    def _check_min_probability(cls, value: Any) -> Any:
+        return check_min_probability(value)
 
     @field_validator("store")
     @classmethod

@@ -25,7 +25,7 @@ from recallrank.rerank.relevance import (
     stage_scores,
 )
 from recallrank.training.inputs import LabelledPair
-from recallrank.training.tune import MIN_QUERIES, tune
+from recallrank.training.tune import MIN_QUERIES, store, tune
 from tests.fakes import HashEncoder
 
 DOCS = [Document(f"word{i} shared text number {i}", {"i": i}, id=f"d{i}") for i in range(40)]
@@ -183,7 +183,12 @@ def test_tune_stores_only_what_does_not_make_the_held_out_part_worse(tmp_path: P
     docs = [Document(f"word{i} shared text number {i}", id=f"d{i}") for i in range(60)]
     r = TwoStageRetriever(EdgeStore(tmp_path, "c"), HashEncoder(16), False, top_n=10, recall="dense")
     r.add_documents(docs)
-    report = tune(r, pairs_for(60))
+    # labels naming ids the collection does not store: refused, nothing written
+    with pytest.raises(InvalidInputError, match="only 0 of .* labelled queries find one of their labelled"):
+        tune(r, [LabelledPair(d.text, positive_id=f"x{d.id}") for d in docs])
+    assert r.store.recorded_models()["tuning"] is None
+    # a hash "model" finds a text by itself: each query is its document's own text
+    report = tune(r, [LabelledPair(d.text, positive_id=d.id) for d in docs])
     assert report.fit_queries + report.held_queries == 60 and report.held_queries >= 18
     if "ranking" in report.kept:
         assert report.after.ndcg10 >= report.before.ndcg10
@@ -191,6 +196,22 @@ def test_tune_stores_only_what_does_not_make_the_held_out_part_worse(tmp_path: P
     assert "calibration" in report.kept
     assert report.settings["calibration"]["pipeline"] == "hash > recall"
     assert report.settings["held_out"]["queries"] == report.held_queries
+    assert report.settings["held_out"]["before"]["ece@1"] is None  # nothing to measure before: no calibration
+    assert store(r, report) and r.store.recorded_models()["tuning"]["calibration"]["pipeline"] == "hash > recall"
+
+
+def test_a_malformed_tuning_record_is_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    r = recall_only(tmp_path)
+    for bad in ({"calibration": "oops"}, {"calibration": {"pipeline": "hash > recall", "top": {}, "rest": {}}},
+                {"calibration": {"pipeline": "hash > recall", **STEEP, "min_probability": 7}},
+                {"top_k": 10**9}, {"top_k": "50"}, {"maxsim_fuse": -1}):
+        r.store.record_models(bad, key="tuning")
+        with caplog.at_level("WARNING"):
+            fresh = TwoStageRetriever(r.store, HashEncoder(16), False, recall="dense")
+            response = fresh.search("word3 shared")
+        assert response.results and response.calibration is None and fresh.top_k == 100
+        assert "malformed tuned" in caplog.text
+        caplog.clear()
 
 
 def test_calibration_report_on_judged_lists() -> None:
@@ -201,3 +222,32 @@ def test_calibration_report_on_judged_lists() -> None:
     assert report["accuracy@1"] == 1.0 and report["mean_p@1"] > 0.5
     assert json.loads(json.dumps(c.as_dict()))["pipeline"] == "p"
     assert pytest.approx(0.15) == DEFAULT_MIN_PROBABILITY
+
+
+def test_probability_does_not_depend_on_top_n_and_none_means_not_given(tmp_path: Path) -> None:
+    r = recall_only(tmp_path)
+    record(r, calibration={"pipeline": "hash > recall", **STEEP, "source": "tuned", "queries": 50,
+                           "min_probability": 0.999})
+    def ranked(top_n: int) -> Any:
+        return TwoStageRetriever(r.store, HashEncoder(16), False, top_n=top_n, recall="dense").search(
+            "word3", min_probability=0)
+
+    one, five = ranked(1), ranked(5)
+    assert len(one) == 1 and one.results[0].probability == pytest.approx(five.results[0].probability)
+    # None is "not given" (auto: here the tuned 0.999, so it abstains); 0 and "none" never abstain
+    def build(**kwargs: Any) -> TwoStageRetriever:
+        return TwoStageRetriever(r.store, HashEncoder(16), False, recall="dense", **kwargs)
+
+    assert build(min_probability=None).search("word3").abstained
+    for never in (0, "none", "NONE"):
+        kept = build(min_probability=never).search("word3")
+        assert not kept.abstained and kept.results
+    # a keyword-shaped query recalled by hybrid RRF alone: its order and RRF scores stay, and the recall
+    # calibration reads its results' dense similarities (the same probabilities dense recall gives them)
+    hybrid = TwoStageRetriever(r.store, HashEncoder(16), False, min_probability=0).search("word3")
+    assert hybrid.calibration is not None and all(x.probability is not None for x in hybrid.results)
+    rrf = TwoStageRetriever(r.store, HashEncoder(16), False).recall("word3", top_k=10)
+    assert [x.retrieval_score for x in hybrid.results] == [x.retrieval_score for x in rrf.results]  # RRF kept
+    auto = build(min_probability=0)
+    assert auto.search("word3", min_probability=None).results  # per call, None keeps the retriever's setting
+    assert auto.search("word3", min_probability="auto").abstained

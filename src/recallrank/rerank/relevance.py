@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,27 @@ def recall_summary(similarities: Sequence[float] | np.ndarray) -> list[float]:
     if not len(c):
         return []
     return [float(c[0]), float(c[1] if len(c) > 1 else c[0])]
+
+
+def calibration_problem(data: object) -> str | None:
+    """Why ``data`` is not a calibration :meth:`Calibration.from_dict` can read, with finite weights and a
+    threshold in [0, 1] (``None``: it is one)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("pipeline"), str):
+        return f"{str(data)[:60]!r} is not a calibration object with a pipeline"
+    for head, names in (("top", TOP_FEATURES), ("rest", REST_FEATURES)):
+        weights = data.get(head)
+        if not isinstance(weights, Mapping) or set(weights) != {*names, "bias"}:
+            return f"its '{head}' head must hold the weights {', '.join((*names, 'bias'))}"
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+                   for w in weights.values()):
+            return f"its '{head}' head holds a weight that is not a finite number"
+    threshold = data.get("min_probability")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 <= threshold <= 1):
+        return f"its min_probability {threshold!r:.20} is not a probability"
+    if not isinstance(data.get("queries", 0), int):
+        return "its query count is not a number"
+    return None
 
 
 def auto_threshold(calibration: Calibration) -> float:

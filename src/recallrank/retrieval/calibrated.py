@@ -4,6 +4,7 @@ confident enough to skip the rerank stages."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,6 @@ from recallrank.index.base import Hit
 from recallrank.models.identity import registry_name, short_name
 from recallrank.rerank.fusion import FILE_NAME as FUSION_FILE
 from recallrank.rerank.relevance import (
-    DEFAULT_MIN_PROBABILITY,
     Calibration,
     auto_threshold,
     pipeline_key,
@@ -84,21 +84,26 @@ class Calibrated:
         return calibration.probabilities(scores, scores, recalled)[0] >= self.confident_recall
 
     def _judged(self, plan: Plan, results: list[Any], recalled: list[float], done: int, mode: str,
-                fused: bool) -> dict[str, Any]:
+                fused: bool, dense: dict[str, float] | None = None) -> dict[str, Any]:
         """The response fields for ``results`` after stage ``done``: probabilities by the calibration that applies
-        (a cross-encoder's own calibrated fusion when ``fused`` and nothing else does), abstention, inputs."""
+        (a cross-encoder's own calibrated fusion when ``fused`` and nothing else does), abstention, inputs.
+        ``dense``: the dense similarities of a hybrid recall's results (recall alone), which its calibration reads."""
+        seen = results
+        if dense and all(r.point_id in dense for r in results):
+            seen, mode = [replace(r, retrieval_score=dense[r.point_id], score=dense[r.point_id]) for r in results], \
+                "dense"
         key, kind, query_tokens = self._calibration_key(plan.query, done, mode, plan.rerank)
         calibration = self.calibration_for(key)
-        wanted = calibration is not None or self.keep_relevance_inputs
-        found = inputs(kind, query_tokens, results, recalled) if wanted else None
+        wanted = key is not None and (calibration is not None or self.keep_relevance_inputs)
+        found = inputs(kind, query_tokens, seen, recalled) if wanted else None
         probabilities = calibration.probabilities(*found) if calibration is not None and found is not None else None
         label = calibration.label() if calibration is not None else None
         fusion = self._fused_label(done, fused) if calibration is None else None
         if fusion is not None:  # the cross-encoder's calibrated fusion: its score is the probability
             probabilities, label = [r.score for r in results], fusion
-        default = auto_threshold(calibration) if calibration is not None else \
-            DEFAULT_MIN_PROBABILITY if fusion is not None else None
-        threshold = self._threshold(plan.min_probability, default, key)
+        # no threshold was chosen on dev for a cross-encoder's fusion: "auto" does not abstain there
+        default = auto_threshold(calibration) if calibration is not None else None
+        threshold = self._threshold(plan.min_probability, default, key, probabilities is not None)
         return judge(results, probabilities, label, threshold, found, plan.top_n)
 
     def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
@@ -127,6 +132,8 @@ class Calibrated:
     def calibration_key(self) -> str | None:
         """The pipeline a calibration must be fitted for to apply to this retriever's searches (dense recall and
         every stage run): ``all-MiniLM-L6-v2 > maxsim(zero-shot:all-MiniLM-L6-v2)`` by default."""
+        if getattr(self, "recall_mode", "dense") == "sparse" and not self.stages:
+            return None  # BM25 scores alone: no similarity a calibration could read
         return self._key(len(self.stages) - 1, "dense")[0]
 
     def min_probability_for(self) -> float | None:
@@ -153,12 +160,14 @@ class Calibrated:
             return Calibration.from_dict(tuned)
         return shipped().get(key)
 
-    def _threshold(self, min_probability: float | str | None, default: float | None, key: str | None
-                   ) -> float | None:
-        """The threshold to apply: ``default`` (the calibration's own, ``None`` without one) stands for "auto"."""
+    def _threshold(self, min_probability: float | str | None, default: float | None, key: str | None,
+                   calibrated: bool | None = None) -> float | None:
+        """The threshold to apply: ``default`` (the calibration's own; ``None``: none chosen) stands for "auto";
+        ``calibrated`` (default: whether there is a ``default``) whether an explicit threshold can apply."""
+        calibrated = default is not None if calibrated is None else calibrated
         if min_probability is None or min_probability == 0 or (min_probability == AUTO and default is None):
             return None  # 0 keeps everything, calibrated or not
-        if default is None:
+        if not calibrated:
             raise InvalidInputError(
                 f"min_probability={min_probability} needs a calibrated pipeline, and {key or 'this recall mode'} has "
                 "no fitted calibration: fit one with `recallrank tune LABELS` on ~50 labelled queries, or cut on "

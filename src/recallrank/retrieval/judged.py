@@ -14,6 +14,7 @@ See :mod:`recallrank.rerank.relevance` for how a calibration is fitted and which
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -82,8 +83,8 @@ def check_probability(value: object, name: str, others: str = "None") -> float |
     """``value`` as a probability (``None`` kept), or an error naming ``name`` and what else it takes."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+            or not 0 <= float(value) <= 1:
         raise InvalidInputError(f"{name} must be a probability in [0, 1] or {others}, got {value!r:.40}")
     return float(value)
 
@@ -98,8 +99,9 @@ def inputs(kind: str, query_tokens: int, results: Sequence[Result], recalled: Se
     return stage_scores(kind, own, query_tokens), np.asarray(recall, dtype=np.float64), list(recalled)
 
 
-#: results a search ranks at least, whatever its ``top_n``, so that a result's probability does not depend on how
-#: many are returned (the first result's features include the gap to the second)
+#: results a search ranks at least, whatever its ``top_n`` (and candidates it recalls, whatever its ``top_k``:
+#: :attr:`~recallrank.retrieval.stages.Plan.depth`), so that a result's probability does not depend on how many are
+#: returned (the first result's features include the gap to the second)
 CALIBRATION_DEPTH = 2
 
 

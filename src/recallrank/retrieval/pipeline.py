@@ -26,7 +26,7 @@ from recallrank.retrieval.judged import AUTO, CALIBRATION_DEPTH, SearchResponse,
 from recallrank.retrieval.languages import SAMPLE, choose_encoder, read_ahead, warn_unreadable
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, Recall
 from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_encoder
-from recallrank.retrieval.running import recall_results, run_stages
+from recallrank.retrieval.running import recall_results, run_stages, stage_kwargs
 from recallrank.retrieval.stages import Plan, Stage, check_k, check_stages, check_threshold, st_config
 from recallrank.retrieval.tuning import DEFAULT_TOP_K, check_budget
 
@@ -303,9 +303,9 @@ class TwoStageRetriever(Calibrated):
         vector = self._embed(plan) if self._recall.embeds_query or plan.rerank else None
         self._check_models()
         t = time.perf_counter()
-        hits = self._recall.search(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
+        hits = self._recall.search(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
-        return self._finish(plan, self._for_stages(plan, hits, vector))
+        return self._finish(plan, *self._for_stages(plan, hits, vector))
 
     async def asearch(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                       filter: MetadataFilter | None = None, score_threshold: float | None = None,
@@ -315,15 +315,22 @@ class TwoStageRetriever(Calibrated):
         vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query or plan.rerank else None
         await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
-        hits = await self._recall.asearch(self.store, plan.query, vector, plan.top_k, plan.filter, self.exact)
+        hits = await self._recall.asearch(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
-        return await asyncio.to_thread(lambda: self._finish(plan, self._for_stages(plan, hits, vector)))
+        return await asyncio.to_thread(lambda: self._finish(plan, *self._for_stages(plan, hits, vector)))
 
-    def _for_stages(self, plan: Plan, hits: list[Hit], vector: np.ndarray | None) -> list[Hit]:
-        """After sparse or hybrid recall, the stages see each candidate's dense similarity as its recall score."""
-        if vector is None or not (plan.rerank and hits) or self._recall.mode_for(plan.query, self.store) == "dense":
-            return hits
-        return self._recall.similarities(self.store, hits, vector, getattr(self.encoder, "similarity", "cosine"))
+    def _for_stages(self, plan: Plan, hits: list[Hit], vector: np.ndarray | None
+                    ) -> tuple[list[Hit], dict[str, float] | None]:
+        """After sparse or hybrid recall, the stages see each candidate's dense similarity as its recall score;
+        recall alone keeps its order and scores, and its dense similarities (id -> similarity) go to the
+        calibration when one applies (else ``None``)."""
+        if vector is None or not hits or self._recall.mode_for(plan.query, self.store) == "dense":
+            return hits, None
+        dense = self._recall.similarities(self.store, hits, vector, getattr(self.encoder, "similarity", "cosine"))
+        if plan.rerank and self.stages:
+            return dense, None
+        wanted = self.keep_relevance_inputs or self.calibration_for(self._key(-1, "dense")[0]) is not None
+        return hits, ({h.id: h.score for h in dense} if wanted and dense is not hits else None)
 
     def recall(self, query: str, top_k: int | None = None, filter: MetadataFilter | None = None) -> SearchResponse:
         """The recall stage alone (as ``recall`` chooses): ``top_k`` results in recall order, every one kept
@@ -356,32 +363,28 @@ class TwoStageRetriever(Calibrated):
         plan.timings["embed"] = time.perf_counter() - t
         return vector
 
-    def _finish(self, plan: Plan, hits: list[Hit]) -> SearchResponse:
+    def _finish(self, plan: Plan, hits: list[Hit], dense: dict[str, float] | None = None) -> SearchResponse:
         t = time.perf_counter()
-        recalled = recall_summary([h.score for h in hits])  # dense similarities whenever a stage runs (_for_stages)
+        # dense similarities whenever a stage runs, or given apart (``dense``) for hybrid recall alone
+        recalled = recall_summary(list(dense.values()) if dense else [h.score for h in hits])
         results: list[Any] = []
-        done, skipped = -1, tuple(st.name for st in self.stages)
+        done, skipped = -1, tuple[str, ...]()  # the stages a budget or a confident recall left out
         mode = self._recall.mode_for(plan.query, self.store)
-        if plan.rerank and self.stages and hits and not self._confident(plan, hits, mode):
-            results, done, skipped = run_stages(self.stages, plan, hits, self._costs, self._stage_kwargs(plan))
+        if plan.rerank and self.stages and hits:
+            if self._confident(plan, hits, mode):
+                skipped = tuple(st.name for st in self.stages)
+            else:
+                kwargs = stage_kwargs(self.store, self.recall_model, self.fuse and mode == "dense")
+                results, done, skipped = run_stages(self.stages, plan, hits, self._costs, kwargs)
         if done < 0:
             model = self._recall.model(registry_name(self.encoder), mode)
             results = recall_results(hits, max(plan.top_n, CALIBRATION_DEPTH), model)
-        judged = self._judged(plan, results, recalled, done, mode, self.fuse and mode == "dense")
+        judged = self._judged(plan, results, recalled, done, mode, self.fuse and mode == "dense", dense)
         if plan.threshold is not None:  # score_threshold on the ranking score, as before probabilities existed
             judged["results"] = [r for r in judged["results"] if r.score >= plan.threshold]
         plan.timings["rerank"] = time.perf_counter() - t
         plan.timings["total"] = time.perf_counter() - plan.started
-        return SearchResponse(recalled=len(hits), timings=dict(plan.timings), skipped=skipped if plan.rerank and
-                              self.stages else (), **judged)
-
-    def _stage_kwargs(self, plan: Plan) -> Callable[[int, Stage], dict[str, Any]]:
-        def kwargs(i: int, stage: Stage) -> dict[str, Any]:
-            if isinstance(stage.reranker, CrossEncoderReranker):
-                return {"recall_model": self.recall_model,
-                        "fuse": self.fuse and self._recall.mode_for(plan.query, self.store) == "dense"}
-            return {"store": self.store} if getattr(stage.reranker, "uses_store", False) else {}
-        return kwargs
+        return SearchResponse(recalled=len(hits), timings=dict(plan.timings), skipped=skipped, **judged)
 
     def config(self) -> dict[str, Any]:
         """The retriever's settings as plain data (no secrets)."""

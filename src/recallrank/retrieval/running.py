@@ -12,6 +12,7 @@ from typing import Any
 from recallrank.documents import Result
 from recallrank.index.base import Hit
 from recallrank.models.identity import short_name
+from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.retrieval.judged import CALIBRATION_DEPTH
 from recallrank.retrieval.stages import Plan, Stage, st_config
 
@@ -64,6 +65,17 @@ def run_stages(stages: Sequence[Stage], plan: Plan, hits: list[Hit], costs: Stag
     model = short_name(st_config(stages[done].reranker).get("model"))
     depth = max(plan.top_n, CALIBRATION_DEPTH)
     return [replace(r, stage=stages[done].name, model=model) for r in results[:depth]], done, skipped
+
+
+def stage_kwargs(store: Any, recall_model: str | None, fuse: bool) -> Any:
+    """What each stage's ``rerank`` takes beyond the candidates: a cross-encoder the recall model's name and whether
+    its calibrated fusion applies (after dense recall), a stage that reads stored vectors the store."""
+
+    def kwargs(i: int, stage: Stage) -> dict[str, Any]:
+        if isinstance(stage.reranker, CrossEncoderReranker):
+            return {"recall_model": recall_model, "fuse": fuse}
+        return {"store": store} if getattr(stage.reranker, "uses_store", False) else {}
+    return kwargs
 
 
 def recall_results(hits: Sequence[Hit], top_n: int, model: str | None) -> list[Result]:

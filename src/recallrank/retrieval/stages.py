@@ -88,6 +88,12 @@ class Plan:
     min_probability: float | str | None = None
     budget: float | None = None
 
+    @property
+    def depth(self) -> int:
+        """Candidates recalled: ``top_k``, but at least two, so that a result's calibrated probability (which reads
+        the gap to the second candidate) does not depend on ``top_k``."""
+        return max(self.top_k, 2)
+
 
 def check_threshold(threshold: object) -> float | None:
     """``score_threshold`` as a float (``None`` kept), or a clear error."""

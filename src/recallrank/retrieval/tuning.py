@@ -14,6 +14,8 @@ import math
 from typing import Any
 
 from recallrank.errors import InvalidInputError
+from recallrank.rerank.relevance import calibration_problem
+from recallrank.retrieval.stages import MAX_K
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,20 @@ def tuned_settings(store: Any) -> dict[str, Any]:
     tuning = (getter() or {}).get("tuning")
     if not isinstance(tuning, dict):
         return {}
-    top_k = tuning.get("top_k")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        log.warning("collection '%s' records a malformed tuned top_k (%r): ignored", store.name, top_k)
-        tuning = {k: v for k, v in tuning.items() if k != "top_k"}
-    return tuning
+    problems = {key: why for key, why in ((k, _problem(k, v)) for k, v in tuning.items()) if why}
+    for key, why in problems.items():
+        log.warning("collection '%s' records a malformed tuned %s (%s): ignored; run `recallrank tune` again to "
+                    "replace it", store.name, key, why)
+    return {k: v for k, v in tuning.items() if k not in problems}
+
+
+def _problem(key: str, value: Any) -> str | None:
+    """Why a tuned setting cannot be used (``None``: it can)."""
+    if key == "top_k" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K):
+        return f"{value!r:.40} is not a candidate count in 1..{MAX_K:,}"
+    if key == "maxsim_fuse" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                        or not math.isfinite(value) or not 0 <= value < 1e6):
+        return f"{value!r:.40} is not a non-negative weight"
+    if key == "calibration":
+        return calibration_problem(value)
+    return None

@@ -21,6 +21,7 @@ What is kept is stored with the collection (:mod:`recallrank.retrieval.tuning`),
 from __future__ import annotations
 
 import hashlib
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -54,9 +55,12 @@ class Part:
     abstain: float
     p50_ms: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {"ndcg@10": round(self.ndcg10, 4), "ece@1": round(self.ece1, 4), "brier@10": round(self.brier10, 4),
-                "abstain": round(self.abstain, 4), "p50_ms": round(self.p50_ms, 1)}
+    def as_dict(self) -> dict[str, float | None]:
+        """Rounded, with ``None`` for what could not be measured (no calibration: no ECE or Brier score)."""
+        def num(x: float, digits: int) -> float | None:
+            return None if math.isnan(x) else round(x, digits)
+        return {"ndcg@10": num(self.ndcg10, 4), "ece@1": num(self.ece1, 4), "brier@10": num(self.brier10, 4),
+                "abstain": num(self.abstain, 4), "p50_ms": num(self.p50_ms, 1)}
 
 
 @dataclass
@@ -129,10 +133,15 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
         raise InvalidInputError(f"{len(queries)} labelled queries are too few to tune and check the result on a "
                                 f"held-out part: give at least {MIN_QUERIES} ({MIN_QUERIES - len(queries)} more; "
                                 "~50 is what the measurements used)")
-    if target_precision is not None and not 0 < target_precision < 1:
-        raise InvalidInputError(f"target_precision must be in (0, 1), got {target_precision}")
+    if target_precision is not None and (isinstance(target_precision, bool) or not isinstance(
+            target_precision, (int, float)) or not 0 < target_precision < 1):
+        raise InvalidInputError(f"target_precision must be a number in (0, 1), got {target_precision!r:.40}")
+    if not retriever.store.exists() or not retriever.store.count():
+        raise InvalidInputError(f"collection '{retriever.store.name}' holds no documents: index the collection the "
+                                "labels are about first (recallrank index ...), then tune it")
     fit_q, held_q = split(queries, seed)
     qrels = {q: _judge(relevant[q]) for q in queries}
+    retriever.tuned  # noqa: B018  (read the collection's tuning now: the stage's weight below is the tuned one)
     stage = retriever.stages[-1].reranker if retriever.stages else None
     shipped_fuse = getattr(stage, "fuse", None)  # a MaxSim stage fused with recall: its weight is tuned too
     fuses: list[float | None] = [shipped_fuse] if shipped_fuse is None else \
@@ -151,6 +160,7 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
 
     grid = [(k, f) for k in TOP_KS for f in fuses]
     scored = {(k, f): _ndcg(run(fit_q, k, f)) for k, f in grid}
+    _check_labels_found(run(fit_q, max(TOP_KS), shipped_fuse), len(fit_q))
     best = max(grid, key=lambda kf: (round(scored[kf], 6), kf == (base["top_k"], shipped_fuse)))
     key = retriever.calibration_key()
     current = retriever.calibration_for(key)
@@ -186,6 +196,17 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
     if kept:
         settings["held_out"] = {"queries": len(held_q), "before": before.as_dict(), "after": after.as_dict()}
     return TuneReport(len(queries), len(fit_q), len(held_q), before, after, settings if kept else {}, kept, notes)
+
+
+def _check_labels_found(lists: Sequence[JudgedList], queries: int) -> None:
+    """Refuse labels that name documents the collection does not return: ids from another collection, or ids
+    the collection stores under other names (nothing to fit, and a calibration fitted on them would abstain)."""
+    found = sum(bool(x.labels.any()) for x in lists)
+    if found < max(1, queries // 5):
+        raise InvalidInputError(
+            f"only {found} of {queries} labelled queries find one of their labelled documents among their results: "
+            "check that each positive_id is an id this collection stores (the id of the record `recallrank "
+            "index` read, or Document.id), or give the positive's text; nothing was written")
 
 
 def _judge(marks: set[str]) -> dict[str, int]:

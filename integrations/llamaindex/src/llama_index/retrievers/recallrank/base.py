@@ -103,8 +103,8 @@ class RecallrankRetriever(BaseRetriever):
         score_threshold: nodes whose final score is below it are dropped (``0.0`` honoured).
         min_probability: no node is returned when none has a calibrated ``probability`` reaching it, else all
             are (``None``: the ``TwoStageRetriever``'s setting, by default ``"auto"``: the collection's tuned
-            threshold, else the pipeline's own, 0.15 for the default one; ``0`` or ``"none"`` never abstains). ``last_abstained`` says
-            whether the latest retrieve found nothing relevant.
+            threshold, else the pipeline's own, 0.15 for the default one; ``0`` or ``"none"`` never abstains).
+            ``last_abstained`` says whether the latest retrieve found nothing relevant.
 
     Names map onto the core's: ``similarity_top_k`` is the number returned (``top_n``, default 10), ``recall_k``
     the candidates recalled (``top_k``, default 100). The pipeline is ``TwoStageRetriever``'s, its default rerank
