@@ -240,6 +240,11 @@ class RecallrankRetriever(_StoreRetriever):
     top_k: int | None = Field(default=None, gt=0)
     """Candidates recalled before reranking (50-200 is typical; ``None``: the collection's tuned value, else 100);
     per call too."""
+    latency_budget: float | None = None
+    """Seconds per query for the rerank cascade: a stage that would not fit the time left is skipped, with those
+    after it (the core's ``latency_budget``)."""
+    confident_recall: float | None = None
+    """Skip the rerank stages when recall's calibrated first result reaches this probability (the core's)."""
     k: int = Field(default=10, gt=0)
     """Documents kept after reranking."""
 
@@ -254,11 +259,12 @@ class RecallrankRetriever(_StoreRetriever):
         return self.reranker
 
     def _rerank_args(self) -> dict[str, Any]:
+        budget = {"latency_budget": self.latency_budget, "confident_recall": self.confident_recall}
         if self.stages is not None:
             if self.reranker is not None:
                 raise InvalidInputError("pass either reranker= or stages=, not both: put the cross-encoder in stages")
-            return {"stages": self.stages}
-        return {"reranker": self._reranker()}
+            return {"stages": self.stages, **budget}
+        return {"reranker": self._reranker(), **budget}
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
                      kwargs: dict[str, Any]) -> dict[str, Any]:

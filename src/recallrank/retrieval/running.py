@@ -18,6 +18,9 @@ from recallrank.retrieval.stages import Plan, Stage, st_config
 
 #: weight of the newest query in a stage's running seconds-per-candidate estimate
 NEWEST = 0.3
+#: a skipped stage's estimate shrinks by this factor, so that a first measurement inflated by loading (or a slow
+#: spell) does not skip the stage for ever: it runs again once the estimate fits, and is measured afresh
+SKIPPED_DECAY = 0.8
 
 
 class StageCosts:
@@ -28,6 +31,10 @@ class StageCosts:
 
     def forecast(self, i: int, candidates: int) -> float:
         return self.per_candidate.get(i, 0.0) * candidates
+
+    def skipped(self, i: int) -> None:
+        if i in self.per_candidate:
+            self.per_candidate[i] *= SKIPPED_DECAY
 
     def record(self, i: int, seconds: float, candidates: int) -> None:
         rate = seconds / max(1, candidates)
@@ -49,6 +56,8 @@ def run_stages(stages: Sequence[Stage], plan: Plan, hits: list[Hit], costs: Stag
         if plan.budget is not None:
             spent = time.perf_counter() - plan.started
             if spent + costs.forecast(i, len(candidates)) > plan.budget:
+                for j in range(i, len(stages)):
+                    costs.skipped(j)
                 break
         ts = time.perf_counter()
         keep = stage.keep if i < last else max(min(stage.keep or plan.top_n, plan.top_n), CALIBRATION_DEPTH)

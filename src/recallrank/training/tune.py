@@ -184,7 +184,9 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
     keep_cal = key is not None and (current is None or trial.brier10 <= current_on_chosen.brier10)
     if key is not None and not keep_cal:
         notes.append(f"the refitted calibration raised held-out Brier@10 ({current_on_chosen.brier10:.4f} -> "
-                     f"{trial.brier10:.4f}): not kept")
+                     f"{trial.brier10:.4f}): not kept"
+                     + (f", nor the threshold {threshold} chosen with it for --target-precision"
+                        if target_precision is not None else ""))
     after = trial if keep_cal else current_on_chosen
     kept = ["ranking"] * keep_rank + ["calibration"] * keep_cal
     settings = {k: v for k, v in retriever.tuned.items() if k != "written"}  # what an earlier tune kept stays

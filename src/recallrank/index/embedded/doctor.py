@@ -282,8 +282,8 @@ def _check_meta(store: EdgeStore, engine: tuple[int, str], report: DoctorReport)
     if meta is None:
         if not any(META_FILE in f.problem for f in report.findings):
             report.findings.append(Finding(f"{store.meta_path} is missing", "write it from the engine's config (the "
-                                           "bi-encoder's record is lost with it: the next search or index with "
-                                           "--bi-encoder records it again after checking the stored vectors)"))
+                                           "model's record and what `recallrank tune` stored are lost with it: the "
+                                           "next search or index records the model again; tune again)"))
         fresh = {**new_meta(*engine, settings=engine_layout(store.location)), "pending": True}
         del fresh["points"]
         if fields:

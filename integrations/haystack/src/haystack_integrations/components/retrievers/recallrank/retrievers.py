@@ -14,9 +14,10 @@ from haystack_integrations.document_stores.recallrank import RecallrankDocumentS
 from recallrank.models.registry import bi_encoder
 from recallrank.rerank.registry import cross_encoder
 from recallrank.retrieval.cascade import parse_stages
-from recallrank.retrieval.judged import check_min_probability
+from recallrank.retrieval.judged import check_min_probability, check_probability
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, check_recall_mode
+from recallrank.retrieval.tuning import check_budget
 
 
 class _StoreRetriever:
@@ -114,6 +115,8 @@ class RecallrankRetriever(_StoreRetriever):
             reaching it, else all are: the core's ``min_probability`` (``"auto"``: the collection's tuned
             threshold, else the pipeline's own, 0.15 for the default one; ``0`` or ``"none"``: never abstain;
             ``None``: ``"auto"``, or per run the component's setting).
+        latency_budget: seconds per query for the rerank cascade; confident_recall: skip the rerank stages when
+            recall's calibrated first result reaches it (both the core's).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
 
     ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
@@ -130,7 +133,8 @@ class RecallrankRetriever(_StoreRetriever):
                  filters: dict[str, Any] | None = None, recall_k: int | None = None, top_k: int = 10,
                  score_threshold: float | None = None, filter_policy: FilterPolicy | str = FilterPolicy.REPLACE,
                  precision: str = "auto", recall: str = DEFAULT_RECALL_MODE,
-                 min_probability: float | str | None = "auto") -> None:
+                 min_probability: float | str | None = "auto", latency_budget: float | None = None,
+                 confident_recall: float | None = None) -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
         self.recall: str = check_recall_mode(recall)
         if reranker is True:
@@ -144,6 +148,8 @@ class RecallrankRetriever(_StoreRetriever):
         self.model, self.reranker, self.stages = model, reranker, stages
         self.recall_k = check_top_k(recall_k, "recall_k") if recall_k is not None else None
         self.min_probability = check_min_probability(min_probability)
+        self.latency_budget, self.confident_recall = check_budget(latency_budget), check_probability(
+            confident_recall, "confident_recall")
         self.precision = precision
         self._pipeline: TwoStageRetriever | None = None
 
@@ -160,7 +166,9 @@ class RecallrankRetriever(_StoreRetriever):
                                                                                          self.precision)
             self._pipeline = TwoStageRetriever(self.document_store.store, encoder, top_k=self.recall_k,
                                                top_n=self.top_k, recall=self.recall,
-                                               min_probability=self.min_probability, **args)
+                                               min_probability=self.min_probability,
+                                               latency_budget=self.latency_budget,
+                                               confident_recall=self.confident_recall, **args)
         return self._pipeline
 
     def warm_up(self) -> None:
@@ -173,7 +181,8 @@ class RecallrankRetriever(_StoreRetriever):
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
                                stages=self.stages, recall_k=self.recall_k, precision=self.precision,
-                               recall=self.recall, min_probability=self.min_probability)
+                               recall=self.recall, min_probability=self.min_probability,
+                               latency_budget=self.latency_budget, confident_recall=self.confident_recall)
 
     @component.output_types(documents=list[Document], abstained=bool, best_probability=float | None)
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
