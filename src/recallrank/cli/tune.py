@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
 def print_report(report: TuneReport, key: str | None, written: bool, dry_run: bool) -> None:
     print(f"{report.queries} labelled queries: {report.fit_queries} to fit, {report.held_queries} held out; "
           f"pipeline {key}")
-    print(f"{'held out':10} {'nDCG@10':>8} {'ECE@1':>7} {'Brier@10':>9} {'abstain':>8} {'p50 ms':>7}")
+    print(f"{'held out':10} {'nDCG@10':>8} {'ECE@1':>7} {'Brier@1':>8} {'Brier@10':>9} {'abstain':>8} {'p50 ms':>7}")
     for name, part in (("before", report.before), ("after", report.after)):
-        print(f"{name:10} {part.ndcg10:8.4f} {_num(part.ece1):>7} {_num(part.brier10):>9} {part.abstain:8.1%} "
+        print(f"{name:10} {part.ndcg10:8.4f} {_num(part.ece1):>7} {_num(part.brier1):>8} {_num(part.brier10):>9} "
+              f"{part.abstain:8.1%} "
               f"{part.p50_ms:7.1f}")
     for note in report.notes:
         print(f"  {note}")

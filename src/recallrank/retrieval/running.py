@@ -20,7 +20,7 @@ from recallrank.retrieval.stages import Plan, Stage, st_config
 NEWEST = 0.3
 #: a skipped stage's estimate shrinks by this factor, so that a first measurement inflated by loading (or a slow
 #: spell) does not skip the stage for ever: it runs again once the estimate fits, and is measured afresh
-SKIPPED_DECAY = 0.8
+SKIPPED_DECAY = 0.95
 
 
 class StageCosts:
