@@ -184,7 +184,7 @@ def test_tune_stores_only_what_does_not_make_the_held_out_part_worse(tmp_path: P
     r = TwoStageRetriever(EdgeStore(tmp_path, "c"), HashEncoder(16), False, top_n=10, recall="dense")
     r.add_documents(docs)
     # labels naming ids the collection does not store: refused, nothing written
-    with pytest.raises(InvalidInputError, match="only 0 of .* labelled queries find one of their labelled"):
+    with pytest.raises(InvalidInputError, match=r"only 0 of .* labelled queries find one of their labelled"):
         tune(r, [LabelledPair(d.text, positive_id=f"x{d.id}") for d in docs])
     assert r.store.recorded_models()["tuning"] is None
     # a hash "model" finds a text by itself: each query is its document's own text
@@ -251,3 +251,14 @@ def test_probability_does_not_depend_on_top_n_and_none_means_not_given(tmp_path:
     auto = build(min_probability=0)
     assert auto.search("word3", min_probability=None).results  # per call, None keeps the retriever's setting
     assert auto.search("word3", min_probability="auto").abstained
+
+
+def test_a_filter_matching_nothing_returns_nothing_without_error(tmp_path: Path) -> None:
+    r = recall_only(tmp_path)
+    record(r, calibration={"pipeline": "hash > recall", **STEEP, "source": "tuned", "queries": 50})
+    fresh = TwoStageRetriever(r.store, HashEncoder(16), False, recall="dense")
+    empty = fresh.search("word3 shared", filter={"i": 999})
+    assert empty.results == [] and not empty.abstained and empty.skipped == ()
+    assert fresh.search("word3 shared", filter={"i": 999}, min_probability=0.5).results == []
+    with pytest.raises(InvalidInputError, match="min_probability"):
+        fresh.search("word3 shared", filter={"i": 999}, min_probability=7)

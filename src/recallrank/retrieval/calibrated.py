@@ -102,8 +102,8 @@ class Calibrated:
         if fusion is not None:  # the cross-encoder's calibrated fusion: its score is the probability
             probabilities, label = [r.score for r in results], fusion
         # no threshold was chosen on dev for a cross-encoder's fusion: "auto" does not abstain there
-        default = auto_threshold(calibration) if calibration is not None else None
-        threshold = self._threshold(plan.min_probability, default, key, probabilities is not None)
+        default = auto_threshold(calibration) if calibration is not None and probabilities is not None else None
+        threshold = self._threshold(plan.min_probability, default, key, calibration is not None or fusion is not None)
         return judge(results, probabilities, label, threshold, found, plan.top_n)
 
     def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
