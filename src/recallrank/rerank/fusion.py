@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recallrank.rerank.relevance import fit_head
+
 FILE_NAME = "recallrank_fusion.json"
 DEFAULT_RECALL = "all-MiniLM-L6-v2"
 
@@ -55,17 +57,7 @@ class ScoreFusion:
     def fit(cls, logits: np.ndarray, retrieval: np.ndarray, labels: np.ndarray, l2: float = 1e-3,
             bi_encoder: str = DEFAULT_RECALL) -> ScoreFusion:
         """Maximum-likelihood logistic regression (Newton's method) on the two scores."""
-        x = np.column_stack([logits, retrieval, np.ones(len(labels))]).astype(np.float64)
-        y = np.asarray(labels, dtype=np.float64)
-        w = np.zeros(3)
-        for _ in range(50):
-            p = 1.0 / (1.0 + np.exp(-(x @ w)))
-            grad = x.T @ (p - y) + l2 * w
-            hess = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(3)
-            step = np.linalg.solve(hess, grad)
-            w -= step
-            if np.abs(step).max() < 1e-8:
-                break
+        w = fit_head(np.column_stack([logits, retrieval]), np.asarray(labels, dtype=np.float64), l2=l2)
         return cls(float(w[0]), float(w[1]), float(w[2]), bi_encoder)
 
 

@@ -75,8 +75,7 @@ class Calibrated:
         """``confident_recall`` is set and recall's calibrated first result reaches it: the stages are skipped."""
         if self.confident_recall is None:
             return False
-        key, _, _ = self._calibration_key(plan.query, -1, mode)
-        calibration = self.calibration_for(key)
+        calibration = self.calibration_for(self._key(-1, mode)[0])
         if calibration is None:
             return False
         scores = np.array([h.score for h in hits[:plan.top_n]])
@@ -92,10 +91,10 @@ class Calibrated:
         if dense and all(r.point_id in dense for r in results):
             seen, mode = [replace(r, retrieval_score=dense[r.point_id], score=dense[r.point_id]) for r in results], \
                 "dense"
-        key, kind, query_tokens = self._calibration_key(plan.query, done, mode, plan.rerank)
+        key, kind = self._key(done, mode, plan.rerank)
         calibration = self.calibration_for(key)
         wanted = key is not None and (calibration is not None or self.keep_relevance_inputs)
-        found = inputs(kind, query_tokens, seen, recalled) if wanted else None
+        found = inputs(kind, self._query_tokens(plan.query, done, kind), seen, recalled) if wanted else None
         probabilities = calibration.probabilities(*found) if calibration is not None and found is not None else None
         label = calibration.label() if calibration is not None else None
         fusion = self._fused_label(done, fused) if calibration is None else None
@@ -106,16 +105,11 @@ class Calibrated:
         threshold = self._threshold(plan.min_probability, default, key, calibration is not None or fusion is not None)
         return judge(results, probabilities, label, threshold, found, plan.top_n)
 
-    def _calibration_key(self, query: str, done: int, mode: str, reranking: bool = True
-                         ) -> tuple[str | None, str, int]:
-        """The pipeline whose calibration applies after stage ``done`` (``-1``: recall alone; ``None``: recall
-        scores that are no similarity), the kind of that stage and the query's token count where it is MaxSim."""
-        key, kind = self._key(done, mode, reranking)
-        tokens = 1
-        if kind == "maxsim" and (self.keep_relevance_inputs or self.calibration_for(key) is not None):
-            encoder = self.stages[done].reranker.encoder
-            tokens = len(encoder.encode_queries([query])[0])  # the recall pass's, when shared
-        return key, kind, tokens
+    def _query_tokens(self, query: str, done: int, kind: str) -> int:
+        """The query's token count after a MaxSim stage (its score is read per query token), else 1."""
+        if kind != "maxsim":
+            return 1
+        return len(self.stages[done].reranker.encoder.encode_queries([query])[0])  # the recall pass's, when shared
 
     def _key(self, done: int, mode: str, reranking: bool = True) -> tuple[str | None, str]:
         name = registry_name(self.encoder)
@@ -138,16 +132,15 @@ class Calibrated:
 
     def min_probability_for(self) -> float | None:
         """The threshold ``min_probability="auto"`` stands for on this retriever's full pipeline: the collection's
-        tuned one, else :data:`~recallrank.rerank.relevance.DEFAULT_MIN_PROBABILITY`; ``None`` without a
-        calibration."""
-        key = self.calibration_key()
-        calibration = self.calibration_for(key)
-        return self._threshold(AUTO, auto_threshold(calibration) if calibration is not None else None, key)
+        tuned one, else the calibration's own (:func:`~recallrank.rerank.relevance.auto_threshold`); ``None``
+        without a calibration."""
+        calibration = self.calibration_for(self.calibration_key())
+        return auto_threshold(calibration) if calibration is not None else None
 
     @property
     def tuned(self) -> dict[str, Any]:
-        """What ``recallrank tune`` stored with the collection (``{}``: nothing), as read when this retriever was
-        built."""
+        """What ``recallrank tune`` stored with the collection (``{}``: nothing), as read on this retriever's first
+        need of it."""
         return dict(self._tuned)
 
     def calibration_for(self, key: str | None) -> Calibration | None:
@@ -161,17 +154,16 @@ class Calibrated:
         return shipped().get(key)
 
     def _threshold(self, min_probability: float | str | None, default: float | None, key: str | None,
-                   calibrated: bool | None = None) -> float | None:
+                   calibrated: bool) -> float | None:
         """The threshold to apply: ``default`` (the calibration's own; ``None``: none chosen) stands for "auto";
-        ``calibrated`` (default: whether there is a ``default``) whether an explicit threshold can apply."""
-        calibrated = default is not None if calibrated is None else calibrated
+        ``calibrated``: whether an explicit threshold can apply."""
         if min_probability is None or min_probability == 0 or (min_probability == AUTO and default is None):
             return None  # 0 keeps everything, calibrated or not
         if not calibrated:
             raise InvalidInputError(
                 f"min_probability={min_probability} needs a calibrated pipeline, and {key or 'this recall mode'} has "
                 "no fitted calibration: fit one with `recallrank tune LABELS` on ~50 labelled queries, or cut on "
-                "score_threshold instead (min_probability=None)")
+                "score_threshold instead (min_probability=0: never abstain)")
         return default if min_probability == AUTO else float(min_probability)
 
     def _fused_label(self, done: int, fused: bool) -> str | None:
@@ -188,7 +180,7 @@ class Calibrated:
 
     def _apply_tuned_stages(self) -> None:
         """A tuned MaxSim fusion weight on the default stage (see :mod:`recallrank.retrieval.tuning`)."""
-        tuned = getattr(self, "_tuned_cache", None) or {}  # (nothing read yet while the retriever is built)
+        tuned = self._tuned_cache or {}  # nothing read yet while the retriever is built
         if "maxsim_fuse" not in tuned or not (self._default_stages and self.stages):
             return
         fuse = tuned["maxsim_fuse"]

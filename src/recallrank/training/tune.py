@@ -143,7 +143,7 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
                                 "labels are about first (recallrank index ...), then tune it")
     fit_q, held_q = split(queries, seed)
     qrels = {q: _judge(relevant[q]) for q in queries}
-    retriever.tuned  # noqa: B018  (read the collection's tuning now: the stage's weight below is the tuned one)
+    earlier = retriever.tuned  # read now: the stage weight below is then the tuned one
     stage = retriever.stages[-1].reranker if retriever.stages else None
     shipped_fuse = getattr(stage, "fuse", None)  # a MaxSim stage fused with recall: its weight is tuned too
     fuses: list[float | None] = [shipped_fuse] if shipped_fuse is None else \
@@ -193,7 +193,7 @@ def tune(retriever: Any, pairs: Sequence[LabelledPair], *, target_precision: flo
                         if target_precision is not None else ""))
     after = trial if keep_cal else current_on_chosen
     kept = ["ranking"] * keep_rank + ["calibration"] * keep_cal
-    settings = {k: v for k, v in retriever.tuned.items() if k != "written"}  # what an earlier tune kept stays
+    settings = {k: v for k, v in earlier.items() if k != "written"}  # what an earlier tune kept stays
     if keep_rank:
         settings.update(top_k=chosen[0], maxsim_fuse=chosen[1])
     if keep_cal:
