@@ -28,6 +28,65 @@ class Document:
     id: str | None = None
 
 
+#: the one metadata key under which recallrank keeps its own bookkeeping (source file, record id, chunk number,
+#: ``parent`` and the chunk's ``start``/``end`` offsets in it)
+BOOKKEEPING = "_recallrank"
+
+
+def parent_of(doc: Document) -> str | None:
+    """The id of the document ``doc`` was cut from (``_recallrank.parent``, written by chunking), else ``None``."""
+    book = doc.metadata.get(BOOKKEEPING) if isinstance(doc.metadata, Mapping) else None
+    parent = book.get("parent") if isinstance(book, Mapping) else None
+    return parent if isinstance(parent, str) else None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a result matched the query: a snippet of its text with the matched words highlighted.
+
+    ``start``/``end`` are character offsets of ``text`` in the result's text; ``highlights`` the ``(start, end)``
+    of each matched word in the same coordinates; ``source_start``/``source_end`` the snippet's offsets in the
+    document the chunk was cut from (``None`` where the chunk records no offset). ``score`` is what the snippet
+    adds to the ranking score (the MaxSim similarities of the query tokens it holds, or the cross-encoder's score of
+    the sentence); ``stage`` the stage that found it (``"maxsim"``, ``"colbert"``, ``"cross"``).
+    """
+
+    start: int
+    end: int
+    text: str
+    score: float
+    highlights: tuple[tuple[int, int], ...] = ()
+    source_start: int | None = None
+    source_end: int | None = None
+    stage: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text, "score": self.score,
+                "highlights": [list(h) for h in self.highlights], "source_start": self.source_start,
+                "source_end": self.source_end, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One of the best passages of a document result (a search for documents): the chunk's text, its id and
+    point id, its ranking ``score`` and ``probability``, its ``start``/``end`` offsets in the document (``None``
+    where the chunk records none) and its evidence."""
+
+    text: str
+    score: float
+    id: str | None = None
+    point_id: str | None = None
+    start: int | None = None
+    end: int | None = None
+    probability: float | None = None
+    evidence: tuple[Evidence, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "point_id": self.point_id, "text": self.text, "score": self.score,
+                "probability": self.probability, "start": self.start, "end": self.end,
+                "evidence": None if self.evidence is None else [e.as_dict() for e in self.evidence]}
+
+
 #: the score fields of :meth:`Result.score_fields`, as every front end names them in metadata
 SCORE_FIELDS = ("score", "probability", "relevance_score", "retrieval_score", "score_stage", "score_model")
 
@@ -48,6 +107,10 @@ class Result:
         probability: the calibrated probability that the document is relevant to the query, for the pipeline
             that ranked it (:mod:`recallrank.rerank.relevance`); ``None`` where that pipeline has no fitted
             calibration. ``score`` keeps the ranking score as it is.
+        passages: in a search for documents, the document's best passages (best first; ``document`` then holds
+            them joined in document order, its id the document's); ``()`` for a chunk result.
+        evidence: where the text matched the query (:class:`Evidence`, best first); ``None`` where none was
+            computed (see ``evidence`` in :meth:`TwoStageRetriever.search <recallrank.TwoStageRetriever.search>`).
     """
 
     document: Document
@@ -58,6 +121,8 @@ class Result:
     stage: str | None = None
     model: str | None = None
     probability: float | None = None
+    passages: tuple[Passage, ...] = ()
+    evidence: tuple[Evidence, ...] | None = None
 
     def score_fields(self) -> dict[str, Any]:
         """The score fields every front end puts in a result's metadata, under these names: ``score`` (what the
@@ -70,6 +135,16 @@ class Result:
     @property
     def text(self) -> str:
         return self.document.text
+
+    def found_fields(self) -> dict[str, Any]:
+        """Where the result matched, as plain data every front end puts in its metadata: ``passages`` (a document
+        result's best passages, else absent) and ``evidence`` (absent where none was computed)."""
+        out: dict[str, Any] = {}
+        if self.passages:
+            out["passages"] = [p.as_dict() for p in self.passages]
+        if self.evidence is not None:
+            out["evidence"] = [e.as_dict() for e in self.evidence]
+        return out
 
 
 #: limits every backend stores and reads back intact (Qdrant Edge's WAL cannot read payloads nested ~120 deep)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from recallrank.documents import SCORE_FIELDS, Document, Result
 from recallrank.errors import InvalidInputError, MissingDependencyError, StoreError
@@ -68,9 +68,13 @@ def to_langchain(result: Result) -> LCDocument:
     """A ranked result as a new LangChain document with the score fields in its metadata (see
     :meth:`recallrank.Result.score_fields`)."""
     doc = result.document
-    metadata = {**doc.metadata, **result.score_fields()}
+    metadata = {**doc.metadata, **result.score_fields(), **result.found_fields()}
     return LCDocument(page_content=doc.text, metadata=metadata,
                       id=doc.id if doc.id is not None else result.point_id)
+
+
+#: search arguments a retriever also takes per call (``invoke(query, documents=True)``), as the core names them
+PER_CALL = ("min_probability", "documents", "passages", "document_score", "evidence")
 
 
 class _StoreRetriever(BaseRetriever):
@@ -101,6 +105,17 @@ class _StoreRetriever(BaseRetriever):
     (bi-encoder), ``"sparse"`` (Qdrant's BM25 over the stored text) or ``"hybrid"`` (both, fused by RRF in Qdrant);
     ``retrieval_score`` in the metadata is then the similarity, the BM25 score or the RRF score."""
 
+    documents: bool = False
+    """Return documents instead of chunks: each document once, scored by its best passage, its ``passages`` in the
+    metadata with their offsets (the core's ``documents``); per call too."""
+    passages: int = Field(default=3, gt=0, le=100)
+    """Best passages kept per document in documents mode (the core's); per call too."""
+    document_score: Literal["max", "sum"] = "max"
+    """A document's score: its best passage's (``"max"``) or the sum of its ``passages`` best (``"sum"``)."""
+    evidence: bool | Literal["auto"] = "auto"
+    """``evidence`` in the metadata: where each document matched (the core's: ``"auto"`` after a late-interaction
+    stage, from stored token vectors; ``True`` also the cross-encoder's best sentence; ``False`` none)."""
+
     _pipeline: TwoStageRetriever | None = PrivateAttr(default=None)
 
     @field_validator("min_probability")
@@ -129,19 +144,21 @@ class _StoreRetriever(BaseRetriever):
             self._pipeline = TwoStageRetriever(self.store, self.encoder, top_n=self.k,
                                                score_threshold=self.score_threshold, exact=self.exact,
                                                recall=self.recall, min_probability=self.min_probability,
+                                               documents=self.documents, passages=self.passages,
+                                               document_score=self.document_score, evidence=self.evidence,
                                                **self._rerank_args())
         return self._pipeline
 
     def _search_args(self, k: int | None, filter: dict[str, Any] | None, score_threshold: float | None,
                      kwargs: dict[str, Any]) -> dict[str, Any]:
-        min_probability = kwargs.pop("min_probability", None)
+        per_call = {name: kwargs.pop(name, None) for name in PER_CALL}
         if kwargs:
             raise InvalidInputError(f"{type(self).__name__} got unexpected search arguments {sorted(kwargs)}; "
-                                    "it accepts k, filter, score_threshold and min_probability")
+                                    f"it accepts k, filter, score_threshold, {', '.join(PER_CALL)}")
         n = k if k is not None else self.k
         return {"top_k": n, "top_n": n, "filter": filter if filter is not None else self.filter,
                 "score_threshold": score_threshold if score_threshold is not None else self.score_threshold,
-                "min_probability": min_probability, "rerank": False}
+                **per_call, "rerank": False}
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: dict[str, Any] | None = None,

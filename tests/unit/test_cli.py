@@ -55,7 +55,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def index(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index")
     out = run("index", str(corpus / "notes"), str(corpus / "records.jsonl"), "--path", str(path), "--json",
-              "--chunk-size", "400", "--chunk-overlap", "50")
+              "--chunk-size", "100", "--chunk-overlap", "12")
     assert out.returncode == 0, out.stderr
     first = json.loads(out.stdout)
     assert first["sources"] == 4 and first["chunks"] > 4  # the long Markdown file is chunked
@@ -66,7 +66,7 @@ def index(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_index_twice_is_a_no_op_and_a_shrunk_file_leaves_no_stale_chunks(corpus: Path, index: Path,
                                                                          tmp_path: Path) -> None:
-    args = ["--path", str(index), "--json", "--chunk-size", "400", "--chunk-overlap", "50", "--no-progress"]
+    args = ["--path", str(index), "--json", "--chunk-size", "100", "--chunk-overlap", "12", "--no-progress"]
     again = json.loads(run("index", str(corpus / "notes"), str(corpus / "records.jsonl"), *args).stdout)
     assert again["added"] == again["updated"] == again["removed"] == 0
     assert again["unchanged"] == again["chunks"] == again["stored"]

@@ -31,7 +31,7 @@ def test_eval_with_defaults_reports_what_default_search_returns(tmp_path: Path, 
         f.writelines(json.dumps({"id": d, "text": t}) + "\n" for d, t in corpus.items())
     index = ["--path", str(tmp_path / "idx")]
     # one chunk a document, as eval indexes them
-    assert main(["index", str(tmp_path / "docs.jsonl"), *index, "--chunk-size", "100000", "--chunk-overlap", "0",
+    assert main(["index", str(tmp_path / "docs.jsonl"), *index, "--chunk-size", "0",
                  "--no-progress"]) == 0
     capsys.readouterr()
     searched = {}

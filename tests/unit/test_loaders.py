@@ -157,9 +157,12 @@ def test_a_jsonl_record_keeps_every_field_and_the_users_own_source_and_chunk(tmp
     path = str((tmp_path / "r.jsonl").resolve())
     assert stored[f"{path}::a#0"] == {"tags": ["x", "y"], "author": {"name": "ann"}, "source": "mine", "chunk": "c",
                                       "nothing": None,
-                                      "_recallrank": {"source": path, "doc_id": "a", "chunk": 0}}
-    assert stored[f"{path}:2#0"] == {"lang": "en", "n": 1, "_recallrank": {"source": path, "chunk": 0}}
-    assert stored[f"{path}::2#0"] == {"_id": "kept", "_recallrank": {"source": path, "doc_id": "2", "chunk": 0}}
+                                      "_recallrank": {"source": path, "doc_id": "a", "chunk": 0,
+                                                      "parent": f"{path}::a", "start": 0, "end": 5}}
+    assert stored[f"{path}:2#0"] == {"lang": "en", "n": 1, "_recallrank": {"source": path, "chunk": 0,
+                                                                           "parent": f"{path}:2", "start": 0, "end": 5}}
+    assert stored[f"{path}::2#0"] == {"_id": "kept", "_recallrank": {"source": path, "doc_id": "2", "chunk": 0,
+                                                                      "parent": f"{path}::2", "start": 0, "end": 5}}
     again = _index(tmp_path / "r.jsonl", store)  # the bookkeeping is where stale_ids and the next run look
     assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
     assert stale_ids(store, read_sources([tmp_path / "r.jsonl"]), set(stored)) == []

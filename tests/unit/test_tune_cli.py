@@ -22,7 +22,7 @@ def faq(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (root / "labels.jsonl").write_text("".join(json.dumps({"query": ds.queries[q], "positive_id": d}) + "\n"
                                                for q, rels in ds.qrels.items() for d in rels))
     out = run("index", str(root / "faq.jsonl"), "--path", str(root / "index"), "--no-progress",
-              "--chunk-size", "4000")
+              "--chunk-size", "0")
     assert out.returncode == 0, out.stderr
     return root / "index", root / "labels.jsonl"
 

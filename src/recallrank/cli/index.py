@@ -19,6 +19,7 @@ from recallrank.index.embedded import EdgeStore
 from recallrank.index.embedded.reembed import reembed_in_place
 from recallrank.index.reembed import reembed_into
 from recallrank.loaders import IdSet, scan_sources, stale_ids, stream_chunks
+from recallrank.loaders.fitting import chunk_settings
 from recallrank.models.identity import describe, registry_name
 
 
@@ -70,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     # two passes over the sources: the first checks every file, and that the models find a word in every chunk,
     # and counts chunks (nothing is written if one is bad), the second streams chunks into the store batch by
     # batch: memory does not grow with the collection
-    found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=s["chunk_size"],
-                         chunk_overlap=s["chunk_overlap"], unreadable=retriever.unreadable)
+    # chunks are measured in the bi-encoder's tokens and never exceed what it reads (a larger size is an error)
+    size, overlap, measure = chunk_settings(retriever.encoder, s["chunk_size"], s["chunk_overlap"])
+    found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=size,
+                         chunk_overlap=overlap, unreadable=retriever.unreadable, measure=measure)
     store = retriever.store
     if store.exists():
         store.open()  # a lock held by another process, or a damaged store, is reported before models load
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     written = IdSet()
 
     def chunks() -> Iterator[Document]:
-        for doc in stream_chunks(found, s["chunk_size"], s["chunk_overlap"]):
+        for doc in stream_chunks(found, size, overlap, measure):
             written.add(str(doc.id))
             yield doc
 

@@ -47,6 +47,16 @@ def _boolean(value: str | bool) -> bool:
 _boolean.__name__ = "boolean (true/false)"
 
 
+def _evidence(value: str | bool) -> bool | str:
+    """``auto``, or a boolean: the core's ``evidence``."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return _boolean(value)
+
+
+_evidence.__name__ = "auto, true or false"
+
+
 def _probability_or_auto(value: str | float) -> float | str:
     """``auto``, ``none`` (never abstain: 0) or a probability."""
     lowered = str(value).strip().lower()
@@ -119,6 +129,14 @@ OPTIONS = {o.name: o for o in [
            "left (by its measured seconds per candidate) is skipped with the stages after it"),
     Option("confident_recall", float, None, "skip the rerank stages when recall's calibrated first result is at "
            "least this probability"),
+    Option("documents", _boolean, False, "return documents instead of chunks: each document once, scored by its "
+           "best passage, with its best passages and their offsets (chunks made by `recallrank index` know their "
+           "document)"),
+    Option("passages", int, 3, "best passages kept per document with --documents"),
+    Option("document_score", str, "max", "a document's score with --documents: its best passage's (max) or the sum "
+           "of its --passages best (sum)", choices=("max", "sum")),
+    Option("evidence", _evidence, "auto", "where each result matched: auto (after a MaxSim stage, from the stored "
+           "token vectors, no model pass), true (after a cross-encoder, also its best sentence), false (none)"),
     Option("rerank", _boolean, True, "run the rerank stages; --no-rerank keeps the bi-encoder order"),
     Option("allow_other_encoder", _boolean, False, "search or add to a collection with a --bi-encoder other than "
            "the one it records (its vectors and the queries then live in different spaces; re-embed instead: "
@@ -136,8 +154,11 @@ OPTIONS = {o.name: o for o in [
     Option("write_consistency", int, None, "new server collection: write_consistency_factor (replicas that "
            "must confirm a write)"),
     Option("grpc", _boolean, False, "talk to the Qdrant server over gRPC (port 6334): faster large upserts"),
-    Option("chunk_size", int, 800, "characters per chunk"),
-    Option("chunk_overlap", int, 120, "characters shared by consecutive chunks"),
+    Option("chunk_size", int, None, "tokens of the bi-encoder per chunk; over the model's input limit is an error "
+           "(its chunks would be truncated); 0 keeps each text whole (the model reads its first tokens and warns "
+           "how many texts it truncated)", default_text="256, or the model's input limit if smaller"),
+    Option("chunk_overlap", int, None, "tokens shared by consecutive chunks",
+           default_text="a quarter of the chunk size, at most 32"),
     Option("batch_size", int, 256, "documents embedded and written per batch"),
     Option("text_field", str, "text", "JSONL field holding the text"),
     Option("dataset", str, "debian-en", "a shipped question set (" + ", ".join(
@@ -151,7 +172,8 @@ STORE = ["path", "url", "api_key", "collection"]
 #: what builds the retrieval pipeline (:func:`recallrank.cli.pipeline.build_retriever`): ``search`` and ``eval``
 #: take the same options, so ``eval`` measures what ``search`` runs
 PIPELINE = ["bi_encoder", "reranker", "stages", "precision", "recall", "top_k", "rerank", "allow_other_encoder",
-            "min_probability", "latency_budget", "confident_recall"]
+            "min_probability", "latency_budget", "confident_recall", "documents", "passages", "document_score",
+            "evidence"]
 INDEX = [*STORE, "bi_encoder", "precision", "allow_other_encoder",
          "stages", "chunk_size", "chunk_overlap", "batch_size", "text_field",
          "progress", "on_disk", "quantization", "token_storage", "shards", "replicas", "write_consistency", "grpc"]
@@ -209,7 +231,7 @@ def _check_range(opt: Option, value: Any) -> None:
     if value is None:
         return
     if opt.type is int:
-        low, high = (0 if opt.name == "chunk_overlap" else 1), MAX_INTS.get(opt.name, MAX_INT)
+        low, high = (0 if opt.name in ("chunk_overlap", "chunk_size") else 1), MAX_INTS.get(opt.name, MAX_INT)
         if not low <= value <= high:
             raise InvalidInputError(f"{opt.flag} must be {'a non-negative' if low == 0 else 'a positive'} integer "
                                     f"of at most {high:,}, got {value}")

@@ -9,6 +9,7 @@ from typing import Any
 from recallrank.cascade import bi_encoder, cross_encoder, parse_stages
 from recallrank.cli.common import settings_store, store_options
 from recallrank.index.base import VectorStore
+from recallrank.retrieval.grouping import DEFAULT_PASSAGES
 from recallrank.retrieval.judged import AUTO
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
@@ -30,9 +31,10 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     Recall with ``bi_encoder`` (see :func:`recall_encoder`), then rerank with ``stages`` when given (its ``cross``
     stage uses ``reranker``), else with the cross-encoder ``reranker`` names, else with the default stage
     :class:`TwoStageRetriever` picks for the recall model; ``rerank=False`` (``--no-rerank``) keeps the recall
-    order. ``min_probability``, ``latency_budget`` and ``confident_recall`` as :class:`TwoStageRetriever` takes
-    them. ``top_k`` candidates are recalled (``recall``: dense, sparse, hybrid or auto) and ``top_n`` kept. ``encoder``
-    replaces the recall model the settings name.
+    order. ``min_probability``, ``latency_budget``, ``confident_recall``, ``documents``, ``passages``,
+    ``document_score`` and ``evidence`` as :class:`TwoStageRetriever` takes them. ``top_k`` candidates are
+    recalled (``recall``: dense, sparse, hybrid or auto) and ``top_n`` kept. ``encoder`` replaces the recall model
+    the settings name.
     """
     precision = s.get("precision", "auto")
     # the cascade is parsed (every name and number checked) even when --no-rerank leaves it out
@@ -42,7 +44,9 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
     sizes = {"top_k": s.get("top_k"), "top_n": s.get("top_n", 10), "precision": precision,
              "allow_other_encoder": bool(s.get("allow_other_encoder")),
              "recall": s.get("recall", DEFAULT_RECALL_MODE), "min_probability": s.get("min_probability", AUTO),
-             "latency_budget": s.get("latency_budget"), "confident_recall": s.get("confident_recall")}
+             "latency_budget": s.get("latency_budget"), "confident_recall": s.get("confident_recall"),
+             "documents": bool(s.get("documents", False)), "passages": s.get("passages", DEFAULT_PASSAGES),
+             "document_score": s.get("document_score", "max"), "evidence": s.get("evidence", "auto")}
     if not rerank:
         return TwoStageRetriever(store, encoder, False, **sizes)
     if stages is not None:

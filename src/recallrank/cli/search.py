@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from recallrank.cli import pipeline
 from recallrank.cli.common import require_collection, snippet
 from recallrank.cli.filters import parse_filters
 from recallrank.cli.options import SEARCH, add_options, resolve
-from recallrank.documents import check_text
+from recallrank.documents import Evidence, check_text
 from recallrank.index.base import check_filter
 from recallrank.retrieval.pipeline import SearchResponse
 
@@ -53,7 +54,7 @@ def response_json(query: str, response: SearchResponse) -> dict[str, Any]:
     return {"query": query, "recalled": response.recalled, **response.summary(),
             "timings_ms": {k: round(v * 1000, 2) for k, v in response.timings.items()},
             "results": [{"rank": i, "id": r.document.id, "point_id": r.point_id, **r.score_fields(),
-                         "text": r.text, "metadata": dict(r.document.metadata)}
+                         "text": r.text, "metadata": dict(r.document.metadata), **r.found_fields()}
                         for i, r in enumerate(response.results, 1)]}
 
 
@@ -72,11 +73,31 @@ def print_results(response: SearchResponse) -> None:
         if isinstance(book, dict) and book.get("doc_id") is not None:
             source = f"{source}  id {book['doc_id']}"
         print(f"{i:2}. {probability}{r.score:.3f}  rerank {relevance}  recall {r.retrieval_score:.3f}  {source}")
-        print(f"    {snippet(r.text, 160)}")
+        if r.passages:
+            spans = ", ".join(f"{p.start}-{p.end}" if p.start is not None else str(p.id) for p in r.passages)
+            print(f"    document {r.document.id}: best passages at characters {spans}")
+        if r.evidence:
+            for e in r.evidence[:2]:
+                where = f"@{e.source_start}" if e.source_start is not None else f"@{e.start}"
+                print(f"    {where}: {highlighted(r.text, e)}")
+        else:
+            print(f"    {snippet(r.text, 160)}")
     print(calibration_line(response))
     if response.skipped:
         print(f"skipped by the latency budget or a confident recall: {', '.join(response.skipped)}")
     print(timing_line(response))
+
+
+def highlighted(text: str, evidence: Evidence, width: int = 240) -> str:
+    """The evidence snippet on one line, its matched words in bold on a terminal (``**word**`` elsewhere)."""
+    on, off = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+    out, at = [], evidence.start
+    for a, b in evidence.highlights:
+        out += [text[at:a], on, text[a:b], off]
+        at = b
+    out.append(text[at:evidence.end])
+    line = " ".join("".join(out).split())
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def calibration_line(response: SearchResponse) -> str:

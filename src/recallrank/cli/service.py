@@ -52,6 +52,11 @@ OPENAPI: dict[str, Any] = {
                     "min_probability": {"type": ["number", "string", "null"], "description": "a probability, "
                                         "'auto', or 'none' / 0 (never abstain); null: the server's setting"},
                     "latency_budget": {"type": "number", "description": "seconds per query for the rerank cascade"},
+                    "documents": {"type": "boolean", "description": "documents instead of chunks, each scored by "
+                                  "its best passage(s); null: the server's setting"},
+                    "passages": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "document_score": {"type": "string", "enum": ["max", "sum"]},
+                    "evidence": {"type": ["boolean", "string"], "description": "'auto', true or false"},
                     "filter": {"type": "object", "description": "metadata filter, as TwoStageRetriever.search "
                                "takes it: {key: value}, {key: [values]}, or Qdrant-shaped must/should/must_not"},
                     "rerank": {"type": "boolean", "default": True}}}}}},
@@ -65,6 +70,10 @@ OPENAPI: dict[str, Any] = {
                     "results": {"type": "array", "items": {"type": "object", "properties": {
                         "rank": {"type": "integer"}, "id": {"type": ["string", "null"]},
                         "point_id": {"type": "string"}, "text": {"type": "string"}, "metadata": {"type": "object"},
+                        "passages": {"type": "array", "items": {"type": "object"}, "description": "a document's "
+                                     "best passages with their offsets (documents mode)"},
+                        "evidence": {"type": "array", "items": {"type": "object"}, "description": "snippets where "
+                                     "it matched: offsets, text, highlights"},
                         **SCORES}}}}}}}},
                           "400": {"description": "bad input: the message says what to change"},
                           "503": {"description": "busy (Retry-After) or the store is unavailable"}}}},
@@ -141,11 +150,11 @@ class Service:
 
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         query = _query(body)
-        unknown = set(body) - {"query", "top_k", "top_n", "filter", "score_threshold", "rerank", "min_probability",
-                               "latency_budget"}
+        known = ("query", "top_k", "top_n", "filter", "score_threshold", "rerank", "min_probability", "latency_budget",
+                 "documents", "passages", "document_score", "evidence")
+        unknown = set(body) - set(known)
         if unknown:
-            raise InvalidInputError(f"unknown field(s) {sorted(unknown)} for /search; known: query, top_k, top_n, "
-                                    "filter, score_threshold, rerank, min_probability, latency_budget")
+            raise InvalidInputError(f"unknown field(s) {sorted(unknown)} for /search; known: {', '.join(known)}")
         flt = body.get("filter")
         check_filter(flt)
         rerank = body.get("rerank", True)
@@ -154,7 +163,8 @@ class Service:
         response = self.gate.run(lambda: self.retriever.search(
             query, top_k=body.get("top_k"), top_n=body.get("top_n"), filter=flt,
             score_threshold=body.get("score_threshold"), rerank=rerank, min_probability=body.get("min_probability"),
-            latency_budget=body.get("latency_budget")))
+            latency_budget=body.get("latency_budget"), documents=body.get("documents"),
+            passages=body.get("passages"), document_score=body.get("document_score"), evidence=body.get("evidence")))
         return self.to_json(query, response)
 
     def rerank(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from recallrank.documents import Document, check_value
+from recallrank.documents import Document, check_value, parent_of
 from recallrank.errors import StoreError
 from recallrank.filters import Filter, as_filter
 
@@ -62,12 +62,26 @@ def point_id(doc: Document) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
+#: the payload field a search for documents groups chunks by (see :func:`parent_key`)
+PARENT = "parent"
+
+
+def parent_key(doc: Document) -> str:
+    """What a point groups under: the id of the document it was cut from (chunking records it), else the
+    document's own id, else its point id: a document stored whole is a group of one."""
+    parent = parent_of(doc)
+    if parent is not None:
+        return parent
+    return doc.id if doc.id is not None else point_id(doc)
+
+
 def to_payload(doc: Document) -> dict[str, Any]:
     """The point's payload. Qdrant Edge parses floats with up to 2 ulps of error (about 1 in 8 random doubles
     come back changed), so metadata holding floats also keeps an exact JSON copy that :func:`from_payload` reads;
     filters use the structured copy."""
     metadata = dict(doc.metadata)
-    payload = {"text": doc.text, "metadata": metadata, "doc_id": doc.id, "content_hash": content_hash(doc)}
+    payload = {"text": doc.text, "metadata": metadata, "doc_id": doc.id, "content_hash": content_hash(doc),
+               PARENT: parent_key(doc)}
     if _has_float(metadata):
         payload["metadata_json"] = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
     return payload

@@ -22,6 +22,7 @@ from recallrank.errors import CollectionMismatchError, InvalidInputError, StoreE
 from recallrank.filters import Filter, as_filter, check_indexes
 from recallrank.filters.qdrant import UNRECORDED
 from recallrank.index.base import Hit, MetadataFilter, StoredPoint, check_points, from_payload
+from recallrank.index.groups import Groups
 from recallrank.index.indexes import check_index_type, plan_indexes, stamp
 from recallrank.index.query import Query, dense, short_of_limit
 from recallrank.index.settings import CollectionSettings, mismatches
@@ -31,7 +32,7 @@ from recallrank.index.tokens import TOKEN_WRITES, check_field_name, check_tokens
 log = logging.getLogger(__name__)
 
 
-class QdrantCollection(SparseFields, ABC):
+class QdrantCollection(SparseFields, Groups, ABC):
     """A recallrank collection in Qdrant: the shared logic of both stores (see the module docstring). A backend
     implements the abstract primitives, each one call into its engine or client."""
 
@@ -116,7 +117,7 @@ class QdrantCollection(SparseFields, ABC):
         the offset of the next page (``None`` after the last)."""
 
     @abstractmethod
-    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool) -> list[Any]: ...
+    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool | str) -> list[Any]: ...
     @abstractmethod
     def _read_indexes(self) -> dict[str, str] | None:
         """The payload indexes as the backend reports them (``None``: not known yet, ask again later)."""

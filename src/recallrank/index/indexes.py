@@ -24,7 +24,7 @@ MAX_AUTO_INDEXES = 64
 #: a key holding a string longer than this gets no automatic keyword index (it is text, not a category)
 MAX_INDEXED_STRING = 256
 #: payload fields beside the metadata that every collection indexes
-CORE_INDEXES = {"doc_id": "keyword", f"{PATHS_FIELD}.present": "keyword"}
+CORE_INDEXES = {"doc_id": "keyword", "parent": "keyword", f"{PATHS_FIELD}.present": "keyword"}
 
 
 def stamp(points: Sequence[StoredPoint]) -> list[StoredPoint]:

@@ -13,6 +13,7 @@ from recallrank.loaders.chunks import (
     BOOKKEEPING,
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
+    Measure,
     Source,
     chunk_id,
     chunk_text,
@@ -62,7 +63,8 @@ def read_sources(paths: Sequence[str | Path], text_field: str = "text", skip_err
 
 def scan_sources(paths: Sequence[str | Path], text_field: str = "text", skip_errors: bool = False,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
-                 unreadable: Callable[[Sequence[str]], Sequence[int]] | None = None) -> Sources:
+                 unreadable: Callable[[Sequence[str]], Sequence[int]] | None = None,
+                 measure: Measure = None) -> Sources:
     """Check every source as :func:`read_sources` does and count its chunks, keeping no text: the first pass of
     a streaming ingest (:func:`stream_chunks` is the second), so bad input is reported before anything is
     written and memory does not grow with the collection.
@@ -71,16 +73,16 @@ def scan_sources(paths: Sequence[str | Path], text_field: str = "text", skip_err
     positions of the chunks in which the models find no word; each is an error naming its file and line, or with
     ``skip_errors`` a chunk left out and listed in :attr:`Sources.skipped`.
     """
-    return _scan(paths, text_field, skip_errors, keep=False, chunking=(chunk_size, chunk_overlap),
+    return _scan(paths, text_field, skip_errors, keep=False, chunking=(chunk_size, chunk_overlap, measure),
                  unreadable=unreadable)
 
-def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE,
-                  overlap: int = DEFAULT_CHUNK_OVERLAP) -> Iterator[Document]:
+def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_CHUNK_OVERLAP,
+                  measure: Measure = None) -> Iterator[Document]:
     """The chunks of the files a scan read, file by file and record by record (one source in memory at a time),
     as :func:`chunk_documents` makes them."""
     for file in found.order:
         for src in file_sources(Path(file), found.text_field):
-            for doc in source_chunks(src, size, overlap):
+            for doc in source_chunks(src, size, overlap, measure):
                 if doc.id not in found.dropped:
                     yield doc
 
@@ -89,7 +91,7 @@ def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Itera
     yield from read_sources(paths, text_field).sources
 
 def _scan(paths: Sequence[str | Path], text_field: str, skip_errors: bool, keep: bool,
-          chunking: tuple[int, int] | None = None,
+          chunking: tuple[int, int, Measure] | None = None,
           unreadable: Callable[[Sequence[str]], Sequence[int]] | None = None) -> Sources:
     if not paths:
         raise InvalidInputError("no sources given; pass files or folders to index")

@@ -28,6 +28,20 @@ def token_lengths(tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str
     return [len(ids) for ids in enc["input_ids"]]
 
 
+def token_spans(tokenizer: Any, texts: Sequence[str]) -> list[list[tuple[int, int, int]]]:
+    """``(token id, start, end)`` of each text's tokens as the model reads them, special tokens left out and
+    nothing truncated: character offsets into the text, from the fast tokenizer (no model pass)."""
+    if not texts:
+        return []
+    own = getattr(tokenizer, "spans", None)
+    if own is not None:
+        return cast("list[list[tuple[int, int, int]]]", own(list(texts)))
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False,
+                    return_offsets_mapping=True)
+    return [[(i, a, b) for i, (a, b) in zip(ids, offsets, strict=True)]
+            for ids, offsets in zip(enc["input_ids"], enc["offset_mapping"], strict=True)]
+
+
 def report_truncation(truncated: int, total: int, max_length: int | None, what: str, model_name: str,
                       first: bool = True) -> int:
     """Log that ``truncated`` of ``total`` inputs were cut to ``max_length`` tokens: as a warning when ``first``

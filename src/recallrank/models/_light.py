@@ -55,6 +55,11 @@ class FastTokenizer:
     def get_vocab(self) -> dict[str, int]:
         return dict(self._tok.get_vocab())
 
+    def spans(self, texts: Sequence[str]) -> list[list[tuple[int, int, int]]]:
+        """``(token id, start, end)`` of each text's tokens, special tokens left out, untruncated."""
+        return [[(i, a, b) for i, (a, b) in zip(e.ids, e.offsets, strict=True)]
+                for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
     def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Padded, truncated model inputs, as sentence-transformers' ``preprocess`` makes them (as numpy)."""
         encodings = self._tok.encode_batch(list(texts))

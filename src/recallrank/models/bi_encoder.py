@@ -12,7 +12,14 @@ import numpy as np
 from recallrank.documents import check_text
 from recallrank.errors import InvalidInputError
 from recallrank.models._autotune import cache_file, fastest, recorded
-from recallrank.models._batching import has_tokens, no_words, report_truncation, token_batches, token_lengths
+from recallrank.models._batching import (
+    has_tokens,
+    no_words,
+    report_truncation,
+    token_batches,
+    token_lengths,
+    token_spans,
+)
 from recallrank.models._calibration import default_pairs, fingerprint
 from recallrank.models._light import light_model
 from recallrank.models._loading import default_bi_encoder_path, load_error
@@ -66,6 +73,9 @@ class BiEncoder:
 
     #: whether :meth:`encode_with_tokens` can give token vectors (an engine that returns pooled vectors cannot)
     gives_tokens = True
+    #: text the model puts before every document (e5's ``passage: ``); its input limit counts it
+    document_prefix = ""
+    query_prefix = ""
 
     def __init__(
         self,
@@ -240,6 +250,21 @@ class BiEncoder:
         A text of zero-width spaces, control characters or lone accents has none: it would embed as an empty
         input. Texts with a letter or digit are answered without tokenizing."""
         return has_tokens(self._tokenizer(), texts)
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int, int]]]:
+        """``(token id, start, end)`` of each text's tokens (special tokens left out, untruncated): what chunking
+        measures in and what evidence maps token vectors back to. The tokenizer alone runs, no model pass."""
+        return token_spans(self._tokenizer(), texts)
+
+    @property
+    def token_limit(self) -> int | None:
+        """How many of a text's own tokens the model reads (its ``max_seq_length`` less ``[CLS]``/``[SEP]``);
+        ``None`` for a model without a limit. A longer text is truncated to it."""
+        limit = self.warm_up().max_seq_length
+        if not limit:
+            return None
+        tok = self._tokenizer()
+        return int(limit) - sum(t is not None for t in (tok.cls_token_id, tok.sep_token_id))
 
     def tokenizer_vocab(self) -> dict[str, int]:
         """The tokenizer's vocabulary (token -> id)."""

@@ -176,6 +176,10 @@ class E5Encoder(BiEncoder):
         (1, 384)
     """
 
+    #: what precedes every document's text (the model's input limit counts it)
+    document_prefix = PREFIXES["document"]
+    query_prefix = PREFIXES["query"]
+
     def __init__(self, *, precision: Any = "auto", backend: Any = "auto", batch_size: int = 32,
                  max_batch_tokens: int = 4096, max_length: int | None = None, device: str | None = None,
                  cache_root: str | Path | None = None) -> None:

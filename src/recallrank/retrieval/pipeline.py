@@ -12,15 +12,15 @@ import numpy as np
 
 from recallrank.documents import Document, check_text
 from recallrank.errors import InvalidInputError
-from recallrank.index.base import Hit, MetadataFilter, StoredPoint, VectorStore, check_filter, point_id
+from recallrank.index.base import Hit, MetadataFilter, VectorStore, check_filter, point_id
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.models.identity import registry_name
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
 from recallrank.rerank.registry import default_cross_encoder, fitted_to, recall_model_name
 from recallrank.rerank.relevance import recall_summary
-from recallrank.retrieval import tokens
 from recallrank.retrieval.calibrated import Calibrated
 from recallrank.retrieval.cascade import default_stages
+from recallrank.retrieval.grouping import DEFAULT_PASSAGES, Grouped
 from recallrank.retrieval.ingest import IngestReport, chunked, progress_bar, validated
 from recallrank.retrieval.judged import AUTO, CALIBRATION_DEPTH, SearchResponse, check_min_probability
 from recallrank.retrieval.languages import SAMPLE, choose_encoder, read_ahead, warn_unreadable
@@ -29,11 +29,12 @@ from recallrank.retrieval.recorded import check_encoder, encoder_for, recorded_e
 from recallrank.retrieval.running import recall_results, run_stages, stage_kwargs
 from recallrank.retrieval.stages import Plan, Stage, check_k, check_stages, check_threshold, st_config
 from recallrank.retrieval.tuning import DEFAULT_TOP_K, check_budget
+from recallrank.retrieval.writing import Writing
 
 log = logging.getLogger(__name__)
 
 
-class TwoStageRetriever(Calibrated):
+class TwoStageRetriever(Calibrated, Grouped, Writing):
     """Recall ``top_k`` candidates by vector from a Qdrant store, rerank them, keep ``top_n``.
 
     Args:
@@ -73,6 +74,13 @@ class TwoStageRetriever(Calibrated):
             ``retrieval_score`` (what their fusion was calibrated on); the shipped cross-encoder's calibrated
             fusion applies after dense recall only. ``score_threshold`` applies to the final ``score``: with
             recall alone that is an RRF or BM25 score for the queries recalled that way.
+        documents: return documents instead of chunks: each document once, scored by its best passage
+            (``document_score="max"``) or the sum of its ``passages`` best (``"sum"``), with those passages and
+            their offsets (:mod:`recallrank.retrieval.grouping`; chunks made by ``recallrank index`` or
+            :func:`recallrank.chunk` record their document). evidence: ``"auto"`` (default): each result carries
+            the snippets where it matched, from the stored token vectors after a late-interaction stage (no model
+            pass); ``True``: after a cross-encoder, also its best sentence (a few extra pairs a result);
+            ``False``: none (:mod:`recallrank.retrieval.evidence`).
 
     The collection records the bi-encoder that built it (name, settings and a fingerprint of its weights): with
     ``encoder=None`` the recorded one is used (the bundled all-MiniLM-L6-v2 for a new collection).
@@ -93,9 +101,12 @@ class TwoStageRetriever(Calibrated):
                  top_k: int | None = None, top_n: int = 10, score_threshold: float | None = None,
                  exact: bool = False, allow_other_encoder: bool = False, precision: str = "auto",
                  recall: str = DEFAULT_RECALL_MODE, min_probability: float | str | None = AUTO,
-                 latency_budget: float | None = None, confident_recall: float | None = None) -> None:
+                 latency_budget: float | None = None, confident_recall: float | None = None,
+                 documents: bool = False, passages: int = DEFAULT_PASSAGES, document_score: str = "max",
+                 evidence: bool | str = "auto") -> None:
         check_k(top_k if top_k is not None else DEFAULT_TOP_K, top_n)
         self._settle(top_k, min_probability, latency_budget, confident_recall)
+        self._settle_documents(documents, passages, document_score, evidence)
         self._recall = Recall(recall)
         self._recall.check_store(store)
         #: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (see ``recall`` above)
@@ -238,84 +249,45 @@ class TwoStageRetriever(Calibrated):
             self._warned_scripts = warn_unreadable(registry_name(self.encoder), texts, getattr(self.store, "name",
                                                                                                "?"))
 
-    def _write_batch(self, batch: list[tuple[str, dict[str, Any]]], counts: list[int]) -> None:
-        stored = self.store.existing_hashes([pid for pid, _ in batch])
-        todo = [(pid, payload) for pid, payload in batch if stored.get(pid) != payload["content_hash"]]
-        counts[2] += len(batch) - len(todo)
-        counts[1] += sum(pid in stored for pid, _ in todo)
-        counts[0] += sum(pid not in stored for pid, _ in todo)
-        if todo:
-            texts = [p["text"] for _, p in todo]
-            stored_stages = self._stored_stages()
-            shared = [r for r in stored_stages if getattr(r.encoder, "runner", None) is self.encoder]
-            if shared:  # the dense vectors and the stage's token vectors from one forward pass
-                vectors, token_vectors = self.encoder.encode_with_tokens(texts, skip=shared[0].encoder.document_skip)
-            else:
-                vectors, token_vectors = self.encoder.encode_documents(texts), None
-            self.store.upsert([StoredPoint(pid, v, payload) for (pid, payload), v in zip(todo, vectors, strict=True)])
-            for reranker in stored_stages:
-                tokens.prepare(self.store, reranker)
-                tokens.write(self.store, reranker, [(pid, p["text"]) for pid, p in todo],
-                             token_vectors if reranker in shared else None)
-
-    def unreadable(self, texts: Sequence[str]) -> list[int]:
-        """Positions of the texts in which the bi-encoder, or a stage that stores token vectors, finds no word: a
-        text of zero-width spaces, control characters or lone accents alone. Such a text would embed as an empty
-        input and get no token vectors (a store cannot hold an empty multivector), so ingest refuses it before
-        anything is written. Texts with a letter or digit are answered without running a model."""
-        bad: set[int] = set()
-        encoders = [self.encoder, *(reranker.encoder for reranker in self._stored_stages())]
-        for encoder in encoders:
-            has_tokens = getattr(encoder, "has_tokens", None)  # stand-ins without a tokenizer read everything
-            if has_tokens is not None:
-                bad.update(i for i, ok in enumerate(has_tokens(texts)) if not ok)
-        return sorted(bad)
-
     def delete(self, documents: Iterable[Document]) -> None:
         self.store.delete([point_id(d) for d in documents])
-
-    def _stored_stages(self) -> list[Any]:
-        """Stages whose document-side vectors live in the store (a token-vector ``field``)."""
-        stored = [st.reranker for st in self.stages if getattr(st.reranker, "field", None)]
-        if stored and not self.store.supports_multivectors:
-            if not self._warned_fields:
-                self._warned_fields = True
-                log.warning("%s cannot hold token vectors: the MaxSim stage encodes its candidates at query "
-                            "time instead (seconds per query); EdgeStore and QdrantServerStore score them inside "
-                            "Qdrant", type(self.store).__name__)
-            return []
-        return stored
-
-    def add_stage_vectors(self, batch_size: int = 64, progress: Callable[[int], object] | None = None) -> int:
-        """Write the token vectors of every stored point that lacks them (a collection indexed before its MaxSim
-        stage had a ``field``, or an interrupted ingest); returns how many points were filled. Running it again
-        is a no-op. With sparse or hybrid recall, the BM25 field is added and filled too where it is missing."""
-        return tokens.fill(self.store, self._stored_stages(), batch_size, progress) + self._recall.fill(self.store)
 
     # -- search: one body of logic, sync and async differ only in how the store is awaited ----------------------
     def search(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                filter: MetadataFilter | None = None, score_threshold: float | None = None,
                rerank: bool = True, min_probability: float | str | None = None,
-               latency_budget: float | None = None) -> SearchResponse:
+               latency_budget: float | None = None, documents: bool | None = None, passages: int | None = None,
+               document_score: str | None = None, evidence: bool | str | None = None) -> SearchResponse:
         """Recall, rerank and keep ``top_n``; each argument left ``None`` takes the retriever's setting
-        (``min_probability=0`` never abstains, ``rerank=False`` is recall alone)."""
+        (``min_probability=0`` never abstains, ``rerank=False`` is recall alone, ``documents=True`` returns
+        documents scored by their best passages)."""
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
-        vector = self._embed(plan) if self._recall.embeds_query or plan.rerank else None
+        self._plan_documents(plan, documents, passages, document_score, evidence)
+        vector = self._embed(plan) if self._recall.embeds_query or plan.rerank or plan.documents else None
         self._check_models()
         t = time.perf_counter()
-        hits = self._recall.search(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
+        hits = self._grouped_recall(plan, vector, self._recall.mode_for(plan.query, self.store))
+        if hits is None:
+            hits = self._recall.search(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
         return self._finish(plan, *self._for_stages(plan, hits, vector))
 
     async def asearch(self, query: str, *, top_k: int | None = None, top_n: int | None = None,
                       filter: MetadataFilter | None = None, score_threshold: float | None = None,
                       rerank: bool = True, min_probability: float | str | None = None,
-                      latency_budget: float | None = None) -> SearchResponse:
+                      latency_budget: float | None = None, documents: bool | None = None,
+                      passages: int | None = None, document_score: str | None = None,
+                      evidence: bool | str | None = None) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
-        vector = await asyncio.to_thread(self._embed, plan) if self._recall.embeds_query or plan.rerank else None
+        self._plan_documents(plan, documents, passages, document_score, evidence)
+        embeds = self._recall.embeds_query or plan.rerank or plan.documents
+        vector = await asyncio.to_thread(self._embed, plan) if embeds else None
         await asyncio.to_thread(self._check_models)
         t = time.perf_counter()
-        hits = await self._recall.asearch(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
+        hits = await asyncio.to_thread(self._grouped_recall, plan, vector,
+                                       self._recall.mode_for(plan.query, self.store))
+        if hits is None:
+            hits = await self._recall.asearch(self.store, plan.query, vector, plan.depth, plan.filter, self.exact)
         plan.timings["recall"] = time.perf_counter() - t
         return await asyncio.to_thread(lambda: self._finish(plan, *self._for_stages(plan, hits, vector)))
 
@@ -364,7 +336,9 @@ class TwoStageRetriever(Calibrated):
         return vector
 
     def _finish(self, plan: Plan, hits: list[Hit], dense: dict[str, float] | None = None) -> SearchResponse:
-        t = time.perf_counter()
+        t, wanted = time.perf_counter(), plan.top_n
+        if plan.documents:  # every candidate chunk ranked, then grouped into documents below
+            plan.top_n = max(len(hits), plan.top_n)
         # dense similarities whenever a stage runs, or given apart (``dense``) for hybrid recall alone
         recalled = recall_summary(list(dense.values()) if dense else [h.score for h in hits])
         results: list[Any] = []
@@ -380,6 +354,10 @@ class TwoStageRetriever(Calibrated):
             model = self._recall.model(registry_name(self.encoder), mode)
             results = recall_results(hits, max(plan.top_n, CALIBRATION_DEPTH), model)
         judged = self._judged(plan, results, recalled, done, mode, self.fuse and mode == "dense", dense)
+        plan.top_n = wanted
+        if plan.documents:
+            judged["results"] = self._as_documents(plan, judged["results"], wanted)
+        judged["results"] = self._with_evidence(plan, judged["results"], done)
         if plan.threshold is not None:  # score_threshold on the ranking score, as before probabilities existed
             judged["results"] = [r for r in judged["results"] if r.score >= plan.threshold]
         plan.timings["rerank"] = time.perf_counter() - t
@@ -392,7 +370,8 @@ class TwoStageRetriever(Calibrated):
         return {"top_k": top_k if top_k is not None else DEFAULT_TOP_K, "top_n": self.top_n,
                 "score_threshold": self.score_threshold,
                 "min_probability": self.min_probability, "latency_budget": self.latency_budget,
-                "confident_recall": self.confident_recall,
+                "confident_recall": self.confident_recall, "documents": self.documents, "passages": self.passages,
+                "document_score": self.document_score, "evidence": self.evidence,
                 "exact": self.exact, "recall": self.recall_mode, "encoder": self.encoder.config(),
                 "reranker": st_config(self.reranker) if self.reranker is not None else None,
                 "stages": [{"keep": st.keep, **st_config(st.reranker)} for st in self.stages]}

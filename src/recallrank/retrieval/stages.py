@@ -87,6 +87,11 @@ class Plan:
     started: float
     min_probability: float | str | None = None
     budget: float | None = None
+    #: documents mode (see :mod:`recallrank.retrieval.grouping`) and evidence
+    documents: bool = False
+    passages: int = 3
+    document_score: str = "max"
+    evidence: bool | str = "auto"
 
     @property
     def depth(self) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from recallrank.filters import Filter, to_qdrant
 from recallrank.filters.qdrant import index_kinds
-from recallrank.index.base import StoredPoint
+from recallrank.index.base import PARENT, StoredPoint
 from recallrank.index.collection import Query
 from recallrank.index.embedded.engine import DEFAULT_EF_CONSTRUCT, DEFAULT_HNSW_EF, DEFAULT_HNSW_M, token_datatype
 from recallrank.index.embedded.lifecycle import EmbeddedCollection
@@ -152,10 +152,10 @@ class EdgeStore(EmbeddedCollection):
         records, offset = self.engine("read payloads", self._open().scroll, request)
         return list(records), offset
 
-    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool) -> list[Any]:
+    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool | str) -> list[Any]:
         payload: Any = list(fields) if fields is not None else False
-        return list(self.engine("retrieve points", self._open().retrieve, list(ids), payload,
-                                [""] if with_dense else False))  # the dense vector only, never token vectors
+        named = [with_dense] if isinstance(with_dense, str) else ([""] if with_dense else False)
+        return list(self.engine("retrieve points", self._open().retrieve, list(ids), payload, named))
 
     def _read_indexes(self) -> dict[str, str]:
         return index_kinds(self.engine("read the payload indexes", self._open().info).payload_schema)
@@ -177,6 +177,13 @@ class EdgeStore(EmbeddedCollection):
                 vector = {"": vector, **{k: qe.SparseVector(v.indices, v.values) for k, v in p.sparse.items()}}
             ops.append(qe.Point(id=p.id, vector=vector, payload=p.payload))
         self.engine("write points", self._open().update, qe.UpdateOperation.upsert_points(ops))
+
+    def _set_parents(self, values: dict[str, str]) -> None:
+        import qdrant_edge as qe
+
+        shard = self._open()
+        for pid, parent in values.items():
+            self.engine("record parents", shard.update, qe.UpdateOperation.set_payload([pid], {PARENT: parent}))
 
     def _remove(self, ids: Sequence[str]) -> None:
         import qdrant_edge as qe

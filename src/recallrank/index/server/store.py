@@ -7,13 +7,13 @@ it is useful in tests, never the default.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from recallrank.errors import CollectionMismatchError, StoreError
 from recallrank.filters import Filter, to_qdrant
 from recallrank.filters.qdrant import index_kinds
-from recallrank.index.base import StoredPoint
+from recallrank.index.base import PARENT, StoredPoint
 from recallrank.index.collection import QdrantCollection
 from recallrank.index.query import DISTANCES, SIMILARITIES, Fuse, Query, Sparse
 from recallrank.index.server.errors import client_module, server_error
@@ -275,9 +275,11 @@ class QdrantServerStore(QdrantCollection):
                                     with_payload=list(fields) if fields is not None else False)
         return list(records), offset
 
-    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool) -> list[Any]:
+    def _retrieve(self, ids: Sequence[str], fields: Sequence[str] | None, with_dense: bool | str) -> list[Any]:
         vectors: Any = False
-        if with_dense:  # the dense vector only, never token vectors
+        if isinstance(with_dense, str):  # one named (token-vector) field
+            vectors = [with_dense]
+        elif with_dense:  # the dense vector only, never token vectors
             vectors = [""] if self._fields or self._vector_params()[1] else True
         return list(self.call("retrieve points", self.client.retrieve, self.name, ids=list(ids), with_vectors=vectors,
                               with_payload=list(fields) if fields is not None else False))
@@ -312,6 +314,22 @@ class QdrantServerStore(QdrantCollection):
                 vector = {"": vector, **{k: self._scoring(v) for k, v in (p.sparse or {}).items()}}
             batch.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
         self.call("upsert points", self.client.upsert, self.name, points=batch, wait=True)
+
+    def _set_parents(self, values: dict[str, str]) -> None:
+        from qdrant_client import models
+
+        ops = [models.SetPayloadOperation(set_payload=models.SetPayload(payload={PARENT: parent}, points=[pid]))
+               for pid, parent in values.items()]
+        self.call("record parents", self.client.batch_update_points, self.name, update_operations=ops, wait=True)
+
+    def _query_groups(self, query: Query, groups: int, group_size: int,
+                      without: Callable[[Sequence[str]], Any]) -> list[list[Any]]:
+        """Qdrant's own grouping (``query_points_groups``); local mode runs its own copy of it."""
+        request = self._request(query)
+        request.pop("limit")
+        found = self.call("search", self.client.query_points_groups, group_by=PARENT, limit=groups,
+                          group_size=group_size, **request)
+        return [list(g.hits) for g in found.groups]
 
     def _remove(self, ids: Sequence[str]) -> None:
         from qdrant_client import models

@@ -325,8 +325,9 @@ class RecallrankDocumentStore:
         vectors = self.store.vectors(pids) if self.return_embedding and pids else {}
         out = []
         for pid, r in zip(pids, results, strict=True):
-            d = to_haystack(rows.get(pid, to_payload(r.document)), vectors.get(pid), r.score, self.return_embedding)
-            out.append(dataclasses.replace(d, meta={**d.meta, **r.score_fields()}))
+            row = to_payload(r.document) if r.passages else rows.get(pid, to_payload(r.document))  # a document
+            d = to_haystack(row, vectors.get(pid), r.score, self.return_embedding)  # result: its passages, joined
+            out.append(dataclasses.replace(d, meta={**d.meta, **r.score_fields(), **r.found_fields()}))
         return out
 
     def _payloads(self, document_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

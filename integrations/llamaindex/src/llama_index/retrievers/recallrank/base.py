@@ -13,6 +13,8 @@ from recallrank.documents import SCORE_FIELDS, Result
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
+from recallrank.retrieval.evidence import check_evidence
+from recallrank.retrieval.grouping import check_documents
 from recallrank.retrieval.judged import SearchResponse, check_min_probability
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE
@@ -24,10 +26,11 @@ SCORE_KEYS = list(SCORE_FIELDS)
 
 def to_node(r: Result) -> NodeWithScore:
     """A recallrank result as a new LlamaIndex node: ``score`` the final one, the score fields in metadata."""
-    metadata = {**r.document.metadata, **r.score_fields()}
+    found = r.found_fields()  # passages and evidence: what the text already holds, kept from the LLM too
+    metadata = {**r.document.metadata, **r.score_fields(), **found}
+    hidden = [*SCORE_KEYS, *found]
     node = TextNode(text=r.document.text, id_=str(r.document.id if r.document.id is not None else r.point_id),
-                    metadata=metadata, excluded_llm_metadata_keys=list(SCORE_KEYS),
-                    excluded_embed_metadata_keys=list(SCORE_KEYS))
+                    metadata=metadata, excluded_llm_metadata_keys=hidden, excluded_embed_metadata_keys=hidden)
     return NodeWithScore(node=node, score=r.score)
 
 
@@ -105,6 +108,9 @@ class RecallrankRetriever(BaseRetriever):
             are (``None``: the ``TwoStageRetriever``'s setting, by default ``"auto"``: the collection's tuned
             threshold, else the pipeline's own, 0.15 for the default one; ``0`` or ``"none"`` never abstains).
             ``last_abstained`` says whether the latest retrieve found nothing relevant.
+        documents: nodes are documents instead of chunks, each once, scored by its best passage(s), with
+            ``passages`` (and their offsets) in metadata; passages, document_score, evidence: as the core's
+            (``None``: the ``TwoStageRetriever``'s setting). ``evidence`` in metadata says where a node matched.
 
     Names map onto the core's: ``similarity_top_k`` is the number returned (``top_n``, default 10), ``recall_k``
     the candidates recalled (``top_k``, default 100). The pipeline is ``TwoStageRetriever``'s, its default rerank
@@ -120,7 +126,9 @@ class RecallrankRetriever(BaseRetriever):
 
     def __init__(self, retriever: TwoStageRetriever, *, similarity_top_k: int = 10, recall_k: int | None = None,
                  filters: MetadataFilters | Any = None, score_threshold: float | None = None,
-                 min_probability: float | str | None = None, callback_manager: CallbackManager | None = None) -> None:
+                 min_probability: float | str | None = None, documents: bool | None = None,
+                 passages: int | None = None, document_score: str | None = None, evidence: bool | str | None = None,
+                 callback_manager: CallbackManager | None = None) -> None:
         if not isinstance(retriever, TwoStageRetriever):
             raise InvalidInputError(f"retriever must be a recallrank TwoStageRetriever, got {type(retriever).__name__}"
                                     "; build one with RecallrankRetriever.from_store(store)")
@@ -129,6 +137,13 @@ class RecallrankRetriever(BaseRetriever):
         self._filter = from_metadata_filters(filters) if isinstance(filters, MetadataFilters) else self.filters
         self.score_threshold = score_threshold
         self.min_probability = check_min_probability(min_probability)
+        #: documents mode and evidence as the core's (``None``: the ``TwoStageRetriever``'s setting)
+        self.documents, self.passages, self.document_score, self.evidence = documents, passages, document_score, \
+            evidence
+        check_documents(retriever.documents if documents is None else documents,
+                        retriever.passages if passages is None else passages,
+                        retriever.document_score if document_score is None else document_score)
+        check_evidence(retriever.evidence if evidence is None else evidence)
         #: whether the latest retrieve abstained (no node reached ``min_probability``), and its best probability
         self.last_abstained, self.last_best_probability = False, None
         super().__init__(callback_manager=callback_manager)
@@ -144,7 +159,9 @@ class RecallrankRetriever(BaseRetriever):
     def _args(self) -> dict[str, Any]:
         k = self.recall_k if self.recall_k is not None else max(self._pipeline.top_k, self.similarity_top_k)
         return {"top_k": k, "top_n": self.similarity_top_k, "filter": self._filter,
-                "score_threshold": self.score_threshold, "min_probability": self.min_probability}
+                "score_threshold": self.score_threshold, "min_probability": self.min_probability,
+                "documents": self.documents, "passages": self.passages, "document_score": self.document_score,
+                "evidence": self.evidence}
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self._nodes(self._pipeline.search(query_bundle.query_str, **self._args()))

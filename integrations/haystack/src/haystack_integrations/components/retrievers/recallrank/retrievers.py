@@ -14,6 +14,8 @@ from haystack_integrations.document_stores.recallrank import RecallrankDocumentS
 from recallrank.models.registry import bi_encoder
 from recallrank.rerank.registry import cross_encoder
 from recallrank.retrieval.cascade import parse_stages
+from recallrank.retrieval.evidence import check_evidence
+from recallrank.retrieval.grouping import DEFAULT_PASSAGES, check_documents
 from recallrank.retrieval.judged import check_min_probability, check_probability
 from recallrank.retrieval.pipeline import TwoStageRetriever
 from recallrank.retrieval.recall import DEFAULT_RECALL_MODE, check_recall_mode
@@ -118,6 +120,10 @@ class RecallrankRetriever(_StoreRetriever):
         latency_budget: seconds per query for the rerank cascade; confident_recall: skip the rerank stages when
             recall's calibrated first result reaches it (both the core's).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"int8"`` for the models named here.
+        documents: return documents instead of chunks, each once, scored by its best passage (``document_score``
+            ``"max"``) or the sum of its ``passages`` best (``"sum"``), the passages with their offsets in ``meta``
+            (the core's; per run too). evidence: ``meta["evidence"]``, where each document matched (the core's:
+            ``"auto"``, ``True`` or ``False``; per run too).
 
     ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
     (``score``, ``probability``, ``relevance_score``, ``retrieval_score``, ``score_stage``, ``score_model``). The
@@ -134,8 +140,11 @@ class RecallrankRetriever(_StoreRetriever):
                  score_threshold: float | None = None, filter_policy: FilterPolicy | str = FilterPolicy.REPLACE,
                  precision: str = "auto", recall: str = DEFAULT_RECALL_MODE,
                  min_probability: float | str | None = "auto", latency_budget: float | None = None,
-                 confident_recall: float | None = None) -> None:
+                 confident_recall: float | None = None, documents: bool = False, passages: int = DEFAULT_PASSAGES,
+                 document_score: str = "max", evidence: bool | str = "auto") -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
+        self.documents, self.passages, self.document_score = check_documents(documents, passages, document_score)
+        self.evidence = check_evidence(evidence)
         self.recall: str = check_recall_mode(recall)
         if reranker is True:
             raise ValueError("reranker=True is ambiguous: pass None for the default rerank, a cross-encoder name, "
@@ -168,7 +177,9 @@ class RecallrankRetriever(_StoreRetriever):
                                                top_n=self.top_k, recall=self.recall,
                                                min_probability=self.min_probability,
                                                latency_budget=self.latency_budget,
-                                               confident_recall=self.confident_recall, **args)
+                                               confident_recall=self.confident_recall, documents=self.documents,
+                                               passages=self.passages, document_score=self.document_score,
+                                               evidence=self.evidence, **args)
         return self._pipeline
 
     def warm_up(self) -> None:
@@ -182,21 +193,29 @@ class RecallrankRetriever(_StoreRetriever):
         return default_to_dict(self, **self._base_dict(), model=self.model, reranker=self.reranker,
                                stages=self.stages, recall_k=self.recall_k, precision=self.precision,
                                recall=self.recall, min_probability=self.min_probability,
-                               latency_budget=self.latency_budget, confident_recall=self.confident_recall)
+                               latency_budget=self.latency_budget, confident_recall=self.confident_recall,
+                               documents=self.documents, passages=self.passages, document_score=self.document_score,
+                               evidence=self.evidence)
 
     @component.output_types(documents=list[Document], abstained=bool, best_probability=float | None)
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
-            score_threshold: float | None = None, min_probability: float | str | None = None) -> dict[str, Any]:
+            score_threshold: float | None = None, min_probability: float | str | None = None,
+            documents: bool | None = None, passages: int | None = None, document_score: str | None = None,
+            evidence: bool | str | None = None) -> dict[str, Any]:
         flt, k, threshold = self._settings(filters, top_k, score_threshold)
         pipeline = self.pipeline
         response = pipeline.search(query, top_k=max(pipeline.top_k, k), top_n=k,
                                    filter=self.document_store.retrieval_filter(flt), score_threshold=threshold,
-                                   min_probability=min_probability)
+                                   min_probability=min_probability, documents=documents, passages=passages,
+                                   document_score=document_score, evidence=evidence)
         return {"documents": self.document_store.from_results(response.results), "abstained": response.abstained,
                 "best_probability": response.best_probability}
 
     @component.output_types(documents=list[Document], abstained=bool, best_probability=float | None)
     async def run_async(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
                         score_threshold: float | None = None,
-                        min_probability: float | str | None = None) -> dict[str, Any]:
-        return await asyncio.to_thread(self.run, query, filters, top_k, score_threshold, min_probability)
+                        min_probability: float | str | None = None, documents: bool | None = None,
+                        passages: int | None = None, document_score: str | None = None,
+                        evidence: bool | str | None = None) -> dict[str, Any]:
+        return await asyncio.to_thread(self.run, query, filters, top_k, score_threshold, min_probability, documents,
+                                       passages, document_score, evidence)

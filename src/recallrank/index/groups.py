@@ -1,0 +1,141 @@
+"""A search for documents: chunks grouped by the document they were cut from, inside Qdrant; and the stored
+token vectors read back, for evidence.
+
+Every point records its ``parent`` (:func:`recallrank.index.base.parent_key`: the document a chunk was cut from,
+else the point's own id). A grouped search returns the best ``groups`` parents, each with its ``group_size`` best
+chunks, so one long document's many chunks cannot crowd the others out of the candidates.
+
+The server runs Qdrant's ``query_points_groups``. Qdrant Edge's Python binding (0.9) does not expose the grouping
+its Rust crate has, so the embedded backend runs the same algorithm as Qdrant's ``GroupByDriver`` over its query
+primitive: search, then search again with the groups already full excluded (``must_not`` on ``parent``), at most
+:data:`MAX_GROUP_REQUESTS` times. Both skip points that have no ``parent``, as Qdrant does; a collection holding
+such points (written before parents were recorded) is refused until :meth:`Groups.fill_parents` has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from recallrank.documents import parent_of
+from recallrank.errors import InvalidInputError
+from recallrank.filters import Filter, as_filter
+from recallrank.filters.model import IsEmpty, MatchAny
+from recallrank.index.base import PARENT, Hit, MetadataFilter, parent_key
+from recallrank.index.query import Query, dense
+from recallrank.index.tokens import record_vectors
+
+#: requests the embedded backend spends finding enough groups (Qdrant's ``MAX_GET_GROUPS_REQUESTS``)
+MAX_GROUP_REQUESTS = 5
+#: at most this many groups are excluded per request (a filter's value list limit)
+MAX_EXCLUDED = 1024
+NO_PARENT = Filter(must=(IsEmpty(f"@{PARENT}"),))
+
+
+class Groups:
+    """Grouped search and the ``parent`` record, for :class:`~recallrank.index.collection.QdrantCollection`."""
+
+    _parents_checked = False
+
+    def search_groups(self, vector: np.ndarray, groups: int, group_size: int, flt: MetadataFilter | None = None,
+                      exact: bool = False) -> list[list[Hit]]:
+        """The best ``groups`` documents for ``vector``, each as its best ``group_size`` chunk hits (best first),
+        documents in the order of their best chunk."""
+        for name, value in (("groups", groups), ("group_size", group_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+        self.check_parents()
+        s: Any = self
+        query = Query(dense(vector), groups * group_size, s._filter(flt), s._search_params(exact))
+        parsed = as_filter(flt)
+
+        def without(full: Sequence[str]) -> Any:  # the caller's filter, and none of the groups already full
+            return s._compile(Filter(must=(parsed,) if parsed else (),
+                                     must_not=(MatchAny(f"@{PARENT}", tuple(full)),)))
+
+        return [s._hits(points) for points in self._query_groups(query, groups, group_size, without)]
+
+    def _query_groups(self, query: Query, groups: int, group_size: int,
+                      without: Callable[[Sequence[str]], Any]) -> list[list[Any]]:
+        """Groups of scored points, best group first (a backend primitive; this one runs Qdrant's group-by over
+        ``_query``; ``without(keys)`` is the query's condition excluding those parents)."""
+        s: Any = self
+        found: dict[str, list[Any]] = {}
+        seen: set[str] = set()
+        for _ in range(MAX_GROUP_REQUESTS):
+            full = [k for k, hits in found.items() if len(hits) >= group_size][:MAX_EXCLUDED]
+            condition = without(full) if full else query.condition
+            points = s._query(Query(query.vector, query.limit, condition, query.params))
+            for p in points:
+                key = (p.payload or {}).get(PARENT)
+                if not isinstance(key, str) or str(p.id) in seen:
+                    continue
+                seen.add(str(p.id))
+                hits = found.setdefault(key, [])
+                if len(hits) < group_size:
+                    hits.append(p)
+            best = list(found.values())[:groups]
+            if len(points) < query.limit or (len(best) == groups and all(len(h) >= group_size for h in best)):
+                break
+        return list(found.values())[:groups]
+
+    def check_parents(self) -> None:
+        """Refuse a grouped search on a collection with points that record no ``parent`` (they would be left out
+        of every group), saying how to record it; checked once per store object, by one count."""
+        if self._parents_checked:
+            return
+        s: Any = self
+        missing = s._count(s._compile(NO_PARENT)) if s.exists() else 0
+        if missing:
+            raise InvalidInputError(
+                f"{missing} points of {s.where} were written before recallrank recorded the document each chunk "
+                "came from, so a search for documents would leave them out; record it once (no re-embedding): "
+                "run `recallrank index` over its sources again, or call TwoStageRetriever.add_stage_vectors()")
+        self._parents_checked = True
+
+    def fill_parents(self, batch: int = 256) -> int:
+        """Record ``parent`` on the points written without it (from the chunk's bookkeeping, else the caller's
+        id, else the point id); returns how many were filled. A no-op when none lack it."""
+        from recallrank.index.base import from_payload
+
+        s: Any = self
+        if not s.exists():
+            return 0
+        filled = 0
+        while True:  # each round re-reads the points still without a parent (the ones just set drop out)
+            page, _ = s._scroll_page(s._compile(NO_PARENT), ["text", "metadata", "metadata_json", "doc_id"], batch,
+                                     None)
+            if not page:
+                break
+            s._begin_write()
+            values = {str(r.id): _parent(r, from_payload) for r in page}
+            s._set_parents(values)
+            filled += len(values)
+        self._parents_checked = filled == 0 and self._parents_checked
+        return filled
+
+    def _set_parents(self, values: dict[str, str]) -> None:  # a backend primitive
+        raise NotImplementedError
+
+    def token_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored ``name`` token vectors of ``ids`` (point id -> ``(tokens, dimension)`` float32 array), as
+        stored (a quantised field gives its approximation); points without them are absent. What evidence reads:
+        which document token each query token matched, without running a model."""
+        s: Any = self
+        s._field(name)
+        out: dict[str, np.ndarray] = {}
+        for record in s._retrieve(list(ids), None, name) if ids else []:
+            vectors = record_vectors(record)[1].get(name)
+            if vectors:
+                out[str(record.id)] = np.asarray(vectors, dtype=np.float32)
+        return out
+
+
+def _parent(record: Any, from_payload: Any) -> str:
+    doc = from_payload(record.payload)
+    if doc.id is None and parent_of(doc) is None:
+        return str(record.id)  # a document without an id is stored under its content's point id
+    return parent_key(doc)
+

@@ -1,0 +1,196 @@
+"""A search for documents instead of chunks: each document once, scored by its best passages, with evidence.
+
+Recall asks Qdrant for the best documents, each with its best ``passages`` chunks (its grouping by ``parent``,
+:mod:`recallrank.index.groups`), so one long document cannot fill the candidates; about ``top_k`` chunks in all
+are recalled (``ceil(top_k / passages)`` documents). The rerank stages score every recalled chunk; each document
+then takes the score of its best passage (``document_score="max"``) or the sum of its ``passages`` best
+(``"sum"``), its probability is its best passage's, and the ``top_n`` best documents are returned, each with its
+passages and their offsets. Sparse and hybrid recall have no grouped query here: their chunks are grouped after
+the rerank the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from recallrank.documents import Document, Passage, Result, parent_of
+from recallrank.index.base import Hit
+from recallrank.retrieval.evidence import (
+    MAX_SNIPPETS,
+    check_evidence,
+    chunk_offset,
+    matched,
+    sentence_evidence,
+    snippets,
+    token_spans,
+)
+from recallrank.retrieval.stages import Plan, Stage
+
+DOCUMENT_SCORES = ("max", "sum")
+DEFAULT_PASSAGES = 3
+#: what joins a document result's passages in its text
+PASSAGE_JOIN = "\n…\n"
+
+
+def check_documents(documents: object, passages: object, document_score: object) -> tuple[bool, int, str]:
+    """The documents settings as given, or a clear error."""
+    if not isinstance(documents, bool):
+        raise ValueError(f"documents must be True or False, got {documents!r}")
+    if isinstance(passages, bool) or not isinstance(passages, int) or not 1 <= passages <= 100:
+        raise ValueError(f"passages must be an int from 1 to 100 (best passages kept per document), got {passages!r}")
+    if document_score not in DOCUMENT_SCORES:
+        raise ValueError(f"document_score must be 'max' (the best passage) or 'sum' (of the best passages), "
+                         f"got {document_score!r}")
+    return documents, passages, str(document_score)
+
+
+class Grouped:
+    """Mixed into the retriever: documents mode and evidence. Reads ``store``, ``stages`` and the settings."""
+
+    store: Any
+    stages: list[Stage]
+    exact: bool
+
+    def _settle_documents(self, documents: object, passages: object, document_score: object,
+                          evidence: object) -> None:
+        self.documents, self.passages, self.document_score = check_documents(documents, passages, document_score)
+        #: ``"auto"``: evidence where it costs no model pass (after a late-interaction stage); ``True``: also the
+        #: cross-encoder's best sentence; ``False``: none
+        self.evidence = check_evidence(evidence)
+
+    def _plan_documents(self, plan: Plan, documents: object, passages: object, document_score: object,
+                        evidence: object) -> None:
+        plan.documents, plan.passages, plan.document_score = check_documents(
+            self.documents if documents is None else documents, self.passages if passages is None else passages,
+            self.document_score if document_score is None else document_score)
+        plan.evidence = check_evidence(self.evidence if evidence is None else evidence)
+
+    def _grouped_recall(self, plan: Plan, vector: np.ndarray | None, mode: str) -> list[Hit] | None:
+        """Dense recall of the best documents with their best passages (Qdrant's grouping), as one list of chunk
+        hits best first; ``None`` where the search is for chunks or the recall mode has no grouped query."""
+        if not plan.documents or vector is None or mode != "dense" or not hasattr(self.store, "search_groups"):
+            return None
+        groups = self.store.search_groups(vector, max(math.ceil(plan.depth / plan.passages), plan.top_n),
+                                          plan.passages, plan.filter, self.exact)
+        return sorted((h for g in groups for h in g), key=lambda h: -h.score)
+
+    def _as_documents(self, plan: Plan, results: list[Result], top_n: int) -> list[Result]:
+        """Chunk results (best first) grouped by the document they were cut from: the ``top_n`` best documents."""
+        by_parent: dict[str, list[Result]] = {}
+        for r in results:
+            by_parent.setdefault(_parent(r), []).append(r)
+        scored = []
+        for parent, chunks in by_parent.items():
+            best = chunks[:plan.passages]
+            score = best[0].score if plan.document_score == "max" else float(sum(c.score for c in best))
+            scored.append((score, parent, best))
+        scored.sort(key=lambda s: -s[0])
+        return [_document(parent, score, best) for score, parent, best in scored[:top_n]]
+
+    def _with_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
+        """``results`` with their evidence, as ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`);
+        a document result's comes from its passages."""
+        if plan.evidence is False or not results:
+            return results
+        if plan.documents:
+            return [self._document_evidence(plan, r, done) for r in results]
+        return self._chunk_evidence(plan, results, done)
+
+    def _document_evidence(self, plan: Plan, result: Result, done: int) -> Result:
+        chunks = [Result(Document(p.text, _passage_meta(result, p), p.id), p.score, point_id=p.point_id)
+                  for p in result.passages]
+        found = self._chunk_evidence(plan, chunks, done)
+        passages = tuple(replace(p, evidence=c.evidence) for p, c in zip(result.passages, found, strict=True))
+        if all(p.evidence is None for p in passages):
+            return replace(result, passages=passages)
+        at = _joined_offsets(passages)
+        evidence = sorted((replace(e, start=e.start + at[i], end=e.end + at[i],
+                                   highlights=tuple((a + at[i], b + at[i]) for a, b in e.highlights))
+                           for i, p in enumerate(passages) for e in p.evidence or ()), key=lambda e: -e.score)
+        return replace(result, passages=passages, evidence=tuple(evidence[:MAX_SNIPPETS]))
+
+    def _chunk_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
+        last = self.stages[done] if 0 <= done < len(self.stages) else None
+        late = [st for st in self.stages if _zero_shot_field(st, self.store)]
+        if plan.evidence is True and last is not None and _is_cross(last):
+            return sentence_evidence(last.reranker, plan.query, results, last.name)
+        if late:
+            return _token_evidence(late[0], self.store, plan.query, results)
+        return results
+
+
+def _parent(result: Result) -> str:
+    found = parent_of(result.document)
+    if found is not None:
+        return found
+    return result.document.id if result.document.id is not None else str(result.point_id)
+
+
+def _document(parent: str, score: float, best: Sequence[Result]) -> Result:
+    top = best[0]
+    passages = tuple(Passage(r.text, r.score, r.document.id, r.point_id, chunk_offset(r),
+                             None if chunk_offset(r) is None else chunk_offset(r) + len(r.text),  # type: ignore[operator]
+                             r.probability) for r in best)
+    text = PASSAGE_JOIN.join(p.text for p in _in_document_order(passages))
+    document = Document(text, dict(top.document.metadata), parent)
+    return replace(top, document=document, score=score, passages=passages, evidence=None)
+
+
+def _in_document_order(passages: Sequence[Passage]) -> list[Passage]:
+    if all(p.start is not None for p in passages):
+        return sorted(passages, key=lambda p: p.start or 0)
+    return list(passages)
+
+
+def _joined_offsets(passages: Sequence[Passage]) -> dict[int, int]:
+    """Where each passage (by its index in ``passages``) starts in the joined text of its document result."""
+    order = _in_document_order(passages)
+    at, pos = {}, 0
+    for p in order:
+        i = next(k for k, q in enumerate(passages) if q is p)
+        at[i] = pos
+        pos += len(p.text) + len(PASSAGE_JOIN)
+    return at
+
+
+def _passage_meta(result: Result, passage: Passage) -> dict[str, Any]:
+    meta = dict(result.document.metadata)
+    book = dict(meta.get("_recallrank") or {})
+    if passage.start is not None:
+        book["start"] = passage.start
+    meta["_recallrank"] = book
+    return meta
+
+
+def _is_cross(stage: Stage) -> bool:
+    return hasattr(stage.reranker, "score_pairs")
+
+
+def _zero_shot_field(stage: Stage, store: Any) -> bool:
+    """A late-interaction stage whose token vectors are the bi-encoder's own, stored in ``store``."""
+    field = getattr(stage.reranker, "field", None)
+    encoder = getattr(stage.reranker, "encoder", None)
+    return (field is not None and getattr(encoder, "runner", None) is not None
+            and getattr(store, "supports_multivectors", False) and field in store.multivector_fields())
+
+
+def _token_evidence(stage: Stage, store: Any, query: str, results: list[Result]) -> list[Result]:
+    encoder, field = stage.reranker.encoder, stage.reranker.field
+    q = encoder.encode_queries([query])[0]
+    q_spans = token_spans(encoder, query, "query") or []
+    stored = store.token_vectors(field, [r.point_id for r in results if r.point_id is not None])
+    out = []
+    for r in results:
+        vectors = stored.get(str(r.point_id))
+        spans = token_spans(encoder, r.text) if vectors is not None else None
+        if vectors is None or spans is None or len(spans) != len(vectors) or len(q_spans) != len(q):
+            out.append(r)  # no evidence rather than evidence pointing at the wrong words
+            continue
+        found = matched(q, q_spans, query, vectors, spans)
+        out.append(replace(r, evidence=snippets(r.text, spans, found, chunk_offset(r), stage.name)))
+    return out
