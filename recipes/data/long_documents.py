@@ -18,9 +18,10 @@ characters):
   "?") is removed from its unit, answers are kept, so a question is never matched by its own copy; table-of-contents
   lines that repeat a question are removed too, and a question whose text still occurs in any unit is dropped;
 - a query is a question whose answer starts past the first :data:`MIN_ANSWER_START` characters of its unit, at
-  most :data:`MAX_QUERIES_PER_UNIT` per unit (spread evenly over the document, so no FAQ dominates); its one
-  relevant document is its unit (score 1, split ``test``). Questions asked in two units, or with fewer than
-  three words, are left out.
+  most :data:`MAX_QUERIES_PER_UNIT` per unit and :data:`MAX_QUERIES_PER_PACKAGE` per package (each spread evenly
+  over the document, so no FAQ dominates); its one relevant document is its unit (score 1, split ``test``).
+  Questions asked in two units, with fewer than three words or naming nothing ("Who wrote this?") are left out.
+  FAQ units whose questions all start early stay in the corpus as distractors.
 
 Held out: every package below is absent from every training and dev source of :mod:`recipes.data` (``faq``'s
 ``TRAIN_SOURCES``, ``HEADING_SOURCES``, ``CATALOG_SOURCES``, ``DEV_SOURCES``; ``keywords``' ``SOURCES``, all splits;
@@ -87,6 +88,7 @@ import textwrap
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypeVar
 
 from recallrank.datasets.beir import RetrievalSet, save_beir
 from recipes.data import dictd, faq, keywords
@@ -98,7 +100,9 @@ MAX_UNIT_CHARS = 200_000
 MIN_ANSWER_START = 2000
 MIN_ANSWER_CHARS = 40
 MAX_QUERIES_PER_UNIT = 25
+MAX_QUERIES_PER_PACKAGE = 60
 NAME = "long-docs-en"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Source:
     regular expression a paragraph's first line matches when it opens a section (a question when that line, or the
     line it wraps onto, ends in "?"). ``chapter`` is the regular expression of the line (text) or heading text
     (html, headings ``h1``..``h<chapter_level>``) that starts a new unit; without one a file is one unit.
+    ``heading`` (text): the line of a section heading that is neither (it ends the answer before it).
     """
 
     files: tuple[str, ...]
@@ -118,10 +123,12 @@ class Source:
     question: str | None = None
     chapter: str | None = None
     chapter_level: int = 2
+    heading: str | None = None
 
 
-def _faq(*files: str, **kw: object) -> Source:
-    return Source(files, **kw)  # type: ignore[arg-type]
+def _faq(*files: str, fmt: str, question: str | None = None, chapter: str | None = None, chapter_level: int = 2,
+         heading: str | None = None) -> Source:
+    return Source(files, fmt, True, question, chapter, chapter_level, heading)
 
 
 def _docs(fmt: str, *files: str) -> Source:
@@ -151,9 +158,11 @@ SOURCES: dict[str, tuple[Source, ...]] = {
     "debian-faq": (_faq(*_DEBIAN_FAQ, fmt="html"),),
     "xterm": (_faq("usr/share/doc/xterm/xterm.faq.html", fmt="html", chapter=r".", chapter_level=2),),
     "vim-doc": (_faq("usr/share/doc/vim/FAQ.gz", fmt="text", question=r"\d+\.\d+\.\s", chapter=r"SECTION \d+ - "),),
-    "sed": (_faq("usr/share/doc/sed/sedfaq.txt.gz", fmt="text", question=r"\d+\.\d+\.\s", chapter=r"\d+\. [A-Z]"),),
+    "sed": (_faq("usr/share/doc/sed/sedfaq.txt.gz", fmt="text", question=r"\d+(?:\.\d+)+\.\s",
+                 chapter=r"\d+\. [A-Z]"),),
     "cvs": (_faq("usr/share/doc/cvs/FAQ.gz", fmt="text", question=r" {4}\d+\. ", chapter=r" {2}Category: /"),),
-    "rxvt-unicode": (_faq("usr/share/doc/rxvt-unicode/README.FAQ.gz", fmt="text", question=r" {3}\S"),),
+    "rxvt-unicode": (_faq("usr/share/doc/rxvt-unicode/README.FAQ.gz", fmt="text", question=r" {3}\S",
+                          heading=r" {0,2}\S"),),
     "slrn": (_faq("usr/share/doc/slrn/FAQ.gz", fmt="text", question=r" {2}\d+\.\d+(?:\.\d+)?\.\s"),),
     "mdadm": (_faq("usr/share/doc/mdadm/FAQ.gz", fmt="text", question=r"\d+[a-z]?\.\s"),),
     "dnsmasq-base": (_faq("usr/share/doc/dnsmasq-base/FAQ.gz", fmt="text", question=r"Q:\s"),),
@@ -162,10 +171,11 @@ SOURCES: dict[str, tuple[Source, ...]] = {
     "ppp": (_faq("usr/share/doc/ppp/FAQ.gz", fmt="text", question=r"Q:\s"),),
     "screen": (_faq("usr/share/doc/screen/FAQ.gz", fmt="text", question=r"Q:\s"),),
     "vsftpd": (_faq("usr/share/doc/vsftpd/FAQ.gz", fmt="text", question=r"Q\)\s"),),
-    "sysstat": (_faq("usr/share/doc/sysstat/FAQ.md.gz", fmt="text", question=r"#{2,4}\s*\["),),
-    "rkhunter": (_faq("usr/share/doc/rkhunter/FAQ.gz", fmt="text", question=r"\d+\.\d+\)\s"),),
+    "sysstat": (_faq("usr/share/doc/sysstat/FAQ.md.gz", fmt="text", question=r"\d+\.\d+\.(?:<a name=[^>]*></a>)?\s",
+                     heading=r"#+ "),),
+    "rkhunter": (_faq("usr/share/doc/rkhunter/FAQ.gz", fmt="text", question=r"\d+\.\d+\)\s", heading=r"\d+\. [A-Z]"),),
     "rdiff-backup": (_faq("usr/share/doc/rdiff-backup/FAQ.adoc.gz", fmt="text", question=r"==\s"),),
-    "exim4-base": (_faq("usr/share/doc/exim4-base/GnuTLS-FAQ.txt.gz", fmt="text", question=r"\(\d+\)\s"),),
+    "exim4-base": (_faq("usr/share/doc/exim4-base/GnuTLS-FAQ.txt.gz", fmt="text", question=r"\(\d+\):?\s"),),
     "dar-docs": (_faq("usr/share/doc/dar-docs/FAQ.html", fmt="html"),
                  _docs("html", "usr/share/doc/dar-docs/mini-howto/dar-differential-backup-mini-howto.en.html")),
     "mplayer-doc": (_faq("usr/share/doc/mplayer/HTML/en/faq.html", fmt="html"),),
@@ -191,12 +201,14 @@ def excluded_packages() -> set[str]:
 
 @dataclass
 class Block:
-    """A paragraph (or heading) of a document. ``kind``: ``body``, ``heading`` or ``question``; ``chapter``: it
-    starts a new unit."""
+    """A paragraph (or heading) of a document. ``kind``: ``body``, ``heading`` or ``question``; ``level``: a
+    heading's depth (``h2`` is 2, "2.2.1." is 3; question paragraphs that are no heading are 7), so an answer runs
+    on over the deeper headings inside it; ``chapter``: it starts a new unit."""
 
     kind: str
     text: str
     chapter: bool = False
+    level: int = 1
 
 
 _BLOCK_TAGS = frozenset({"p", "div", "br", "li", "dt", "dd", "pre", "tr", "td", "th", "table", "blockquote", "ul",
@@ -212,16 +224,18 @@ _SKIP_CLASSES = frozenset({"sphinxsidebar", "sphinxsidebarwrapper", "related", "
 class _Blocks(HTMLParser):
     """An HTML page as blocks: one per heading, paragraph, list item, table cell, ...; ``<pre>`` keeps its lines. A
     block records its heading level, whether all its text is bold, and whether it is a ``<dt>`` or a DocBook
-    ``class="question"`` element (whose cells are held together as one block)."""
+    ``class="question"`` element (whose cells are held together as one block). Short blocks that are (nearly) all
+    links to anchors are tables of contents and left out."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, int, bool, str]] = []  # (text, heading level, question-shaped, pre)
+        self.blocks: list[tuple[str, int, str, bool]] = []  # (text, heading level, shape, pre)
         self._parts: list[str] = []
         self._level = 0
         self._dt = False
         self._bold = 0
-        self._chars = [0, 0]  # bold, all
+        self._link = 0
+        self._chars = [0, 0, 0]  # bold, all, inside links to an anchor
         self._pre = 0
         self._skip: list[tuple[str, int]] = []  # (tag, nesting) of the element being skipped
         self._hold: list[str] = []  # tags of open question elements
@@ -232,10 +246,12 @@ class _Blocks(HTMLParser):
             text = textwrap.dedent("\n".join(line.rstrip() for line in raw.split("\n"))).strip("\n")
         else:
             text = " ".join(raw.split())
-        if text.strip():
-            shaped = self._dt or bool(self._hold) or (self._chars[1] > 0 and self._chars[0] == self._chars[1])
-            self.blocks.append((text, self._level, shaped, "pre" if self._pre else ""))
-        self._parts, self._level, self._dt, self._chars = [], 0, False, [0, 0]
+        toc_entry = not self._level and len(text) < 300 and self._chars[2] >= 0.8 * self._chars[1]
+        if text.strip() and not toc_entry:
+            shape = ("question" if self._hold else "dt" if self._dt
+                     else "bold" if 0 < self._chars[1] == self._chars[0] else "")
+            self.blocks.append((text, self._level, shape, bool(self._pre)))
+        self._parts, self._level, self._dt, self._chars = [], 0, False, [0, 0, 0]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skip:
@@ -254,6 +270,8 @@ class _Blocks(HTMLParser):
             self._hold.append(tag)
         if tag in ("b", "strong"):
             self._bold += 1
+        elif tag == "a" and "#" in (dict(attrs).get("href") or ""):
+            self._link += 1
         elif tag == "pre":
             self._pre += 1
         elif tag == "dt":
@@ -271,12 +289,14 @@ class _Blocks(HTMLParser):
             return
         if tag in ("b", "strong"):
             self._bold = max(0, self._bold - 1)
+        elif tag == "a":
+            self._link = max(0, self._link - 1)
         elif tag == "pre":
             self._pre = max(0, self._pre - 1)
         if self._hold and tag == self._hold[-1]:
-            self._hold.pop()
-            if not self._hold:
+            if len(self._hold) == 1:
                 self._flush()
+            self._hold.pop()
         elif tag in _BLOCK_TAGS and not self._hold:
             self._flush()
 
@@ -288,6 +308,8 @@ class _Blocks(HTMLParser):
         self._chars[1] += n
         if self._bold:
             self._chars[0] += n
+        if self._link:
+            self._chars[2] += n
 
 
 def html_blocks(text: str, source: Source) -> list[Block]:
@@ -297,19 +319,24 @@ def html_blocks(text: str, source: Source) -> list[Block]:
     parser._flush()
     chapter = re.compile(source.chapter) if source.chapter else None
     out = []
-    for body, level, shaped, pre in parser.blocks:
-        head = faq._HEADING_TAIL.sub("", body).strip() if (level or shaped) and not pre else body
-        if source.asks and (level or shaped) and not pre and _is_question(head):
+    for body, level, shape, pre in parser.blocks:
+        head = faq._HEADING_TAIL.sub("", body).strip() if (level or shape) and not pre else body
+        if source.asks and (level or shape) and not pre and _is_question(head):
             kind = "question"
-        else:
-            kind = "heading" if level else "body"
+        else:  # a DocBook question that asks nothing ("I get this error.") still ends the answer before it
+            kind = "heading" if level or shape == "question" else "body"
         starts = bool(level and chapter and level <= source.chapter_level and chapter.match(head))
-        out.append(Block(kind, head if kind != "body" else body, starts))
+        out.append(Block(kind, head if kind != "body" else body, starts, level or 7))
     return out
 
 
 def _is_question(text: str) -> bool:
-    return text.endswith("?") and 10 <= len(text) <= 300
+    return _asks(text) and 10 <= len(text) <= 300
+
+
+def _asks(line: str) -> bool:
+    """Whether a line ends in "?", markup after it (``**``, ``</a>``) aside."""
+    return re.sub(r"(?:<[^>]*>|[\s*_=#`])+$", "", line).endswith("?")
 
 
 _RULE = re.compile(r"[\s=\-#*~^_+.]*")
@@ -322,31 +349,44 @@ def text_blocks(text: str, source: Source) -> list[Block]:
     Lines of only rule characters are dropped."""
     question = re.compile(source.question) if source.question and source.asks else None
     chapter = re.compile(source.chapter) if source.chapter else None
+    heading = re.compile(source.heading) if source.heading else None
     out: list[Block] = []
     for para in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
         lines = [line.rstrip() for line in para.split("\n") if not _RULE.fullmatch(line)]
         while lines:
             first = lines[0]
             if chapter and chapter.match(first):
-                out.append(Block("heading", first.strip(), chapter=True))
+                out.append(Block("heading", first.strip(), chapter=True, level=0))
+                lines = lines[1:]
+                continue
+            if heading and heading.match(first):
+                out.append(Block("heading", first.strip(), level=0))
                 lines = lines[1:]
                 continue
             if question and question.match(first):
                 end = 0
-                while (not lines[end].endswith("?") and end < 2 and end + 1 < len(lines)
+                while (not _asks(lines[end]) and end < 2 and end + 1 < len(lines)
                        and len(lines[end]) >= 60 and lines[end + 1].strip()):
                     end += 1
+                while end + 1 < min(len(lines), 4) and _asks(lines[end]) and _asks(lines[end + 1]):
+                    end += 1  # "Why can't I match a newline?" / "Why can't I match 2 or more lines?"
                 head = " ".join(" ".join(lines[: end + 1]).split())
-                if lines[end].endswith("?") and _is_question(head):
-                    out.append(Block("question", head))
+                if _asks(lines[end]) and _is_question(head):
+                    out.append(Block("question", head, level=_depth(first)))
                     lines = lines[end + 1:]
                 else:
-                    out.append(Block("heading", first.strip()))
+                    out.append(Block("heading", first.strip(), level=_depth(first)))
                     lines = lines[1:]
             if lines:
                 out.append(Block("body", textwrap.dedent("\n".join(lines)).strip("\n")))
             break
     return out
+
+
+def _depth(line: str) -> int:
+    """How deep a numbered heading is ("2.2.1." is 3); 1 for an unnumbered one."""
+    m = re.match(r"\W*(\d+(?:\.\d+)*)", line)
+    return len(m.group(1).split(".")) if m else 1
 
 
 def read_file(path: Path) -> str:
@@ -373,6 +413,27 @@ def question_text(raw: str) -> str:
     while previous != text:
         previous, text = text, _MARKER.sub("", text).strip()
     return re.sub(r"\s+\?$", "?", text)
+
+
+#: words that name nothing: a question made only of them ("What is it?", "What gives?") is not asked of a corpus
+_VAGUE = frozenset({
+    "what", "which", "where", "when", "why", "how", "who", "whom", "whose", "is", "are", "was", "were", "be", "been",
+    "being", "do", "does", "did", "done", "doing", "the", "a", "an", "of", "to", "in", "on", "for", "it", "its",
+    "this", "that", "these", "those", "there", "here", "i", "me", "my", "we", "you", "your", "he", "she", "they",
+    "them", "their", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "have", "has", "had",
+    "not", "no", "yes", "so", "and", "or", "but", "if", "then", "else", "with", "about", "from", "into", "at", "by",
+    "as", "any", "some", "all", "more", "less", "much", "many", "very", "just", "also", "too", "use", "used", "using",
+    "get", "got", "give", "gives", "make", "made", "need", "needs", "know", "want", "go", "going", "other", "thing",
+    "things", "way", "ok", "okay", "wrong", "happen", "happens", "mean", "means", "good", "bad", "work", "works",
+    "now"
+})
+
+
+def vague(question: str) -> bool:
+    """A question that names nothing, or at most one thing besides "this"/"it" ("Who wrote this?")."""
+    words = norm(question).split()
+    named = [w for w in words if w not in _VAGUE]
+    return not named or (len(named) == 1 and bool({"this", "it", "these"} & set(words)))
 
 
 def norm(text: str) -> str:
@@ -411,41 +472,62 @@ def split_chapters(blocks: list[Block], base_id: str) -> list[tuple[str, list[Bl
     return out
 
 
+def _without_questions(lines: list[str], asked: set[str]) -> list[str]:
+    """The lines less those that (alone, or wrapped over up to three lines) repeat a question: table of contents
+    entries."""
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        span = next((k for k in (1, 2, 3) if i + k <= len(lines)
+                     and norm(question_text(" ".join(lines[i:i + k]))) in asked), 0)
+        if span:
+            i += span
+        else:
+            kept.append(lines[i])
+            i += 1
+    return kept
+
+
 def assemble(doc_id: str, blocks: list[Block], sep: str) -> Unit:
     """The unit's text without its question headings, and each question's answer span: from the block after it to
-    the end of the body blocks that follow (up to the next question or heading). Body lines that repeat a question
-    of the unit (a table of contents) are removed."""
+    the end of what follows up to the next question, or the next heading as high as the question. Body lines that
+    repeat a question of the unit (a table of contents) are removed."""
     asked = {norm(question_text(b.text)) for b in blocks if b.kind == "question"}
-    parts: list[tuple[str, str]] = []
+    parts: list[Block] = []
     for b in blocks:
         if b.kind == "body" and asked:
-            kept = [line for line in b.text.split("\n") if norm(question_text(line)) not in asked]
-            if not "".join(kept).strip():
-                continue
-            parts.append(("body", "\n".join(kept)))
+            kept = _without_questions(b.text.split("\n"), asked)
+            if "".join(kept).strip():
+                parts.append(Block("body", "\n".join(kept)))
         else:
-            parts.append((b.kind, b.text))
+            parts.append(b)
     unit = Unit(doc_id, "")
     pieces: list[str] = []
     offset = 0
-    open_q: tuple[str, int, int] | None = None  # (question, start, end) while its answer is being read
-    for kind, text in parts:
-        if kind == "question" or kind == "heading":
-            if open_q and open_q[2] > open_q[1]:
-                unit.answers.append(open_q)
-            open_q = (text, -1, -1) if kind == "question" else None
-            if kind == "question":
+    open_q: tuple[str, int, int, int] | None = None  # (question, level, start, end) while its answer is read
+
+    def close() -> None:
+        if open_q is not None and open_q[3] > open_q[2]:
+            unit.answers.append((open_q[0], open_q[2], open_q[3]))
+
+    for b in parts:
+        if b.kind == "question" or (b.kind == "heading" and (open_q is None or b.level <= open_q[1] or b.chapter)):
+            close()
+            open_q = (b.text, b.level, -1, -1) if b.kind == "question" else None
+            if b.kind == "question":
                 continue
         if pieces:
             pieces.append(sep)
             offset += len(sep)
-        pieces.append(text)
-        if kind == "body" and open_q is not None:
-            open_q = (open_q[0], offset if open_q[1] < 0 else open_q[1], offset + len(text))
-        offset += len(text)
-    if open_q and open_q[2] > open_q[1]:
-        unit.answers.append(open_q)
+        pieces.append(b.text)
+        if open_q is not None:  # body, or a heading deeper than the question
+            open_q = (open_q[0], open_q[1], offset if open_q[2] < 0 else open_q[2], offset + len(b.text))
+        offset += len(b.text)
+    close()
     unit.text = "".join(pieces)
+    last = {norm(question_text(q)): i for i, (q, _, _) in enumerate(unit.answers)}
+    # a question asked twice (a table of contents of question paragraphs first): the last one is the section
+    unit.answers = [a for i, a in enumerate(unit.answers) if last[norm(question_text(a[0]))] == i]
     if len(unit.text) > MAX_UNIT_CHARS:
         unit.text = unit.text[:MAX_UNIT_CHARS]
         unit.answers = [(q, s, min(e, MAX_UNIT_CHARS)) for q, s, e in unit.answers if s < MAX_UNIT_CHARS]
@@ -455,10 +537,13 @@ def assemble(doc_id: str, blocks: list[Block], sep: str) -> Unit:
 def source_units(root: Path, package: str, source: Source, mandoc: Path | None = None) -> list[Unit]:
     """Every unit of one source of an unpacked package, in file order (short ones included)."""
     units = []
+    seen: set[Path] = set()
     for pattern in source.files:
         for path in sorted(root.glob(pattern)):
-            if path.is_symlink() or not path.is_file():
+            # man page links are aliases; a documentation file may be a link into the package (r-doc-html's R-FAQ)
+            if (path.is_symlink() and source.fmt == "man") or not path.is_file() or path.resolve() in seen:
                 continue
+            seen.add(path.resolve())
             base_id = f"{package}/{path.name.removesuffix('.gz')}"
             if source.fmt == "man":
                 if mandoc is None:
@@ -479,7 +564,7 @@ def source_units(root: Path, package: str, source: Source, mandoc: Path | None =
 
 # --- the set ----------------------------------------------------------------------------------------------------
 
-def _spread(items: list[tuple[str, int, int, int]], k: int) -> list[tuple[str, int, int, int]]:
+def _spread(items: list[_T], k: int) -> list[_T]:
     """``k`` items evenly spread over the list (its first and last included)."""
     if len(items) <= k:
         return items
@@ -495,10 +580,11 @@ def long_document_set(units: list[Unit], name: str = f"{NAME}-test"
     for u in units:
         for q, _, _ in u.answers:
             asked_in.setdefault(norm(question_text(q)), set()).add(u.doc_id)
-    dropped = {"answer too early": 0, "answer too short": 0, "too few words": 0, "asked in two units": 0,
-               "copy in a unit": 0, "over the per-unit cap": 0}
+    dropped = {"answer too early": 0, "answer too short": 0, "too few or vague words": 0, "asked in two units": 0,
+               "copy in a unit": 0, "over the per-unit cap": 0, "over the per-package cap": 0}
     ds = RetrievalSet(corpus={}, queries={}, qrels={}, name=name)
     answers: list[dict[str, object]] = []
+    by_package: dict[str, list[tuple[str, str, int, int, int]]] = {}  # (doc id, question, start, end, n)
     for u in units:
         ds.corpus[u.doc_id] = u.text
         eligible = []
@@ -510,9 +596,9 @@ def long_document_set(units: list[Unit], name: str = f"{NAME}-test"
                 dropped["answer too early"] += 1
             elif end - start < MIN_ANSWER_CHARS:
                 dropped["answer too short"] += 1
-            elif len(key.split()) < 3:
-                dropped["too few words"] += 1
-            elif len(asked_in[key]) > 1 or sum(1 for r, _, _ in u.answers if norm(question_text(r)) == key) > 1:
+            elif len(key.split()) < 3 or vague(q):
+                dropped["too few or vague words"] += 1
+            elif len(asked_in[key]) > 1:
                 dropped["asked in two units"] += 1
             elif any(probe in text for text in normed.values()):
                 dropped["copy in a unit"] += 1
@@ -520,11 +606,15 @@ def long_document_set(units: list[Unit], name: str = f"{NAME}-test"
                 eligible.append((q, start, end, n))
         chosen = _spread(eligible, MAX_QUERIES_PER_UNIT)
         dropped["over the per-unit cap"] += len(eligible) - len(chosen)
-        for q, start, end, n in chosen:
-            qid = f"q:{u.doc_id}:{n}"
+        by_package.setdefault(u.doc_id.split("/")[0], []).extend((u.doc_id, *c) for c in chosen)
+    for package_queries in by_package.values():
+        kept = _spread(package_queries, MAX_QUERIES_PER_PACKAGE)
+        dropped["over the per-package cap"] += len(package_queries) - len(kept)
+        for doc_id, q, start, end, n in kept:
+            qid = f"q:{doc_id}:{n}"
             ds.queries[qid] = q
-            ds.qrels[qid] = {u.doc_id: 1}
-            answers.append({"query_id": qid, "doc_id": u.doc_id, "start": start, "end": end})
+            ds.qrels[qid] = {doc_id: 1}
+            answers.append({"query_id": qid, "doc_id": doc_id, "start": start, "end": end})
     return ds, answers, dropped
 
 
@@ -551,7 +641,7 @@ def fetch_cached(packages: list[str], cache: Path) -> dict[str, Path]:
 def build(out: Path, work: Path) -> dict[str, object]:
     used = excluded_packages() & set(SOURCES)
     if used:
-        raise ValueError(f"{sorted(used)} are training, dev or keyword-set sources; the long-document set holds them out")
+        raise ValueError(f"{sorted(used)} are training, dev or keyword-set sources; this set must hold them out")
     wanted = sorted(SOURCES)
     roots = fetch_cached([*wanted, keywords.MANDOC[0]], work)
     mandoc = roots[keywords.MANDOC[0]] / keywords.MANDOC[1] if keywords.MANDOC[0] in roots else None

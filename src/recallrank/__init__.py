@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from recallrank.datasets import RetrievalSet, load_beir, load_dataset
-from recallrank.documents import Document, Result
+from recallrank.documents import Document, Evidence, Passage, Result
 from recallrank.errors import (
     CollectionMismatchError,
     DatasetError,
@@ -32,6 +32,7 @@ from recallrank.index.base import Hit, VectorStore, point_id
 from recallrank.index.embedded.store import EdgeStore
 from recallrank.index.server.store import QdrantServerStore
 from recallrank.index.settings import CollectionSettings
+from recallrank.loaders.fitting import chunk
 from recallrank.models.bi_encoder import BiEncoder
 from recallrank.models.e5 import E5Encoder
 from recallrank.rerank.cross_encoder import CrossEncoderReranker
@@ -48,11 +49,13 @@ __all__ = [
     "Document",
     "E5Encoder",
     "EdgeStore",
+    "Evidence",
     "Hit",
     "IngestReport",
     "InvalidInputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "Passage",
     "QdrantServerStore",
     "RecallrankError",
     "Result",
@@ -64,6 +67,7 @@ __all__ = [
     "TwoStageRetriever",
     "VectorStore",
     "__version__",
+    "chunk",
     "evaluate_run",
     "load_beir",
     "load_dataset",

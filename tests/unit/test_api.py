@@ -2,7 +2,7 @@ import recallrank
 
 EXPECTED = {
     "BiEncoder", "CollectionMismatchError", "CollectionSettings", "CrossEncoderReranker", "DatasetError", "Document",
-    "E5Encoder", "EdgeStore", "Hit",
+    "E5Encoder", "EdgeStore", "Evidence", "Hit", "Passage", "chunk",
     "IngestReport", "InvalidInputError", "MissingDependencyError", "ModelLoadError", "QdrantServerStore",
     "RecallrankError", "Result", "RetrievalSet", "SearchResponse", "StoreCorruptedError", "StoreError",
     "StoreUnavailableError", "TwoStageRetriever", "VectorStore",

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     store.close()
     embedded = report.added + report.updated
     out = {"sources": found.count, "chunks": len(written), "added": report.added, "updated": report.updated,
-           "unchanged": report.unchanged, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
+           "unchanged": report.unchanged, "truncated": report.truncated, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
            "sparse_added": sparse, "bi_encoder": record.get("name"),
            "scripts": (record.get("languages") or {}).get("scripts"),
            "seconds": round(report.seconds, 3),
@@ -116,11 +116,19 @@ def run(args: argparse.Namespace) -> int:
               f"{report.updated} updated, {report.unchanged} unchanged, {len(stale)} stale removed; "
               f"{total} stored; {report.seconds:.1f} s{rate}")
         print(recall_model_line(record))
+        if report.truncated:
+            print(f"{report.truncated} texts were longer than the bi-encoder reads and were embedded from their "
+                  f"first {size_note(retriever)} tokens (--chunk-size 0 keeps texts whole; the default chunks fit)")
     for _, reason in found.skipped:
         print(f"recallrank: skipped {reason}", file=sys.stderr)
     for line in not_indexed_lines(found.ignored, args.verbose):
         print(f"recallrank: {line}", file=sys.stderr)
     return 0
+
+
+def size_note(retriever: Any) -> str:
+    limit = getattr(retriever.encoder, "token_limit", None)
+    return str(limit) if limit is not None else "N"
 
 
 def recall_model_line(record: dict[str, Any]) -> str:

@@ -51,35 +51,55 @@ class Groups:
         query = Query(dense(vector), groups * group_size, s._filter(flt), s._search_params(exact))
         parsed = as_filter(flt)
 
-        def without(full: Sequence[str]) -> Any:  # the caller's filter, and none of the groups already full
-            return s._compile(Filter(must=(parsed,) if parsed else (),
-                                     must_not=(MatchAny(f"@{PARENT}", tuple(full)),)))
+        def condition(keys: Sequence[str], keep: bool) -> Any:  # the caller's filter, and (not) these parents
+            parent = MatchAny(f"@{PARENT}", tuple(keys))
+            mine = (parsed,) if parsed else ()
+            return s._compile(Filter(must=(*mine, parent)) if keep else Filter(must=mine, must_not=(parent,)))
 
-        return [s._hits(points) for points in self._query_groups(query, groups, group_size, without)]
+        return [s._hits(points) for points in self._query_groups(query, groups, group_size, condition)]
 
     def _query_groups(self, query: Query, groups: int, group_size: int,
-                      without: Callable[[Sequence[str]], Any]) -> list[list[Any]]:
-        """Groups of scored points, best group first (a backend primitive; this one runs Qdrant's group-by over
-        ``_query``; ``without(keys)`` is the query's condition excluding those parents)."""
+                      condition: Callable[[Sequence[str], bool], Any]) -> list[list[Any]]:
+        """Groups of scored points, best group first (a backend primitive). This one is Qdrant's group-by over
+        ``_query``: searches that leave out the groups already full find enough groups, then searches within the
+        best groups not yet full fill them (each phase at most :data:`MAX_GROUP_REQUESTS` requests);
+        ``condition(keys, keep)`` is the query's condition within (``keep``) or without those parents."""
         s: Any = self
         found: dict[str, list[Any]] = {}
+        best_score: dict[str, float] = {}
         seen: set[str] = set()
-        for _ in range(MAX_GROUP_REQUESTS):
-            full = [k for k, hits in found.items() if len(hits) >= group_size][:MAX_EXCLUDED]
-            condition = without(full) if full else query.condition
-            points = s._query(Query(query.vector, query.limit, condition, query.params))
+
+        def add(points: Sequence[Any]) -> None:
             for p in points:
                 key = (p.payload or {}).get(PARENT)
                 if not isinstance(key, str) or str(p.id) in seen:
                     continue
                 seen.add(str(p.id))
                 hits = found.setdefault(key, [])
+                best_score.setdefault(key, float(p.score))
                 if len(hits) < group_size:
                     hits.append(p)
-            best = list(found.values())[:groups]
-            if len(points) < query.limit or (len(best) == groups and all(len(h) >= group_size for h in best)):
+
+        def best() -> list[str]:
+            return sorted(found, key=lambda k: -best_score[k] if s.similarity() != "euclidean" else best_score[k])
+
+        for _ in range(MAX_GROUP_REQUESTS):  # find enough groups
+            full = [k for k, hits in found.items() if len(hits) >= group_size][:MAX_EXCLUDED]
+            points = s._query(Query(query.vector, query.limit, condition(full, False) if full else query.condition,
+                                    query.params))
+            add(points)
+            if len(points) < query.limit or len(found) - len(full) >= groups:
                 break
-        return list(found.values())[:groups]
+        for _ in range(MAX_GROUP_REQUESTS):  # fill the best groups
+            short = [k for k in best()[:groups] if len(found[k]) < group_size]
+            if not short:
+                break
+            points = s._query(Query(query.vector, group_size * len(short), condition(short, True), query.params))
+            before = len(seen)
+            add(points)
+            if len(seen) == before:
+                break
+        return [found[k] for k in best()[:groups]]
 
     def check_parents(self) -> None:
         """Refuse a grouped search on a collection with points that record no ``parent`` (they would be left out

@@ -51,8 +51,9 @@ def report_truncation(truncated: int, total: int, max_length: int | None, what: 
         log.log(logging.WARNING if first else logging.DEBUG,
                 "%d of %d %s are longer than %d tokens and were truncated by %s%s", truncated, total, what,
                 max_length, model_name,
-                "" if not first else " (later truncations are counted in .truncated, logged at DEBUG; a smaller "
-                "--chunk-size / chunk_size keeps all of each text in its vector)")
+                "" if not first else " (later truncations are counted in .truncated, logged at DEBUG; index the "
+                "texts in chunks that fit: recallrank.chunk(documents, retriever), or `recallrank index` without "
+                "--chunk-size 0)")
     return truncated
 
 

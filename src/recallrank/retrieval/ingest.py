@@ -14,12 +14,15 @@ from recallrank.models._batching import no_words
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What an ingest did: new points, replaced points (same id, new content) and unchanged ones skipped."""
+    """What an ingest did: new points, replaced points (same id, new content) and unchanged ones skipped;
+    ``truncated``: texts longer than the bi-encoder reads, embedded from their first tokens only (a warning says so
+    too; :func:`recallrank.chunk` cuts documents into chunks that fit instead)."""
 
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     seconds: float = 0.0
+    truncated: int = 0
 
 
 def chunked(documents: Iterable[Document], size: int) -> Iterator[tuple[int, list[Document]]]:

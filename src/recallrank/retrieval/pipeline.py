@@ -186,7 +186,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
             batches = (validated(chunk, offset, self.unreadable) for offset, chunk in
                        self._choosing(chunked(documents, batch_size)))
         counts = [0, 0, 0]  # added, updated, unchanged
-        ready = False
+        ready, cut = False, getattr(self.encoder, "truncated", 0)
         total = len(docs) if isinstance(documents, Sequence) else None
         with progress_bar(show_progress_bar, total) as bar:
             for batch in batches:
@@ -201,7 +201,8 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
         added, updated, unchanged = counts
         if added or updated:
             self.store.finish_ingest()
-        return IngestReport(added, updated, unchanged, time.perf_counter() - start)
+        truncated = getattr(self.encoder, "truncated", 0) - cut
+        return IngestReport(added, updated, unchanged, time.perf_counter() - start, truncated)
 
     @property
     def choosing_encoder(self) -> bool:

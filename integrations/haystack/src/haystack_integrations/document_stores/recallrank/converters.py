@@ -19,7 +19,7 @@ import numpy as np
 from haystack import Document
 
 from recallrank import Document as CoreDocument
-from recallrank.index.base import StoredPoint, check_points, from_payload, point_id, to_payload
+from recallrank.index.base import PARENT, StoredPoint, check_points, from_payload, point_id, to_payload
 
 #: the payload fields a read needs to rebuild a Haystack document
 PAYLOAD_FIELDS = ["text", "metadata", "metadata_json", "doc_id", "haystack"]
@@ -71,7 +71,7 @@ def to_points(documents: list[Document], order: Mapping[str, int], embedding_dim
         meta: dict[str, Any] = {"seq": order[d.id], "extra": json.dumps(extra)}
         if d.embedding is None:
             meta["no_embedding"] = True
-        points.append(StoredPoint(point_id(core), vector.tolist(), {**to_payload(core), "haystack": meta}))
+        points.append(StoredPoint(point_id(core), vector.tolist(), {**grouped(to_payload(core)), "haystack": meta}))
     check_points(points)
     return points
 
@@ -80,7 +80,15 @@ def with_meta(pid: str, payload: Mapping[str, Any], vector: Any, meta: Mapping[s
     """The stored point ``pid`` with ``meta`` merged into its metadata; id, vector and write order kept."""
     core = from_payload(payload)
     updated = CoreDocument(core.text, {**core.metadata, **meta}, core.id)
-    return StoredPoint(pid, vector.tolist(), {**to_payload(updated), "haystack": payload.get("haystack") or {}})
+    return StoredPoint(pid, vector.tolist(), {**grouped(to_payload(updated)),
+                                              "haystack": payload.get("haystack") or {}})
+
+
+def grouped(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` grouped under the document Haystack's ``DocumentSplitter`` split it from (its ``source_id``),
+    so that a search for documents (``documents=True``) returns each source document once."""
+    source = (payload.get("metadata") or {}).get("source_id")
+    return {**payload, PARENT: source} if isinstance(source, str) and source else payload
 
 
 def to_haystack(payload: Mapping[str, Any], vector: Any = None, score: float | None = None,
