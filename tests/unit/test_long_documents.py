@@ -44,7 +44,7 @@ def encoder() -> BiEncoder:
 
 def test_chunks_fit_the_models_tokens_and_record_parent_and_offsets(encoder: BiEncoder) -> None:
     text = _long("volcano", 30_000, 20_000) + "\n\n" + "短文本。" * 300
-    size, overlap, measure = chunk_settings(encoder)
+    size, overlap, _ = chunk_settings(encoder)
     assert (size, overlap) == (min(256, input_limit(encoder) or 0), 32)
     docs = list(chunk([Document(text, {"lang": "mixed"}, "manual")], encoder))
     assert len(docs) > 10
@@ -158,11 +158,11 @@ def test_points_written_before_parents_are_refused_then_filled_without_reembeddi
     store.upsert([StoredPoint(point_id(doc), retriever.encoder.encode_documents([doc.text])[0], payload)])
     store.close()
     fresh = TwoStageRetriever(EdgeStore(tmp_path / "old", "old"), reranker=False)
-    with pytest.raises(InvalidInputError, match="1 points .* written before .*add_stage_vectors"):
+    with pytest.raises(InvalidInputError, match=r"1 points .* written before .*add_stage_vectors"):
         fresh.search("fruit", documents=True)
     assert fresh.add_stage_vectors() == 1 and fresh.add_stage_vectors() == 0
     found = fresh.search("pears", documents=True, min_probability=0, top_n=3)
-    assert [r.document.id for r in found.results][0] == "p"
+    assert found.results[0].document.id == "p"
 
 
 def test_evidence_maps_stored_token_vectors_back_to_words(library: TwoStageRetriever) -> None:
@@ -313,3 +313,20 @@ def test_documents_and_evidence_through_every_front_end(tmp_path: Path, capsys: 
         assert "evidence" in nodes[0].node.excluded_llm_metadata_keys
     finally:
         store.close()
+
+
+def test_trained_colbert_evidence_aligns_with_its_own_tokens(tmp_path: Path) -> None:
+    """The shipped ColBERT keeps vectors for its prompt and special tokens and drops punctuation in documents:
+    evidence maps its stored vectors back to words all the same."""
+    from recallrank.rerank.registry import make_stage
+
+    stage = make_stage("colbert")
+    for text in ["Hello, world.", "Qdrant stores vectors (fast)! 混合中文。", "x " * 400, "[SEP] odd [CLS] text"]:
+        spans, query = token_spans(stage.encoder, text) or [], token_spans(stage.encoder, text, "query") or []
+        assert len(spans) == len(stage.encoder.encode_documents([text])[0])
+        assert len(query) == len(stage.encoder.encode_queries([text])[0])
+    retriever = TwoStageRetriever(EdgeStore(tmp_path / "c", "c"), stages=[(stage, 30)])
+    retriever.add_documents([Document(t, m, i) for i, t, m in SAMPLE_CORPUS])
+    top = retriever.search("Apple company market value", top_n=1, min_probability=0).results[0]
+    assert top.stage == "colbert" and top.evidence and top.evidence[0].stage == "colbert"
+    assert {"company", "market", "value"} <= {top.text[a:b].lower() for a, b in top.evidence[0].highlights}

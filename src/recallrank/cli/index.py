@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     store.close()
     embedded = report.added + report.updated
     out = {"sources": found.count, "chunks": len(written), "added": report.added, "updated": report.updated,
-           "unchanged": report.unchanged, "truncated": report.truncated, "removed": len(stale), "stored": total, "stage_vectors_added": filled,
+           "unchanged": report.unchanged, "truncated": report.truncated,
+           "removed": len(stale), "stored": total, "stage_vectors_added": filled,
            "sparse_added": sparse, "bi_encoder": record.get("name"),
            "scripts": (record.get("languages") or {}).get("scripts"),
            "seconds": round(report.seconds, 3),

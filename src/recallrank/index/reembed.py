@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from recallrank.errors import InvalidInputError, StoreError
-from recallrank.index.base import StoredPoint, VectorStore, from_payload
+from recallrank.index.base import PARENT, StoredPoint, VectorStore, from_payload
 
-PAYLOAD = ("text", "metadata", "doc_id", "content_hash", "metadata_json")
+PAYLOAD = ("text", "metadata", "doc_id", "content_hash", "metadata_json", PARENT)
 
 
 @dataclass

@@ -52,11 +52,13 @@ def check_evidence(value: object) -> bool | str:
 
 
 def token_spans(encoder: Any, text: str, what: str = "document") -> list[tuple[int, int]] | None:
-    """Character spans in ``text`` of the token vectors a zero-shot late-interaction ``encoder`` keeps for it, in
-    order (``(-1, -1)`` for a token of the model's own prefix); ``None`` where they cannot be known exactly (a
-    trained ColBERT, which adds its own marker tokens and masks)."""
+    """Character spans in ``text`` of the token vectors a late-interaction ``encoder`` keeps for it, in order
+    (``(-1, -1)`` for a token of the model's own prefix or a special token); ``None`` where they cannot be known
+    (a model without a fast tokenizer). The tokenizer alone runs."""
     runner = getattr(encoder, "runner", None)
-    if runner is None or not hasattr(runner, "token_spans"):
+    if runner is None:
+        return _trained_spans(encoder, text, what)
+    if not hasattr(runner, "token_spans"):
         return None
     prefix = runner.document_prefix if what == "document" else getattr(runner, "query_prefix", "")
     spans = runner.token_spans([prefix + text])[0]
@@ -70,6 +72,30 @@ def token_spans(encoder: Any, text: str, what: str = "document") -> list[tuple[i
             spans = [s for s, k in zip(spans, keep, strict=True) if k]
     n = len(prefix)
     return [(a - n, b - n) if a >= n else (-1, -1) for _, a, b in spans]
+
+
+def _trained_spans(encoder: Any, text: str, what: str) -> list[tuple[int, int]] | None:
+    """:func:`token_spans` for a trained ColBERT (a ``MultiVectorEncoder``): its prompt (``[unused1] ``) and special
+    tokens keep vectors of their own (``(-1, -1)`` here), its length limit cuts the rest (the closing token kept),
+    and a document drops its skiplist tokens, as the model's ``MultiVectorMask`` does."""
+    model = getattr(encoder, "model", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if model is None or tokenizer is None or not getattr(tokenizer, "is_fast", False):
+        return None
+    prompt = (getattr(model, "prompts", None) or {}).get(what, "")
+    found = tokenizer(prompt + text, add_special_tokens=True, truncation=False, return_offsets_mapping=True)
+    ids, offsets = list(found["input_ids"]), list(found["offset_mapping"])
+    limit = getattr(model[0], f"{what}_length", None) or getattr(model, "max_seq_length", None)
+    if limit and len(ids) > limit:
+        ids, offsets = ids[:limit - 1] + ids[-1:], offsets[:limit - 1] + offsets[-1:]
+    skip: set[int] = set()
+    for module in model:
+        words = getattr(module, "skiplist_words", None)
+        if words and what in (getattr(module, "skiplist_tasks", None) or ()):
+            skip |= set(tokenizer.convert_tokens_to_ids(list(words)))
+    specials, n = set(tokenizer.all_special_ids), len(prompt)
+    return [(a - n, b - n) if i not in specials and a >= n else (-1, -1)
+            for i, (a, b) in zip(ids, offsets, strict=True) if i not in skip]
 
 
 def matched(query: np.ndarray, query_spans: Sequence[tuple[int, int]], query_text: str, document: np.ndarray,

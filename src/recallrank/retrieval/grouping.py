@@ -116,7 +116,9 @@ class Grouped:
 
     def _chunk_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
         last = self.stages[done] if 0 <= done < len(self.stages) else None
-        late = [st for st in self.stages if _zero_shot_field(st, self.store)]
+        late = [st for st in self.stages if _late_field(st, self.store)]
+        ran = [st for st in self.stages[:done + 1] if st in late]  # the last late-interaction stage run, else any
+        late = ran[-1:] or late
         if plan.evidence is True and last is not None and _is_cross(last):
             return sentence_evidence(last.reranker, plan.query, results, last.name)
         if late:
@@ -171,11 +173,10 @@ def _is_cross(stage: Stage) -> bool:
     return hasattr(stage.reranker, "score_pairs")
 
 
-def _zero_shot_field(stage: Stage, store: Any) -> bool:
-    """A late-interaction stage whose token vectors are the bi-encoder's own, stored in ``store``."""
+def _late_field(stage: Stage, store: Any) -> bool:
+    """A late-interaction stage (zero-shot MaxSim or a trained ColBERT) whose token vectors ``store`` holds."""
     field = getattr(stage.reranker, "field", None)
-    encoder = getattr(stage.reranker, "encoder", None)
-    return (field is not None and getattr(encoder, "runner", None) is not None
+    return (field is not None and hasattr(getattr(stage.reranker, "encoder", None), "encode_queries")
             and getattr(store, "supports_multivectors", False) and field in store.multivector_fields())
 
 
@@ -188,7 +189,7 @@ def _token_evidence(stage: Stage, store: Any, query: str, results: list[Result])
     for r in results:
         vectors = stored.get(str(r.point_id))
         spans = token_spans(encoder, r.text) if vectors is not None else None
-        if vectors is None or spans is None or len(spans) != len(vectors) or len(q_spans) != len(q):
+        if vectors is None or spans is None or len(spans) != len(vectors) or len(q_spans) > len(q):
             out.append(r)  # no evidence rather than evidence pointing at the wrong words
             continue
         found = matched(q, q_spans, query, vectors, spans)

@@ -323,7 +323,7 @@ class QdrantServerStore(QdrantCollection):
         self.call("record parents", self.client.batch_update_points, self.name, update_operations=ops, wait=True)
 
     def _query_groups(self, query: Query, groups: int, group_size: int,
-                      without: Callable[[Sequence[str]], Any]) -> list[list[Any]]:
+                      condition: Callable[[Sequence[str], bool], Any]) -> list[list[Any]]:
         """Qdrant's own grouping (``query_points_groups``); local mode runs its own copy of it."""
         request = self._request(query)
         request.pop("limit")
