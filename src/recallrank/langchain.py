@@ -46,7 +46,7 @@ try:
     from langchain_core.documents import BaseDocumentCompressor
     from langchain_core.documents import Document as LCDocument
     from langchain_core.retrievers import BaseRetriever
-    from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+    from pydantic import ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, field_validator
     from typing_extensions import Self
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("recallrank.langchain needs langchain-core: pip install 'recallrank[langchain]'") \
@@ -105,14 +105,14 @@ class _StoreRetriever(BaseRetriever):
     (bi-encoder), ``"sparse"`` (Qdrant's BM25 over the stored text) or ``"hybrid"`` (both, fused by RRF in Qdrant);
     ``retrieval_score`` in the metadata is then the similarity, the BM25 score or the RRF score."""
 
-    documents: bool = False
+    documents: StrictBool = False
     """Return documents instead of chunks: each document once, scored by its best passage, its ``passages`` in the
     metadata with their offsets (the core's ``documents``); per call too."""
-    passages: int = Field(default=3, gt=0, le=100)
+    passages: StrictInt = Field(default=3, gt=0, le=100)
     """Best passages kept per document in documents mode (the core's); per call too."""
     document_score: Literal["max", "sum"] = "max"
     """A document's score: its best passage's (``"max"``) or the sum of its ``passages`` best (``"sum"``)."""
-    evidence: bool | Literal["auto"] = "auto"
+    evidence: StrictBool | Literal["auto"] = "auto"
     """``evidence`` in the metadata: where each document matched (the core's: ``"auto"`` after a late-interaction
     stage, from stored token vectors; ``True`` also the cross-encoder's best sentence; ``False`` none)."""
 

@@ -123,7 +123,7 @@ def test_sum_of_passages_and_passage_count(library: TwoStageRetriever) -> None:
                             top_n=2, min_probability=0)
     top = summed.results[0]
     assert top.score == pytest.approx(sum(p.score for p in top.passages))
-    with pytest.raises(ValueError, match="document_score must be 'max'"):
+    with pytest.raises(InvalidInputError, match=r"document_score must be .max."):
         library.search("x", documents=True, document_score="mean")
 
 
@@ -201,6 +201,7 @@ def test_cross_encoder_evidence_is_the_best_sentence_at_bounded_cost() -> None:
     assert cross.scored <= MAX_SENTENCES * 3
     ev = found[0].evidence[0]  # type: ignore[index]
     assert ev.text == "The moon pulls the tides." and ev.source_start == 1000 + ev.start and ev.stage == "cross"
+    assert [text[a:b] for a, b in ev.highlights] == ["moon", "tides"]
 
 
 def test_cli_search_json_carries_passages_offsets_and_evidence(tmp_path: Path,
@@ -330,3 +331,116 @@ def test_trained_colbert_evidence_aligns_with_its_own_tokens(tmp_path: Path) -> 
     top = retriever.search("Apple company market value", top_n=1, min_probability=0).results[0]
     assert top.stage == "colbert" and top.evidence and top.evidence[0].stage == "colbert"
     assert {"company", "market", "value"} <= {top.text[a:b].lower() for a, b in top.evidence[0].highlights}
+
+
+def test_a_document_result_holds_overlapping_passages_once() -> None:
+    from recallrank.documents import Passage
+    from recallrank.retrieval.grouping import PASSAGE_JOIN, joined
+
+    source = "".join(f"w{i} " for i in range(400))
+    spans = [(900, 1300), (300, 700), (600, 1000), (1500, 1600)]  # ranked best first; two overlap the best
+    passages = [Passage(source[a:b], 1.0 - i / 10, f"d#{i}", None, a, b) for i, (a, b) in enumerate(spans)]
+    text, at = joined(passages)
+    assert text == source[300:1300] + PASSAGE_JOIN + source[1500:1600]
+    assert all(text[at[i]:at[i] + len(p.text)] == p.text for i, p in enumerate(passages))
+    unknown = [Passage("b", 1.0), Passage("a", 0.5)]
+    assert joined(unknown) == ("b" + PASSAGE_JOIN + "a", {0: 0, 1: 1 + len(PASSAGE_JOIN)})
+
+
+def test_haystack_split_documents_come_back_once_each(tmp_path: Path) -> None:
+    """Haystack's DocumentSplitter names each split's document in ``source_id``: documents mode groups by it."""
+    from haystack import Document as HaystackDocument
+    from haystack.components.preprocessors import DocumentSplitter
+    from haystack_integrations.components.retrievers.recallrank import RecallrankRetriever as HaystackRetriever
+    from haystack_integrations.document_stores.recallrank import RecallrankDocumentStore
+
+    splits = DocumentSplitter(split_by="word", split_length=40).run(
+        [HaystackDocument(id=f"doc-{t}", content=_long(t, 3_000, 6_000)) for t in TOPICS])["documents"]
+    store = RecallrankDocumentStore(path=str(tmp_path / "hs"), collection="hs")
+    try:
+        from haystack_integrations.components.embedders.recallrank import RecallrankDocumentEmbedder
+
+        embedder = RecallrankDocumentEmbedder()
+        embedder.warm_up()
+        store.write_documents(embedder.run(splits)["documents"])
+        found = HaystackRetriever(document_store=store, top_k=3, min_probability=0).run(
+            query="knight chess board", documents=True)["documents"]
+        ids = [d.id for d in found]
+        assert ids[0] == "doc-chess" and len(set(ids)) == len(ids) == 3
+        assert len(found[0].meta["passages"]) == 3
+    finally:
+        store.close()
+
+
+def test_old_chunks_get_their_document_as_parent(tmp_path: Path) -> None:
+    """A chunk an earlier `recallrank index` wrote (id ``<file>#<n>``, bookkeeping without a parent) gets its file
+    as parent when parents are filled in."""
+    store = EdgeStore(tmp_path / "old", "old")
+    retriever = TwoStageRetriever(store, reranker=False)
+    retriever.add_texts(["seed"], ids=["seed"])
+    old = [Document(f"Pears part {n}.", {"_recallrank": {"source": "/docs/pears.md", "chunk": n}},
+                    f"/docs/pears.md#{n}") for n in range(3)]
+    vectors = retriever.encoder.encode_documents([d.text for d in old])
+    store.upsert([StoredPoint(point_id(d), v, {k: x for k, x in to_payload(d).items() if k != PARENT})
+                  for d, v in zip(old, vectors, strict=True)])
+    assert retriever.add_stage_vectors() == 3
+    assert set(store.parents([point_id(d) for d in old]).values()) == {"/docs/pears.md"}
+    store.close()
+
+
+def test_a_new_chinese_collection_is_chunked_in_its_models_tokens(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from recallrank.cli import main
+
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "a.txt").write_text("委员会审查了年度预算和人员计划，并确定了下次会议的日程。" * 300)
+    assert main(["index", str(tmp_path / "zh"), "--path", str(tmp_path / "idx"), "--json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bi_encoder"] == "multilingual-e5-small" and out["truncated"] == 0 and out["chunks"] > 10
+
+
+def test_chunks_cut_inside_words_still_fit_and_bad_overlap_is_refused_first(encoder: BiEncoder,
+                                                                             tmp_path: Path) -> None:
+    import base64
+
+    from recallrank.cli import main
+
+    _, _, measure = chunk_settings(encoder)
+    assert measure is not None
+    for text, size in [("-".join(["ka", "lo", "mi", "nu", "pe"] * 800), 64),
+                       (base64.b64encode(bytes(range(256)) * 60).decode(), 254)]:
+        spans = chunk_spans(text, size, 16, measure)
+        assert max(len(measure(text[a:b])) for a, b in spans) <= size
+    (tmp_path / "a.md").write_text("words " * 100)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        chunk_settings(encoder, 100, 100)
+    assert main(["index", str(tmp_path / "a.md"), "--path", str(tmp_path / "idx"), "--chunk-overlap", "500"]) == 2
+    assert not (tmp_path / "idx").exists()
+
+
+def test_cross_encoder_evidence_in_documents_mode_is_one_batch_over_best_passages(
+        library: TwoStageRetriever) -> None:
+    from recallrank.retrieval.stages import Stage
+
+    cross = _WordOverlap()
+    cross.rerank = lambda query, candidates, top_n=None, **_: library.stages[0].reranker.rerank(  # type: ignore[attr-defined]
+        query, candidates, top_n=top_n, store=library.store)
+    calls: list[int] = []
+    score = cross.score
+
+    def counted(query: str, texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return score(query, texts)
+
+    cross.score = counted  # type: ignore[method-assign]
+    stages = library.stages
+    library.stages = [stages[0], Stage(cross)]
+    try:
+        found = library.search("bread dough oven yeast", documents=True, top_n=4, evidence=True, min_probability=0)
+    finally:
+        library.stages = stages
+    assert len(calls) == 1 and calls[0] <= 4 * MAX_SENTENCES
+    top = found.results[0]
+    name = Stage(cross).name
+    assert top.evidence and top.evidence[0].stage == name and top.passages[0].evidence[0].stage == name  # type: ignore[index]
+    assert any(e.stage == "maxsim" for e in top.evidence)  # the MaxSim snippets stay, after the sentence

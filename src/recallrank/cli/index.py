@@ -20,7 +20,9 @@ from recallrank.index.embedded.reembed import reembed_in_place
 from recallrank.index.reembed import reembed_into
 from recallrank.loaders import IdSet, scan_sources, stale_ids, stream_chunks
 from recallrank.loaders.fitting import chunk_settings
+from recallrank.loaders.sources import sample_texts
 from recallrank.models.identity import describe, registry_name
+from recallrank.retrieval.languages import SAMPLE
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -71,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     # two passes over the sources: the first checks every file, and that the models find a word in every chunk,
     # and counts chunks (nothing is written if one is bad), the second streams chunks into the store batch by
     # batch: memory does not grow with the collection
+    if retriever.choosing_encoder:  # a new collection: its first texts choose the model chunks are measured in
+        retriever.choose_encoder(sample_texts(args.sources, s["text_field"], SAMPLE))
     # chunks are measured in the bi-encoder's tokens and never exceed what it reads (a larger size is an error)
-    size, overlap, measure = chunk_settings(retriever.encoder, s["chunk_size"], s["chunk_overlap"])
+    size, overlap, measure = chunk_settings(retriever.encoder, s["chunk_size"], s["chunk_overlap"],
+                                            retriever.stages)
     found = scan_sources(args.sources, s["text_field"], skip_errors=args.skip_errors, chunk_size=size,
                          chunk_overlap=overlap, unreadable=retriever.unreadable, measure=measure)
     store = retriever.store
@@ -119,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         print(recall_model_line(record))
         if report.truncated:
             print(f"{report.truncated} texts were longer than the bi-encoder reads and were embedded from their "
-                  f"first {size_note(retriever)} tokens (--chunk-size 0 keeps texts whole; the default chunks fit)")
+                  f"first {size_note(retriever)} tokens of their own (--chunk-size 0 keeps texts whole; the default "
+                  "chunks fit)")
     for _, reason in found.skipped:
         print(f"recallrank: skipped {reason}", file=sys.stderr)
     for line in not_indexed_lines(found.ignored, args.verbose):

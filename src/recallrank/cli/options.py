@@ -132,7 +132,7 @@ OPTIONS = {o.name: o for o in [
     Option("documents", _boolean, False, "return documents instead of chunks: each document once, scored by its "
            "best passage, with its best passages and their offsets (chunks made by `recallrank index` know their "
            "document)"),
-    Option("passages", int, 3, "best passages kept per document with --documents"),
+    Option("passages", int, 3, "best passages kept per document with --documents (ignored without it)"),
     Option("document_score", str, "max", "a document's score with --documents: its best passage's (max) or the sum "
            "of its --passages best (sum)", choices=("max", "sum")),
     Option("evidence", _evidence, "auto", "where each result matched: auto (after a MaxSim stage, from the stored "
@@ -154,10 +154,12 @@ OPTIONS = {o.name: o for o in [
     Option("write_consistency", int, None, "new server collection: write_consistency_factor (replicas that "
            "must confirm a write)"),
     Option("grpc", _boolean, False, "talk to the Qdrant server over gRPC (port 6334): faster large upserts"),
-    Option("chunk_size", int, None, "tokens of the bi-encoder per chunk; over the model's input limit is an error "
-           "(its chunks would be truncated); 0 keeps each text whole (the model reads its first tokens and warns "
-           "how many texts it truncated)", default_text="256, or the model's input limit if smaller"),
-    Option("chunk_overlap", int, None, "tokens shared by consecutive chunks",
+    Option("chunk_size", int, None, "tokens of the bi-encoder per chunk, its own special tokens aside; over what "
+           "the model reads is an error (its chunks would be truncated); 0 keeps each text whole (the model reads "
+           "its first tokens and warns how many texts it truncated)",
+           default_text="the model's limit, at most 256: 254 for all-MiniLM-L6-v2"),
+    Option("chunk_overlap", int, None, "at most this many tokens shared by consecutive chunks (whole sentences or "
+           "words of the previous chunk's end, so a chunk cut at a paragraph may share none)",
            default_text="a quarter of the chunk size, at most 32"),
     Option("batch_size", int, 256, "documents embedded and written per batch"),
     Option("text_field", str, "text", "JSONL field holding the text"),
@@ -224,7 +226,7 @@ def resolve(args: argparse.Namespace, names: list[str]) -> dict[str, tuple[Any, 
 
 #: the largest value an integer option takes (top_k beyond it is refused before Qdrant sees it)
 MAX_INT = 100_000
-MAX_INTS = {"chunk_size": 10_000_000, "chunk_overlap": 10_000_000}
+MAX_INTS = {"chunk_size": 10_000_000, "chunk_overlap": 10_000_000, "passages": 100}
 
 
 def _check_range(opt: Option, value: Any) -> None:

@@ -14,12 +14,12 @@ such points (written before parents were recorded) is refused until :meth:`Group
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from recallrank.documents import parent_of
+from recallrank.documents import BOOKKEEPING, parent_of
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, as_filter
 from recallrank.filters.model import IsEmpty, MatchAny
@@ -125,8 +125,8 @@ class Groups:
             return 0
         filled = 0
         while True:  # each round re-reads the points still without a parent (the ones just set drop out)
-            page, _ = s._scroll_page(s._compile(NO_PARENT), ["text", "metadata", "metadata_json", "doc_id"], batch,
-                                     None)
+            page, _ = s._scroll_page(s._compile(NO_PARENT), ["text", "metadata", "metadata_json", "doc_id",
+                                                             "haystack"], batch, None)
             if not page:
                 break
             s._begin_write()
@@ -138,6 +138,12 @@ class Groups:
 
     def _set_parents(self, values: dict[str, str]) -> None:  # a backend primitive
         raise NotImplementedError
+
+    def parents(self, ids: Sequence[str]) -> dict[str, str]:
+        """The ``parent`` each of ``ids`` records (point id -> parent; points without one are absent)."""
+        s: Any = self
+        records = s._retrieve(list(ids), [PARENT], False) if ids and s.exists() else []
+        return {str(r.id): r.payload[PARENT] for r in records if isinstance((r.payload or {}).get(PARENT), str)}
 
     def token_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored ``name`` token vectors of ``ids`` (point id -> ``(tokens, dimension)`` float32 array), as
@@ -154,8 +160,19 @@ class Groups:
 
 
 def _parent(record: Any, from_payload: Any) -> str:
+    """The parent of a point written before parents were recorded: its chunking record's, else (a chunk written
+    by an earlier ``recallrank index``: id ``<key>#<n>`` with ``chunk = n``) its key, else the ``source_id`` that
+    Haystack's ``DocumentSplitter`` gave it (written through the Haystack store), else its own id."""
     doc = from_payload(record.payload)
-    if doc.id is None and parent_of(doc) is None:
-        return str(record.id)  # a document without an id is stored under its content's point id
-    return parent_key(doc)
+    if parent_of(doc) is not None:
+        return parent_key(doc)
+    book = doc.metadata.get(BOOKKEEPING)
+    book = book if isinstance(book, Mapping) else doc.metadata  # chunks written before the bookkeeping key
+    n = book.get("chunk")
+    if isinstance(n, int) and not isinstance(n, bool) and isinstance(doc.id, str) and doc.id.endswith(f"#{n}"):
+        return doc.id[:-len(f"#{n}")]
+    source = doc.metadata.get("source_id")
+    if "haystack" in (record.payload or {}) and isinstance(source, str) and source:
+        return source
+    return doc.id if doc.id is not None else str(record.id)  # without an id: its content's point id
 

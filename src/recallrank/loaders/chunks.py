@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -85,7 +85,23 @@ def chunk_spans(text: str, size: int, overlap: int, measure: Measure = None) -> 
         total += n
     if window:
         spans.append((window[0][0], window[-1][1]))
-    return [s for s in (_strip(text, x, y) for x, y in spans) if s[0] < s[1]]
+    found = [s for s in (_strip(text, x, y) for x, y in spans) if s[0] < s[1]]
+    return found if measure is None else _refit(text, found, size, measure)
+
+
+def _refit(text: str, spans: list[tuple[int, int]], size: int, measure: Callable[[str], Sequence[int]],
+           ) -> list[tuple[int, int]]:
+    """``spans`` with each chunk tokenized on its own: a chunk cut inside a word can come out a token or two longer
+    than its share of the whole text's tokens; such a chunk is cut again, smaller, so none exceeds ``size``."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        n = len(measure(text[a:b]))
+        if n <= size:
+            out.append((a, b))
+            continue
+        smaller = max(1, size - (n - size) - 1)
+        out.extend((a + x, a + y) for x, y in chunk_spans(text[a:b], smaller, 0, measure))
+    return out
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
@@ -117,7 +133,8 @@ def _pieces(text: str, a: int, b: int, size: int, separators: Sequence[str], len
         return out
     if starts is None:
         return [(x, min(x + size, b)) for x in range(a, b, size)]
-    cuts = [x for x in starts if a < x < b][size - 1::size]  # a new piece at every size-th token
+    inside = starts[bisect_right(starts, a):bisect_left(starts, b)]
+    cuts = inside[size - 1::size]  # a new piece at every size-th token
     edges = [a, *cuts, b]
     return [(x, y) for x, y in pairwise(edges) if x < y]
 

@@ -9,7 +9,7 @@ character offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from recallrank.documents import Document
@@ -22,6 +22,7 @@ from recallrank.loaders.chunks import (
     DEFAULT_CHUNK_TOKENS,
     Measure,
     Source,
+    chunk_spans,
     source_chunks,
 )
 from recallrank.models.identity import registry_name
@@ -46,20 +47,29 @@ def input_limit(encoder: Any) -> int | None:
     return int(limit) - (len(encoder.token_spans([prefix])[0]) if prefix else 0)
 
 
-def chunk_settings(encoder: Any, size: int | None = None, overlap: int | None = None) -> tuple[int, int, Measure]:
+#: query tokens a cross-encoder stage leaves room for when it caps the default chunk size
+QUERY_TOKENS = 32
+
+
+def chunk_settings(encoder: Any, size: int | None = None, overlap: int | None = None,
+                   stages: Sequence[Any] = ()) -> tuple[int, int, Measure]:
     """``(size, overlap, measure)`` for chunking for ``encoder``: ``None`` takes the default (256 tokens, or the
-    model's input limit if smaller; a quarter of that, at most 32 tokens, shared). Without a tokenizer, sizes are
-    characters (800 / 120). A ``size`` over the model's input limit is refused, saying the limit; ``size=0`` keeps
-    each text whole (one point; the model reads its first tokens and logs how many texts it truncated)."""
+    model's input limit if smaller; a quarter of that, at most 32 tokens, shared). With a cross-encoder among
+    ``stages`` (rerankers or stages), the default also leaves room for a :data:`QUERY_TOKENS`-token query in its
+    pair limit. Without a tokenizer, sizes are characters (800 / 120). A ``size`` over the model's input limit is
+    refused, saying the limit; ``size=0`` keeps each text whole (one point; the model reads its first tokens and
+    logs how many texts it truncated)."""
     measure = measure_of(encoder)
     if measure is None:
-        return (size if size is not None else DEFAULT_CHUNK_SIZE,
-                overlap if overlap is not None else DEFAULT_CHUNK_OVERLAP, None)
+        chars = (size if size is not None else DEFAULT_CHUNK_SIZE,
+                 overlap if overlap is not None else DEFAULT_CHUNK_OVERLAP)
+        chunk_spans("", *chars)  # a bad size or overlap is refused here, before any source is read
+        return (*chars, None)
     limit = input_limit(encoder)
     assert limit is not None
     name = registry_name(encoder)
     if size is None:
-        size = min(DEFAULT_CHUNK_TOKENS, limit)
+        size = min(DEFAULT_CHUNK_TOKENS, limit, *(pair - QUERY_TOKENS for pair in _pair_limits(stages)))
     elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidInputError(f"chunk size must be a positive number of tokens (0: each text whole), got {size!r}")
     elif size == 0:  # asked for: texts whole, the model truncates them and its warning counts them
@@ -71,13 +81,27 @@ def chunk_settings(encoder: Any, size: int | None = None, overlap: int | None = 
             "keep each text whole and let the model truncate it")
     if overlap is None:
         overlap = min(DEFAULT_CHUNK_TOKEN_OVERLAP, size // 4)
+    chunk_spans("", size, overlap)  # a bad overlap is refused here, before any source is read
     return size, overlap, measure
+
+
+def _pair_limits(stages: Sequence[Any]) -> list[int]:
+    """The tokens of its own text each cross-encoder among ``stages`` reads of a pair (its limit less 3 special
+    tokens); loads those cross-encoders."""
+    out = []
+    for stage in stages:
+        reranker = getattr(stage, "reranker", stage)
+        if hasattr(reranker, "score_pairs") and hasattr(reranker, "warm_up"):
+            limit = getattr(reranker.warm_up(), "max_seq_length", None)
+            if limit:
+                out.append(int(limit) - 3)
+    return out
 
 
 def chunk(documents: Iterable[Document], encoder: Any, size: int | None = None,
           overlap: int | None = None) -> Iterator[Document]:
-    """Each document cut into chunks that fit ``encoder`` (a bi-encoder, or a retriever: its bi-encoder; see
-    :func:`chunk_settings`), as documents with ids
+    """Each document cut into chunks that fit ``encoder`` (a bi-encoder, or a retriever: its bi-encoder and its
+    stages; see :func:`chunk_settings`), as documents with ids
     ``<parent>#<n>``, where ``parent`` is the document's own id (or, without one, its stored point id). Metadata is
     kept; under ``_recallrank`` each chunk also records ``parent``, its number ``chunk`` and its ``start``/``end``
     character offsets in the document's text. A document short enough is still one chunk (``#0``), so every
@@ -88,8 +112,12 @@ def chunk(documents: Iterable[Document], encoder: Any, size: int | None = None,
         >>> retriever.add_documents(chunks)                                       # doctest: +SKIP
         >>> retriever.search("...", documents=True)                               # doctest: +SKIP
     """
+    if getattr(encoder, "choosing_encoder", False):  # a new collection: its first documents choose the model
+        documents = list(documents)
+        encoder.choose_encoder([d.text for d in documents if isinstance(d, Document)])
+    stages = getattr(encoder, "stages", ())
     encoder = getattr(encoder, "encoder", encoder)
-    size, overlap, measure = chunk_settings(encoder, size, overlap)
+    size, overlap, measure = chunk_settings(encoder, size, overlap, stages)
     for i, doc in enumerate(documents):
         if not isinstance(doc, Document):
             raise InvalidInputError(f"document {i} is a {type(doc).__name__}; pass recallrank.Document objects")

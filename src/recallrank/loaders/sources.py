@@ -86,6 +86,31 @@ def stream_chunks(found: Sources, size: int = DEFAULT_CHUNK_SIZE, overlap: int =
                 if doc.id not in found.dropped:
                     yield doc
 
+def sample_texts(paths: Sequence[str | Path], text_field: str = "text", n: int = 64) -> list[str]:
+    """The texts of the first ``n`` sources under ``paths`` (files and folders searched as a scan searches them;
+    unreadable ones passed over), reading no further: what chooses a new collection's model before chunking."""
+    files: list[Path] = []
+    search = FolderSearch([], [])
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found: list[Path] = []
+            search.tree(path.resolve(), found)
+            files += sorted(found)
+        elif path.is_file() and supported(path):
+            files.append(path.resolve())
+    out: list[str] = []
+    for file in files:
+        try:
+            for src in file_sources(file, text_field):
+                out.append(src.text)
+                if len(out) >= n:
+                    return out
+        except InvalidInputError:
+            continue
+    return out
+
+
 def iter_sources(paths: Sequence[str | Path], text_field: str = "text") -> Iterator[Source]:
     """The sources of :func:`read_sources` (errors raised)."""
     yield from read_sources(paths, text_field).sources

@@ -48,12 +48,16 @@ def report_truncation(truncated: int, total: int, max_length: int | None, what: 
     (the first truncating call of a model object), else at debug level, so a long job says so once, not per
     batch. Returns ``truncated``."""
     if truncated:
+        from recallrank.models.identity import short_name
+
+        advice = ("a smaller chunk size keeps query and text within it: `recallrank index --chunk-size N` or "
+                  "recallrank.chunk(documents, retriever, size=N)" if "pairs" in what else
+                  "index the texts in chunks that fit: recallrank.chunk(documents, retriever), or `recallrank "
+                  "index` without --chunk-size 0")
         log.log(logging.WARNING if first else logging.DEBUG,
                 "%d of %d %s are longer than %d tokens and were truncated by %s%s", truncated, total, what,
-                max_length, model_name,
-                "" if not first else " (later truncations are counted in .truncated, logged at DEBUG; index the "
-                "texts in chunks that fit: recallrank.chunk(documents, retriever), or `recallrank index` without "
-                "--chunk-size 0)")
+                max_length, short_name(model_name),
+                "" if not first else f" (later truncations are counted in .truncated, logged at DEBUG; {advice})")
     return truncated
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from recallrank.documents import BOOKKEEPING, Evidence, Result
+from recallrank.errors import InvalidInputError
 
 #: snippets kept per result
 MAX_SNIPPETS = 3
@@ -40,7 +41,7 @@ FUNCTION_WORDS = frozenset({
 #: sentences of a result the cross-encoder scores for its evidence
 MAX_SENTENCES = 8
 EVIDENCE_SETTINGS = ("auto", True, False)
-_SENTENCE = re.compile(r"(?<=[.!?。！？;；])\s+|\n\s*\n|\n(?=\s*[-*•\d])")
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])\s*|\n\s*\n|\n(?=\s*[-*•\d])")
 _WORD = re.compile(r"\w+")
 
 
@@ -48,7 +49,7 @@ def check_evidence(value: object) -> bool | str:
     """``evidence`` as given (``"auto"``, ``True`` or ``False``), or a clear error."""
     if value in EVIDENCE_SETTINGS and (isinstance(value, bool) or value == "auto"):
         return value  # type: ignore[return-value,unused-ignore]
-    raise ValueError(f"evidence must be 'auto', True or False, got {value!r}")
+    raise InvalidInputError(f"evidence must be 'auto', true or false, got {value!r:.40}")
 
 
 def token_spans(encoder: Any, text: str, what: str = "document") -> list[tuple[int, int]] | None:
@@ -176,8 +177,9 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 
 def sentence_evidence(reranker: Any, query: str, results: Sequence[Result], stage: str) -> list[Result]:
-    """Each result with its best sentence by the cross-encoder ``reranker`` as evidence: at most
-    :data:`MAX_SENTENCES` sentences a result (those sharing the most words with the query), scored in one batch."""
+    """Each result with its best sentence by the cross-encoder ``reranker`` first in its evidence (before what it
+    had), the query's words in it highlighted: at most :data:`MAX_SENTENCES` sentences a result (those sharing the
+    most words with the query) are scored, in one batch."""
     words = {w.lower() for w in _WORD.findall(query)}
     picked: list[list[tuple[int, int]]] = []
     for r in results:
@@ -192,13 +194,14 @@ def sentence_evidence(reranker: Any, query: str, results: Sequence[Result], stag
     for r, spans in zip(results, picked, strict=True):
         mine, at = scores[at:at + len(spans)], at + len(spans)
         if not mine:
-            out.append(replace(r, evidence=()))
+            out.append(replace(r, evidence=r.evidence or ()))
             continue
         k = int(np.argmax(mine))
-        a, b = spans[k]
-        a, b = _widen(r.text, a, b)
+        a, b = _widen(r.text, *spans[k])
         offset = chunk_offset(r)
-        out.append(replace(r, evidence=(Evidence(a, b, r.text[a:b], round(float(mine[k]), 4), (),
-                                                 None if offset is None else offset + a,
-                                                 None if offset is None else offset + b, stage),)))
+        marks = tuple((a + m.start(), a + m.end()) for m in _WORD.finditer(r.text[a:b])
+                      if m.group().lower() in words and m.group().lower() not in FUNCTION_WORDS)
+        best = Evidence(a, b, r.text[a:b], round(float(mine[k]), 4), marks, None if offset is None else offset + a,
+                        None if offset is None else offset + b, stage)
+        out.append(replace(r, evidence=(best, *(r.evidence or ()))))
     return out

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.documents import Document, Passage, Result, parent_of
+from recallrank.documents import BOOKKEEPING, Document, Passage, Result, parent_of
+from recallrank.errors import InvalidInputError
 from recallrank.index.base import Hit
 from recallrank.retrieval.evidence import (
     MAX_SNIPPETS,
@@ -40,12 +41,13 @@ PASSAGE_JOIN = "\n…\n"
 def check_documents(documents: object, passages: object, document_score: object) -> tuple[bool, int, str]:
     """The documents settings as given, or a clear error."""
     if not isinstance(documents, bool):
-        raise ValueError(f"documents must be True or False, got {documents!r}")
+        raise InvalidInputError(f"documents must be true or false, got {documents!r:.40}")
     if isinstance(passages, bool) or not isinstance(passages, int) or not 1 <= passages <= 100:
-        raise ValueError(f"passages must be an int from 1 to 100 (best passages kept per document), got {passages!r}")
+        raise InvalidInputError(f"passages must be an integer from 1 to 100 (best passages kept per document), got "
+                                f"{passages!r:.40}")
     if document_score not in DOCUMENT_SCORES:
-        raise ValueError(f"document_score must be 'max' (the best passage) or 'sum' (of the best passages), "
-                         f"got {document_score!r}")
+        raise InvalidInputError(f"document_score must be 'max' (the best passage) or 'sum' (of the best passages), "
+                                f"got {document_score!r:.40}")
     return documents, passages, str(document_score)
 
 
@@ -81,9 +83,11 @@ class Grouped:
 
     def _as_documents(self, plan: Plan, results: list[Result], top_n: int) -> list[Result]:
         """Chunk results (best first) grouped by the document they were cut from: the ``top_n`` best documents."""
+        stored = self.store.parents([str(r.point_id) for r in results if r.point_id is not None]) \
+            if hasattr(self.store, "parents") else {}
         by_parent: dict[str, list[Result]] = {}
         for r in results:
-            by_parent.setdefault(_parent(r), []).append(r)
+            by_parent.setdefault(stored.get(str(r.point_id)) or _parent(r), []).append(r)
         scored = []
         for parent, chunks in by_parent.items():
             best = chunks[:plan.passages]
@@ -94,36 +98,51 @@ class Grouped:
 
     def _with_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
         """``results`` with their evidence, as ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`);
-        a document result's comes from its passages."""
+        a document result's comes from its passages (the cross-encoder's sentence from its best passage only)."""
         if plan.evidence is False or not results:
             return results
-        if plan.documents:
-            return [self._document_evidence(plan, r, done) for r in results]
-        return self._chunk_evidence(plan, results, done)
+        if not plan.documents:
+            return self._chunk_evidence(plan, results, done)
+        chunks = [[Result(Document(p.text, _passage_meta(r, p), p.id), p.score, point_id=p.point_id)
+                   for p in r.passages] for r in results]
+        flat = [c for group in chunks for c in group]
+        found = iter(self._chunk_evidence(plan, flat, done, cross=[c is group[0] for group in chunks for c in group]))
+        return [_with_passage_evidence(r, [next(found) for _ in group]) for r, group in zip(results, chunks,
+                                                                                           strict=True)]
 
-    def _document_evidence(self, plan: Plan, result: Result, done: int) -> Result:
-        chunks = [Result(Document(p.text, _passage_meta(result, p), p.id), p.score, point_id=p.point_id)
-                  for p in result.passages]
-        found = self._chunk_evidence(plan, chunks, done)
-        passages = tuple(replace(p, evidence=c.evidence) for p, c in zip(result.passages, found, strict=True))
-        if all(p.evidence is None for p in passages):
-            return replace(result, passages=passages)
-        at = _joined_offsets(passages)
-        evidence = sorted((replace(e, start=e.start + at[i], end=e.end + at[i],
-                                   highlights=tuple((a + at[i], b + at[i]) for a, b in e.highlights))
-                           for i, p in enumerate(passages) for e in p.evidence or ()), key=lambda e: -e.score)
-        return replace(result, passages=passages, evidence=tuple(evidence[:MAX_SNIPPETS]))
-
-    def _chunk_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
+    def _chunk_evidence(self, plan: Plan, results: list[Result], done: int,
+                        cross: Sequence[bool] | None = None) -> list[Result]:
+        """Token evidence from the last late-interaction stage run (else any whose vectors are stored); with
+        ``evidence=True`` after a cross-encoder, its best sentence first (for the results ``cross`` marks)."""
         last = self.stages[done] if 0 <= done < len(self.stages) else None
         late = [st for st in self.stages if _late_field(st, self.store)]
-        ran = [st for st in self.stages[:done + 1] if st in late]  # the last late-interaction stage run, else any
+        ran = [st for st in self.stages[:done + 1] if st in late]
         late = ran[-1:] or late
+        out = _token_evidence(late[0], self.store, plan.query, results) if late else list(results)
         if plan.evidence is True and last is not None and _is_cross(last):
-            return sentence_evidence(last.reranker, plan.query, results, last.name)
-        if late:
-            return _token_evidence(late[0], self.store, plan.query, results)
-        return results
+            marked = [i for i in range(len(out)) if cross is None or cross[i]]
+            scored = sentence_evidence(last.reranker, plan.query, [out[i] for i in marked], last.name)
+            for i, r in zip(marked, scored, strict=True):
+                out[i] = r
+        return out
+
+
+def _with_passage_evidence(result: Result, found: Sequence[Result]) -> Result:
+    """A document result with its passages' evidence, and theirs in its joined text: the best passage's first, a
+    snippet two overlapping passages share once."""
+    passages = tuple(replace(p, evidence=c.evidence) for p, c in zip(result.passages, found, strict=True))
+    if all(p.evidence is None for p in passages):
+        return replace(result, passages=passages)
+    _, at = joined(passages)
+    evidence, seen = [], set()
+    for i, p in enumerate(passages):
+        for e in sorted(p.evidence or (), key=lambda e: -e.score):
+            key = (e.source_start, e.source_end, e.stage) if e.source_start is not None else (i, e.start, e.stage)
+            if key not in seen:
+                seen.add(key)
+                evidence.append(replace(e, start=e.start + at[i], end=e.end + at[i],
+                                        highlights=tuple((a + at[i], b + at[i]) for a, b in e.highlights)))
+    return replace(result, passages=passages, evidence=tuple(evidence[:MAX_SNIPPETS]))
 
 
 def _parent(result: Result) -> str:
@@ -138,34 +157,43 @@ def _document(parent: str, score: float, best: Sequence[Result]) -> Result:
     passages = tuple(Passage(r.text, r.score, r.document.id, r.point_id, chunk_offset(r),
                              None if chunk_offset(r) is None else chunk_offset(r) + len(r.text),  # type: ignore[operator]
                              r.probability) for r in best)
-    text = PASSAGE_JOIN.join(p.text for p in _in_document_order(passages))
-    document = Document(text, dict(top.document.metadata), parent)
+    metadata = dict(top.document.metadata)
+    book = metadata.get(BOOKKEEPING)
+    if isinstance(book, dict):  # the document's bookkeeping, not its best chunk's (number and offsets)
+        metadata[BOOKKEEPING] = {k: v for k, v in book.items() if k not in ("chunk", "start", "end")}
+    document = Document(joined(passages)[0], metadata, parent)
     return replace(top, document=document, score=score, passages=passages, evidence=None)
 
 
-def _in_document_order(passages: Sequence[Passage]) -> list[Passage]:
-    if all(p.start is not None for p in passages):
-        return sorted(passages, key=lambda p: p.start or 0)
-    return list(passages)
-
-
-def _joined_offsets(passages: Sequence[Passage]) -> dict[int, int]:
-    """Where each passage (by its index in ``passages``) starts in the joined text of its document result."""
-    order = _in_document_order(passages)
-    at, pos = {}, 0
-    for p in order:
-        i = next(k for k, q in enumerate(passages) if q is p)
-        at[i] = pos
-        pos += len(p.text) + len(PASSAGE_JOIN)
-    return at
+def joined(passages: Sequence[Passage]) -> tuple[str, dict[int, int]]:
+    """A document result's text, and where each passage (by its index) starts in it: the passages in document
+    order, overlapping ones merged (the text they share appears once), the others joined by
+    :data:`PASSAGE_JOIN`; in rank order where a passage's offset is unknown."""
+    known = all(p.start is not None for p in passages)
+    order = sorted(range(len(passages)), key=lambda i: passages[i].start or 0) if known else range(len(passages))
+    text, at = "", {}
+    seg_text = seg_source = end = 0  # where the current run of overlapping passages starts, in both, and its end
+    for i in order:
+        p = passages[i]
+        if known and text and p.start < end:  # type: ignore[operator]
+            at[i] = seg_text + p.start - seg_source  # type: ignore[operator]
+            if p.end > end:  # type: ignore[operator]
+                text += p.text[end - p.start:]  # type: ignore[operator]
+                end = p.end  # type: ignore[assignment]
+            continue
+        text += PASSAGE_JOIN if text else ""
+        seg_text, seg_source, end = len(text), p.start or 0, p.end or 0
+        at[i] = len(text)
+        text += p.text
+    return text, at
 
 
 def _passage_meta(result: Result, passage: Passage) -> dict[str, Any]:
     meta = dict(result.document.metadata)
-    book = dict(meta.get("_recallrank") or {})
+    book = dict(meta.get(BOOKKEEPING) or {})
     if passage.start is not None:
         book["start"] = passage.start
-    meta["_recallrank"] = book
+    meta[BOOKKEEPING] = book
     return meta
 
 

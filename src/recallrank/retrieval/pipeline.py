@@ -175,7 +175,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
         if isinstance(documents, (str, Document)):
             raise InvalidInputError("pass a list of documents, not a single one")
         if isinstance(documents, Sequence):
-            self._choose_encoder([d.text for d in documents[:SAMPLE] if isinstance(d, Document)])
+            self.choose_encoder([d.text for d in documents[:SAMPLE] if isinstance(d, Document)])
             self._watch_scripts([d.text for d in documents if isinstance(d, Document)])
             docs = validated(documents, unreadable=self.unreadable)
             batches: Iterable[list[tuple[str, dict[str, Any]]]] = (
@@ -209,13 +209,15 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
         """Whether the first documents written will choose the recall model (no encoder given, new collection)."""
         return self._by_language
 
-    def _choose_encoder(self, texts: Sequence[str]) -> None:
-        """Before the first write into a new collection: the recall model its documents' scripts call for, and
-        the default stages for it (see :mod:`recallrank.retrieval.languages`)."""
+    def choose_encoder(self, texts: Sequence[str]) -> None:
+        """Before the first write into a new collection: the recall model the scripts of its first documents
+        (``texts``; the first :data:`~recallrank.retrieval.languages.SAMPLE` are read) call for, and the default
+        stages for it (see :mod:`recallrank.retrieval.languages`); a no-op once chosen or given. Chunking calls it
+        first, so that chunks are measured in the chosen model's tokens."""
         if not self._by_language:
             return
         self._by_language = False
-        self.encoder, self._languages = choose_encoder(texts, self._precision)
+        self.encoder, self._languages = choose_encoder(list(texts)[:SAMPLE], self._precision)
         if self._default_stages:
             self.stages = default_stages(self.encoder)
         self._fit_to_encoder()
@@ -240,7 +242,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
         ahead, at most that many held), and every chunk is watched for text the model cannot read."""
         if self._by_language:
             chunks, ahead = read_ahead(chunks, SAMPLE)
-            self._choose_encoder([d.text for _, chunk in ahead for d in chunk if isinstance(d, Document)])
+            self.choose_encoder([d.text for _, chunk in ahead for d in chunk if isinstance(d, Document)])
         for offset, chunk in chunks:
             self._watch_scripts([d.text for d in chunk if isinstance(d, Document)])
             yield offset, chunk

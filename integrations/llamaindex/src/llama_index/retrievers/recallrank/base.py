@@ -9,7 +9,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
-from recallrank.documents import SCORE_FIELDS, Result
+from recallrank.documents import BOOKKEEPING, SCORE_FIELDS, Result
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, IsEmpty, Nothing, Range, any_of, as_filter, depth_check, equals
 from recallrank.filters.model import check_count, show
@@ -28,7 +28,7 @@ def to_node(r: Result) -> NodeWithScore:
     """A recallrank result as a new LlamaIndex node: ``score`` the final one, the score fields in metadata."""
     found = r.found_fields()  # passages and evidence: what the text already holds, kept from the LLM too
     metadata = {**r.document.metadata, **r.score_fields(), **found}
-    hidden = [*SCORE_KEYS, *found]
+    hidden = [*SCORE_KEYS, *found, *(k for k in (BOOKKEEPING,) if k in metadata)]  # recallrank's own bookkeeping
     node = TextNode(text=r.document.text, id_=str(r.document.id if r.document.id is not None else r.point_id),
                     metadata=metadata, excluded_llm_metadata_keys=hidden, excluded_embed_metadata_keys=hidden)
     return NodeWithScore(node=node, score=r.score)
