@@ -121,7 +121,7 @@ def test_a_given_encoder_is_never_replaced(tmp_path: Path) -> None:
 
     enc = Fixed()
     r = TwoStageRetriever(EdgeStore(tmp_path, "given"), enc, False)
-    r._choose_encoder(ZH)
+    r.choose_encoder(ZH)
     assert r.encoder is enc
 
 
@@ -178,7 +178,7 @@ def test_reranker_true_on_a_new_collection_follows_the_model_its_documents_choos
 
     r = TwoStageRetriever(EdgeStore(tmp_path, "new"), reranker=True)
     assert r.reranker.model_name == default_reranker_path()  # MiniLM until documents say otherwise
-    r._choose_encoder(ZH)  # what the first add_documents does before writing
+    r.choose_encoder(ZH)  # what the first add_documents does before writing
     assert r.encoder is shared_e5 and r.reranker.model_name == bilingual_reranker_path()
 
 

@@ -167,7 +167,7 @@ def test_points_written_before_parents_are_refused_then_filled_without_reembeddi
 
 def test_evidence_maps_stored_token_vectors_back_to_words(library: TwoStageRetriever) -> None:
     stage = library.stages[0]
-    texts = ["Punctuation, (brackets) and — dashes!", "混合 text 中文。", "x " * 600]
+    texts = ["Punctuation, (brackets) and — dashes!", "混合 text 中文。", "x " * 600, "[SEP] odd [CLS] text"]
     for t in texts:
         spans = token_spans(stage.reranker.encoder, t)
         vectors = stage.reranker.encoder.encode_documents([t])[0]

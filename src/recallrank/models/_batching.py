@@ -12,6 +12,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from recallrank.models._loading import short_name
+
 log = logging.getLogger("recallrank.models")
 
 
@@ -48,8 +50,6 @@ def report_truncation(truncated: int, total: int, max_length: int | None, what: 
     (the first truncating call of a model object), else at debug level, so a long job says so once, not per
     batch. Returns ``truncated``."""
     if truncated:
-        from recallrank.models.identity import short_name
-
         advice = ("a smaller chunk size keeps query and text within it: `recallrank index --chunk-size N` or "
                   "recallrank.chunk(documents, retriever, size=N)" if "pairs" in what else
                   "index the texts in chunks that fit: recallrank.chunk(documents, retriever), or `recallrank "

@@ -59,3 +59,25 @@ def load_error(name: str, exc: Exception) -> ModelLoadError:
     hint = (" HF_HUB_OFFLINE=1 is set, so only models already in the local cache load"
             if offline else " check the id and your network, or pass a local folder")
     return ModelLoadError(f"could not load model {name!r}: {type(exc).__name__}: {str(exc)[:200]}.{hint}")
+
+
+def short_name(model: str | None) -> str | None:
+    """A model as people name it: the shipped and bundled models by package name, anything else as given."""
+    if model is None:
+        return None
+    model = str(model)
+    if model.startswith("zero-shot:"):  # a late-interaction encoder over a bi-encoder's own token vectors
+        return f"zero-shot:{short_name(model[len('zero-shot:'):])}"
+    known = {"all-MiniLM-L6-v2": default_bi_encoder_path,
+             "recallrank-reranker-minilm": default_reranker_path,
+             "recallrank-reranker-e5": bilingual_reranker_path}
+    for name, path in known.items():
+        try:
+            if model == path():
+                return name
+        except Exception:
+            continue
+    parts = model.replace("\\", "/").rstrip("/").split("/")
+    if "recallrank_late_minilm" in parts:
+        return f"recallrank-late-minilm/{parts[-1]}"
+    return model

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from recallrank.models._loading import short_name as short_name  # re-exported: its home is the leaf _loading
+
 #: the probe a fingerprint embeds: English and Chinese words, so a multilingual model shows what it is
 PROBE = "recallrank fingerprint: Qdrant stores vectors for search; 苹果是一种水果。"
 #: cosine above which two vectors of one text come from the same model: one model at another precision measured
@@ -78,27 +80,3 @@ def label(record: dict[str, Any] | None) -> str:
         return "an unrecorded model"
     extra = f", {record['pooling']} pooling" if record.get("pooling") else ""
     return f"{record.get('name')} ({record.get('dimension')}-d, {record.get('similarity', 'cosine')}{extra})"
-
-
-def short_name(model: str | None) -> str | None:
-    """A model as people name it: the shipped and bundled models by package name, anything else as given."""
-    if model is None:
-        return None
-    from recallrank.models import _loading
-
-    model = str(model)
-    if model.startswith("zero-shot:"):  # a late-interaction encoder over a bi-encoder's own token vectors
-        return f"zero-shot:{short_name(model[len('zero-shot:'):])}"
-    known = {"all-MiniLM-L6-v2": _loading.default_bi_encoder_path,
-             "recallrank-reranker-minilm": _loading.default_reranker_path,
-             "recallrank-reranker-e5": _loading.bilingual_reranker_path}
-    for name, path in known.items():
-        try:
-            if model == path():
-                return name
-        except Exception:
-            continue
-    parts = model.replace("\\", "/").rstrip("/").split("/")
-    if "recallrank_late_minilm" in parts:
-        return f"recallrank-late-minilm/{parts[-1]}"
-    return model

@@ -66,6 +66,9 @@ def token_spans(encoder: Any, text: str, what: str = "document") -> list[tuple[i
     limit = runner.token_limit
     if limit is not None:
         spans = spans[:limit]
+    tokenizer = runner._tokenizer()
+    specials = {i for i in (tokenizer.cls_token_id, tokenizer.sep_token_id) if i is not None}
+    spans = [s for s in spans if s[0] not in specials]  # a literal "[SEP]" in the text: the encoder drops it too
     skip = encoder.document_skip if what == "document" else None
     if skip is not None and spans:
         keep = ~skip(np.array([i for i, _, _ in spans], dtype=np.int64))
