@@ -1,6 +1,6 @@
 """Long documents: chunks as results, documents by their best passage, and whole documents truncated, side by side.
 
-    python benchmarks/long_documents.py [--queries N] [--data DIR]
+    python benchmarks/long_documents.py [--queries N] [--data DIR] [--reuse-index]
 
 The held-out long-document set (``python -m recipes.data.long_documents``: whole FAQ pages and chapters, HOWTOs
 and man pages of packages no model here trained on; each question's answer starts past the 2,000th character of
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--queries", type=int, default=None, help="only the first N queries")
     p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--reuse-index", action="store_true",
+                   help=f"search the collections an earlier run left in {INDEX} instead of indexing again")
     args = p.parse_args(argv)
     split = data(args.data)
     ds = load_beir(split)
@@ -99,12 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries:
         queries = dict(list(queries.items())[:args.queries])
     docs = [Document(text, {}, doc_id) for doc_id, text in ds.corpus.items()]
-    shutil.rmtree(INDEX, ignore_errors=True)
+    reuse = args.reuse_index and (INDEX / "chunks").is_dir() and (INDEX / "whole").is_dir()
+    if not reuse:
+        shutil.rmtree(INDEX, ignore_errors=True)
     rows = []
     t = time.perf_counter()
     chunked = TwoStageRetriever(EdgeStore(INDEX, "chunks"))
     pieces = list(chunk(docs, chunked))
-    chunked.add_documents(pieces)
+    if not reuse:
+        chunked.add_documents(pieces)
     built = time.perf_counter() - t
     rows.append(run("chunks (10 chunk results)", chunked, queries, ds.qrels, answers))
     rows.append(run("best passage (documents=True)", chunked, queries, ds.qrels, answers, documents=True))
@@ -112,16 +117,19 @@ def main(argv: list[str] | None = None) -> int:
                     document_score="sum"))
     chunked.store.close()
     whole = TwoStageRetriever(EdgeStore(INDEX, "whole"))
-    whole.add_documents(docs)
-    truncated = whole.encoder.truncated
+    if not reuse:
+        whole.add_documents(docs)
+    truncated = whole.encoder.truncated if not reuse else sum(
+        n > (whole.encoder.token_limit or 0) for n in map(len, whole.encoder.token_spans(list(ds.corpus.values()))))
     rows.append(run("truncated (whole documents, first 254 tokens)", whole, queries, ds.qrels, answers))
     whole.store.close()
     lengths = [len(t) for t in ds.corpus.values()]
     body = (f"{len(ds.corpus)} documents (median {int(np.median(lengths)):,} characters, "
             f"{np.mean([n > 8000 for n in lengths]):.0%} over 8,000), {len(queries)} questions, answers starting at "
             f"character {int(np.median([answers[q]['start'] for q in queries])):,} (median). Chunked into "
-            f"{len(pieces):,} chunks in {built:.0f} s; indexed whole, {truncated} of {len(docs)} documents were "
-            "truncated by the model (its warning says so).\n\n"
+            f"{len(pieces):,} chunks" + (" (the index of an earlier run, reused)" if reuse else
+                                          f" in {built:.0f} s") + f"; indexed whole, {truncated} of {len(docs)} "
+            "documents are longer than the model reads (its warning says so when they are indexed).\n\n"
             + table(["pipeline", "nDCG@10", "Recall@10", "passage@3", "documents in 10", "p50 ms"],
                     [[r["name"], r["nDCG@10"], r["Recall@10"], r["passage@3"] if r["passage@3"] is not None else "-",
                       r["documents in 10"], r["p50 ms"]] for r in rows])

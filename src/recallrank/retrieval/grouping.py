@@ -6,7 +6,7 @@ are recalled (``ceil(top_k / passages)`` documents). The rerank stages score eve
 then takes the score of its best passage (``document_score="max"``) or the sum of its ``passages`` best
 (``"sum"``), its probability is its best passage's, and the ``top_n`` best documents are returned, each with its
 passages and their offsets. Sparse and hybrid recall have no grouped query here: their chunks are grouped after
-the rerank the same way.
+the rerank the same way. A document's evidence comes from its best passage (all of them with ``evidence=True``).
 """
 
 from __future__ import annotations
@@ -97,14 +97,16 @@ class Grouped:
         return [_document(parent, score, best) for score, parent, best in scored[:top_n]]
 
     def _with_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
-        """``results`` with their evidence, as ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`);
-        a document result's comes from its passages (the cross-encoder's sentence from its best passage only)."""
+        """``results`` with their evidence, as ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`).
+        A document result's comes from its best passage (``"auto"``: reading stored token vectors costs ~5 ms a
+        passage), or with ``evidence=True`` from all its passages (the cross-encoder's sentence from the best)."""
         if plan.evidence is False or not results:
             return results
         if not plan.documents:
             return self._chunk_evidence(plan, results, done)
+        every = plan.evidence is True
         chunks = [[Result(Document(p.text, _passage_meta(r, p), p.id), p.score, point_id=p.point_id)
-                   for p in r.passages] for r in results]
+                   for p in (r.passages if every else r.passages[:1])] for r in results]
         flat = [c for group in chunks for c in group]
         found = iter(self._chunk_evidence(plan, flat, done, cross=[c is group[0] for group in chunks for c in group]))
         return [_with_passage_evidence(r, [next(found) for _ in group]) for r, group in zip(results, chunks,
@@ -130,7 +132,8 @@ class Grouped:
 def _with_passage_evidence(result: Result, found: Sequence[Result]) -> Result:
     """A document result with its passages' evidence, and theirs in its joined text: the best passage's first, a
     snippet two overlapping passages share once."""
-    passages = tuple(replace(p, evidence=c.evidence) for p, c in zip(result.passages, found, strict=True))
+    passages = tuple(replace(p, evidence=c.evidence) for p, c in zip(result.passages, found, strict=False)) \
+        + result.passages[len(found):]
     if all(p.evidence is None for p in passages):
         return replace(result, passages=passages)
     _, at = joined(passages)
