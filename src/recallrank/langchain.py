@@ -112,9 +112,9 @@ class _StoreRetriever(BaseRetriever):
     """Best passages kept per document in documents mode (the core's); per call too."""
     document_score: Literal["max", "sum"] = "max"
     """A document's score: its best passage's (``"max"``) or the sum of its ``passages`` best (``"sum"``)."""
-    evidence: StrictBool | Literal["auto"] = "auto"
-    """``evidence`` in the metadata: where each document matched (the core's: ``"auto"`` after a late-interaction
-    stage, from stored token vectors; ``True`` also the cross-encoder's best sentence; ``False`` none)."""
+    evidence: StrictBool = False
+    """``True``: ``evidence`` in the metadata, where each document matched (the core's: from the stored token vectors
+    after a late-interaction stage, and a cross-encoder's best sentence); per call too."""
 
     _pipeline: TwoStageRetriever | None = PrivateAttr(default=None)
 

@@ -97,7 +97,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> TwoStageRetriever:
 def test_a_long_document_is_found_once_by_its_deep_passage_with_offsets_and_evidence(
         library: TwoStageRetriever) -> None:
     response = library.search("why does bread dough rise in the oven", documents=True, top_n=3,
-                              min_probability=0)
+                              min_probability=0, evidence=True)
     ids = [r.document.id for r in response.results]
     assert ids[0] == "long-bread" and len(set(ids)) == len(ids)
     top = response.results[0]
@@ -172,8 +172,8 @@ def test_evidence_maps_stored_token_vectors_back_to_words(library: TwoStageRetri
         spans = token_spans(stage.reranker.encoder, t)
         vectors = stage.reranker.encoder.encode_documents([t])[0]
         assert spans is not None and len(spans) == len(vectors), t[:20]
-    off = library.search("volcano lava", top_n=1, evidence=False, min_probability=0).results[0]
-    assert off.evidence is None
+    off = library.search("volcano lava", top_n=1, min_probability=0).results[0]
+    assert off.evidence is None  # off by default: reading token vectors back costs ~5 ms a result
 
 
 class _WordOverlap:
@@ -215,14 +215,15 @@ def test_cli_search_json_carries_passages_offsets_and_evidence(tmp_path: Path,
     assert main(["index", str(tmp_path / "notes"), *index]) == 0
     capsys.readouterr()
     assert main(["search", "what pulls the ocean tides", "--path", str(tmp_path / "idx"), "--documents",
-                 "--json", "--top-n", "3"]) == 0
+                 "--json", "--top-n", "3", "--evidence"]) == 0
     out = json.loads(capsys.readouterr().out)
     top = out["results"][0]
     assert top["id"].endswith("tides.md") and len({r["id"] for r in out["results"]}) == len(out["results"])
     deep = _long("tides", 42_000).index(TOPICS["tides"])
     assert any(p["start"] <= deep < p["end"] for p in top["passages"])
     assert top["evidence"] and top["evidence"][0]["source_start"] >= 40_000
-    assert main(["search", "what pulls the ocean tides", "--path", str(tmp_path / "idx"), "--documents"]) == 0
+    assert main(["search", "what pulls the ocean tides", "--path", str(tmp_path / "idx"), "--documents",
+                 "--evidence"]) == 0
     text = capsys.readouterr().out
     assert "best passages at characters" in text and "**" in text
 
@@ -248,7 +249,7 @@ def test_bar_a_real_50_kb_document_answered_past_its_40th_kilobyte_in_search_jso
     question = next(q for q in fixture["questions_past_40k"] if "check --repair" in q["question"])
     assert question["answer_start"] > 40_000 and question["question"] not in text
     capsys.readouterr()
-    assert main(["search", question["question"], *index, "--documents", "--json"]) == 0
+    assert main(["search", question["question"], *index, "--documents", "--evidence", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ids = [r["id"] for r in out["results"]]
     assert ids[0].endswith("borg_faq.txt") and ids.count(ids[0]) == 1 and not out["abstained"]
@@ -277,7 +278,7 @@ def test_documents_and_evidence_through_every_front_end(tmp_path: Path, capsys: 
     retriever = TwoStageRetriever(store)
     retriever.add_documents(list(chunk([Document(_long(t, 20_000, 30_000), {}, f"long-{t}") for t in TOPICS],
                                        retriever)))
-    core = retriever.search(query, documents=True, top_n=3)
+    core = retriever.search(query, documents=True, top_n=3, evidence=True)
     store.close()
 
     def shape(ids: list[Any], passages: list[list[dict[str, Any]]], evidence: list[Any]) -> list[Any]:
@@ -288,10 +289,10 @@ def test_documents_and_evidence_through_every_front_end(tmp_path: Path, capsys: 
                      [r.found_fields()["evidence"] for r in core.results])
     assert expected[0][0] == "long-tides" and expected[0][2]
     assert main(["search", query, "--path", str(path), "--collection", name, "--documents", "--top-n", "3",
-                 "--json"]) == 0
+                 "--evidence", "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)["results"]
     assert shape([r["id"] for r in cli], [r["passages"] for r in cli], [r["evidence"] for r in cli]) == expected
-    lc = LangChainRetriever.from_existing_collection(name, path=path, k=3, documents=True)
+    lc = LangChainRetriever.from_existing_collection(name, path=path, k=3, documents=True, evidence=True)
     try:
         docs = lc.invoke(query)
         assert shape([d.id for d in docs], [d.metadata["passages"] for d in docs],
@@ -301,14 +302,15 @@ def test_documents_and_evidence_through_every_front_end(tmp_path: Path, capsys: 
         lc.store.close()
     hs = RecallrankDocumentStore(path=str(path), collection=name)
     try:
-        found = HaystackRetriever(document_store=hs, top_k=3).run(query=query, documents=True)["documents"]
+        found = HaystackRetriever(document_store=hs, top_k=3).run(query=query, documents=True,
+                                                                  evidence=True)["documents"]
         assert shape([d.id for d in found], [d.meta["passages"] for d in found],
                      [d.meta["evidence"] for d in found]) == expected
     finally:
         hs.close()
     store = EdgeStore(path, name)
     try:
-        nodes = LlamaRetriever.from_store(store, similarity_top_k=3, documents=True).retrieve(query)
+        nodes = LlamaRetriever.from_store(store, similarity_top_k=3, documents=True, evidence=True).retrieve(query)
         assert shape([n.node.node_id for n in nodes], [n.node.metadata["passages"] for n in nodes],
                      [n.node.metadata["evidence"] for n in nodes]) == expected
         assert "evidence" in nodes[0].node.excluded_llm_metadata_keys
@@ -328,7 +330,7 @@ def test_trained_colbert_evidence_aligns_with_its_own_tokens(tmp_path: Path) -> 
         assert len(query) == len(stage.encoder.encode_queries([text])[0])
     retriever = TwoStageRetriever(EdgeStore(tmp_path / "c", "c"), stages=[(stage, 30)])
     retriever.add_documents([Document(t, m, i) for i, t, m in SAMPLE_CORPUS])
-    top = retriever.search("Apple company market value", top_n=1, min_probability=0).results[0]
+    top = retriever.search("Apple company market value", top_n=1, min_probability=0, evidence=True).results[0]
     assert top.stage == "colbert" and top.evidence and top.evidence[0].stage == "colbert"
     assert {"company", "market", "value"} <= {top.text[a:b].lower() for a, b in top.evidence[0].highlights}
 

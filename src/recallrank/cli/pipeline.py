@@ -46,7 +46,7 @@ def build_retriever(store: VectorStore, s: dict[str, Any], rerank: bool | None =
              "recall": s.get("recall", DEFAULT_RECALL_MODE), "min_probability": s.get("min_probability", AUTO),
              "latency_budget": s.get("latency_budget"), "confident_recall": s.get("confident_recall"),
              "documents": bool(s.get("documents", False)), "passages": s.get("passages", DEFAULT_PASSAGES),
-             "document_score": s.get("document_score", "max"), "evidence": s.get("evidence", "auto")}
+             "document_score": s.get("document_score", "max"), "evidence": bool(s.get("evidence", False))}
     if not rerank:
         return TwoStageRetriever(store, encoder, False, **sizes)
     if stages is not None:

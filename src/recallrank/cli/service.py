@@ -56,7 +56,7 @@ OPENAPI: dict[str, Any] = {
                                   "its best passage(s); null: the server's setting"},
                     "passages": {"type": "integer", "minimum": 1, "maximum": 100},
                     "document_score": {"type": "string", "enum": ["max", "sum"]},
-                    "evidence": {"type": ["boolean", "string"], "description": "'auto', true or false"},
+                    "evidence": {"type": "boolean", "description": "snippets where each result matched"},
                     "filter": {"type": "object", "description": "metadata filter, as TwoStageRetriever.search "
                                "takes it: {key: value}, {key: [values]}, or Qdrant-shaped must/should/must_not"},
                     "rerank": {"type": "boolean", "default": True}}}}}},

@@ -6,7 +6,7 @@ are recalled (``ceil(top_k / passages)`` documents). The rerank stages score eve
 then takes the score of its best passage (``document_score="max"``) or the sum of its ``passages`` best
 (``"sum"``), its probability is its best passage's, and the ``top_n`` best documents are returned, each with its
 passages and their offsets. Sparse and hybrid recall have no grouped query here: their chunks are grouped after
-the rerank the same way. A document's evidence comes from its best passage (all of them with ``evidence=True``).
+the rerank the same way. A document's evidence (``evidence=True``) comes from its best passage.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ class Grouped:
     def _settle_documents(self, documents: object, passages: object, document_score: object,
                           evidence: object) -> None:
         self.documents, self.passages, self.document_score = check_documents(documents, passages, document_score)
-        #: ``"auto"``: evidence where it costs no model pass (after a late-interaction stage); ``True``: also the
-        #: cross-encoder's best sentence; ``False``: none
+        #: ``True``: each result's evidence (after a late-interaction stage, and a cross-encoder's best sentence)
         self.evidence = check_evidence(evidence)
 
     def _plan_documents(self, plan: Plan, documents: object, passages: object, document_score: object,
@@ -97,16 +96,14 @@ class Grouped:
         return [_document(parent, score, best) for score, parent, best in scored[:top_n]]
 
     def _with_evidence(self, plan: Plan, results: list[Result], done: int) -> list[Result]:
-        """``results`` with their evidence, as ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`).
-        A document result's comes from its best passage (``"auto"``: reading stored token vectors costs ~5 ms a
-        passage), or with ``evidence=True`` from all its passages (the cross-encoder's sentence from the best)."""
-        if plan.evidence is False or not results:
+        """``results`` with their evidence when ``plan.evidence`` asks (see :mod:`recallrank.retrieval.evidence`).
+        A document result's comes from its best passage (reading stored token vectors costs ~5 ms a passage)."""
+        if not plan.evidence or not results:
             return results
         if not plan.documents:
             return self._chunk_evidence(plan, results, done)
-        every = plan.evidence is True
         chunks = [[Result(Document(p.text, _passage_meta(r, p), p.id), p.score, point_id=p.point_id)
-                   for p in (r.passages if every else r.passages[:1])] for r in results]
+                   for p in r.passages[:1]] for r in results]
         flat = [c for group in chunks for c in group]
         found = iter(self._chunk_evidence(plan, flat, done, cross=[c is group[0] for group in chunks for c in group]))
         return [_with_passage_evidence(r, [next(found) for _ in group]) for r, group in zip(results, chunks,
@@ -114,14 +111,14 @@ class Grouped:
 
     def _chunk_evidence(self, plan: Plan, results: list[Result], done: int,
                         cross: Sequence[bool] | None = None) -> list[Result]:
-        """Token evidence from the last late-interaction stage run (else any whose vectors are stored); with
-        ``evidence=True`` after a cross-encoder, its best sentence first (for the results ``cross`` marks)."""
+        """Token evidence from the last late-interaction stage run (else any whose vectors are stored); after a
+        cross-encoder, its best sentence first (for the results ``cross`` marks)."""
         last = self.stages[done] if 0 <= done < len(self.stages) else None
         late = [st for st in self.stages if _late_field(st, self.store)]
         ran = [st for st in self.stages[:done + 1] if st in late]
         late = ran[-1:] or late
         out = _token_evidence(late[0], self.store, plan.query, results) if late else list(results)
-        if plan.evidence is True and last is not None and _is_cross(last):
+        if plan.evidence and last is not None and _is_cross(last):
             marked = [i for i in range(len(out)) if cross is None or cross[i]]
             scored = sentence_evidence(last.reranker, plan.query, [out[i] for i in marked], last.name)
             for i, r in zip(marked, scored, strict=True):

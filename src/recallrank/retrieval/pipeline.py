@@ -77,10 +77,10 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
         documents: return documents instead of chunks: each document once, scored by its best passage
             (``document_score="max"``) or the sum of its ``passages`` best (``"sum"``), with those passages and
             their offsets (:mod:`recallrank.retrieval.grouping`; chunks made by ``recallrank index`` or
-            :func:`recallrank.chunk` record their document). evidence: ``"auto"`` (default): each result carries
-            the snippets where it matched, from the stored token vectors after a late-interaction stage (no model
-            pass); ``True``: after a cross-encoder, also its best sentence (a few extra pairs a result);
-            ``False``: none (:mod:`recallrank.retrieval.evidence`).
+            :func:`recallrank.chunk` record their document). evidence: ``True``: each result carries the
+            snippets where it matched, read from the stored token vectors after a late-interaction stage (no
+            model pass, ~5 ms a result), and after a cross-encoder its best sentence (a few pairs a result);
+            ``False`` (default): none (:mod:`recallrank.retrieval.evidence`).
 
     The collection records the bi-encoder that built it (name, settings and a fingerprint of its weights): with
     ``encoder=None`` the recorded one is used (the bundled all-MiniLM-L6-v2 for a new collection).
@@ -103,7 +103,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
                  recall: str = DEFAULT_RECALL_MODE, min_probability: float | str | None = AUTO,
                  latency_budget: float | None = None, confident_recall: float | None = None,
                  documents: bool = False, passages: int = DEFAULT_PASSAGES, document_score: str = "max",
-                 evidence: bool | str = "auto") -> None:
+                 evidence: bool = False) -> None:
         check_k(top_k if top_k is not None else DEFAULT_TOP_K, top_n)
         self._settle(top_k, min_probability, latency_budget, confident_recall)
         self._settle_documents(documents, passages, document_score, evidence)
@@ -260,7 +260,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
                filter: MetadataFilter | None = None, score_threshold: float | None = None,
                rerank: bool = True, min_probability: float | str | None = None,
                latency_budget: float | None = None, documents: bool | None = None, passages: int | None = None,
-               document_score: str | None = None, evidence: bool | str | None = None) -> SearchResponse:
+               document_score: str | None = None, evidence: bool | None = None) -> SearchResponse:
         """Recall, rerank and keep ``top_n``; each argument left ``None`` takes the retriever's setting
         (``min_probability=0`` never abstains, ``rerank=False`` is recall alone, ``documents=True`` returns
         documents scored by their best passages)."""
@@ -280,7 +280,7 @@ class TwoStageRetriever(Calibrated, Grouped, Writing):
                       rerank: bool = True, min_probability: float | str | None = None,
                       latency_budget: float | None = None, documents: bool | None = None,
                       passages: int | None = None, document_score: str | None = None,
-                      evidence: bool | str | None = None) -> SearchResponse:
+                      evidence: bool | None = None) -> SearchResponse:
         plan = self._plan(query, top_k, top_n, filter, score_threshold, rerank, min_probability, latency_budget)
         self._plan_documents(plan, documents, passages, document_score, evidence)
         embeds = self._recall.embeds_query or plan.rerank or plan.documents

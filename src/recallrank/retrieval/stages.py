@@ -91,7 +91,7 @@ class Plan:
     documents: bool = False
     passages: int = 3
     document_score: str = "max"
-    evidence: bool | str = "auto"
+    evidence: bool = False
 
     @property
     def depth(self) -> int:

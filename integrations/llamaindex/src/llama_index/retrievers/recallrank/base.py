@@ -127,7 +127,7 @@ class RecallrankRetriever(BaseRetriever):
     def __init__(self, retriever: TwoStageRetriever, *, similarity_top_k: int = 10, recall_k: int | None = None,
                  filters: MetadataFilters | Any = None, score_threshold: float | None = None,
                  min_probability: float | str | None = None, documents: bool | None = None,
-                 passages: int | None = None, document_score: str | None = None, evidence: bool | str | None = None,
+                 passages: int | None = None, document_score: str | None = None, evidence: bool | None = None,
                  callback_manager: CallbackManager | None = None) -> None:
         if not isinstance(retriever, TwoStageRetriever):
             raise InvalidInputError(f"retriever must be a recallrank TwoStageRetriever, got {type(retriever).__name__}"

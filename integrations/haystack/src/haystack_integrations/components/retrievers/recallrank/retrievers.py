@@ -123,7 +123,7 @@ class RecallrankRetriever(_StoreRetriever):
         documents: return documents instead of chunks, each once, scored by its best passage (``document_score``
             ``"max"``) or the sum of its ``passages`` best (``"sum"``), the passages with their offsets in ``meta``
             (the core's; per run too). evidence: ``meta["evidence"]``, where each document matched (the core's:
-            ``"auto"``, ``True`` or ``False``; per run too).
+            ``True`` or ``False``, default ``False``; per run too).
 
     ``score`` is the final ranking score, and ``meta`` carries the score fields every recallrank front end gives
     (``score``, ``probability``, ``relevance_score``, ``retrieval_score``, ``score_stage``, ``score_model``). The
@@ -141,7 +141,7 @@ class RecallrankRetriever(_StoreRetriever):
                  precision: str = "auto", recall: str = DEFAULT_RECALL_MODE,
                  min_probability: float | str | None = "auto", latency_budget: float | None = None,
                  confident_recall: float | None = None, documents: bool = False, passages: int = DEFAULT_PASSAGES,
-                 document_score: str = "max", evidence: bool | str = "auto") -> None:
+                 document_score: str = "max", evidence: bool = False) -> None:
         _StoreRetriever.__init__(self, document_store, filters, top_k, score_threshold, filter_policy)
         self.documents, self.passages, self.document_score = check_documents(documents, passages, document_score)
         self.evidence = check_evidence(evidence)
@@ -201,7 +201,7 @@ class RecallrankRetriever(_StoreRetriever):
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None,
             score_threshold: float | None = None, min_probability: float | str | None = None,
             documents: bool | None = None, passages: int | None = None, document_score: str | None = None,
-            evidence: bool | str | None = None) -> dict[str, Any]:
+            evidence: bool | None = None) -> dict[str, Any]:
         flt, k, threshold = self._settings(filters, top_k, score_threshold)
         pipeline = self.pipeline
         response = pipeline.search(query, top_k=max(pipeline.top_k, k), top_n=k,
@@ -216,6 +216,6 @@ class RecallrankRetriever(_StoreRetriever):
                         score_threshold: float | None = None,
                         min_probability: float | str | None = None, documents: bool | None = None,
                         passages: int | None = None, document_score: str | None = None,
-                        evidence: bool | str | None = None) -> dict[str, Any]:
+                        evidence: bool | None = None) -> dict[str, Any]:
         return await asyncio.to_thread(self.run, query, filters, top_k, score_threshold, min_probability, documents,
                                        passages, document_score, evidence)
