@@ -87,6 +87,18 @@ class Passage:
                 "evidence": None if self.evidence is None else [e.as_dict() for e in self.evidence]}
 
 
+def chunk_of(metadata: Mapping[str, Any], doc_id: object) -> tuple[Mapping[str, Any], str] | None:
+    """For a chunk ``recallrank index`` wrote (id ``<key>#<n>`` with bookkeeping ``chunk = n``: under
+    :data:`BOOKKEEPING`, or at the top of the metadata for chunks written before that key existed): its bookkeeping
+    and the ``key`` of what it was cut from; ``None`` for any other document."""
+    book = metadata.get(BOOKKEEPING)
+    book = book if isinstance(book, Mapping) else metadata
+    chunk = book.get("chunk")
+    if not (isinstance(chunk, int) and isinstance(doc_id, str) and doc_id.endswith(f"#{chunk}")):
+        return None
+    return book, doc_id[:-len(f"#{chunk}")]
+
+
 #: the score fields of :meth:`Result.score_fields`, as every front end names them in metadata
 SCORE_FIELDS = ("score", "probability", "relevance_score", "retrieval_score", "score_stage", "score_model")
 

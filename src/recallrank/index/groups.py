@@ -14,16 +14,16 @@ such points (written before parents were recorded) is refused until :meth:`Group
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from recallrank.documents import BOOKKEEPING, parent_of
+from recallrank.documents import chunk_of, parent_of
 from recallrank.errors import InvalidInputError
 from recallrank.filters import Filter, as_filter
 from recallrank.filters.model import IsEmpty, MatchAny
-from recallrank.index.base import PARENT, Hit, MetadataFilter, parent_key
+from recallrank.index.base import PARENT, Hit, MetadataFilter, from_payload, parent_key
 from recallrank.index.query import Query, dense
 from recallrank.index.tokens import record_vectors
 
@@ -118,8 +118,6 @@ class Groups:
     def fill_parents(self, batch: int = 256) -> int:
         """Record ``parent`` on the points written without it (from the chunk's bookkeeping, else the caller's
         id, else the point id); returns how many were filled. A no-op when none lack it."""
-        from recallrank.index.base import from_payload
-
         s: Any = self
         if not s.exists():
             return 0
@@ -130,7 +128,7 @@ class Groups:
             if not page:
                 break
             s._begin_write()
-            values = {str(r.id): _parent(r, from_payload) for r in page}
+            values = {str(r.id): _parent(r) for r in page}
             s._set_parents(values)
             filled += len(values)
         self._parents_checked = filled == 0 and self._parents_checked
@@ -159,18 +157,16 @@ class Groups:
         return out
 
 
-def _parent(record: Any, from_payload: Any) -> str:
+def _parent(record: Any) -> str:
     """The parent of a point written before parents were recorded: its chunking record's, else (a chunk written
     by an earlier ``recallrank index``: id ``<key>#<n>`` with ``chunk = n``) its key, else the ``source_id`` that
     Haystack's ``DocumentSplitter`` gave it (written through the Haystack store), else its own id."""
     doc = from_payload(record.payload)
     if parent_of(doc) is not None:
         return parent_key(doc)
-    book = doc.metadata.get(BOOKKEEPING)
-    book = book if isinstance(book, Mapping) else doc.metadata  # chunks written before the bookkeeping key
-    n = book.get("chunk")
-    if isinstance(n, int) and not isinstance(n, bool) and isinstance(doc.id, str) and doc.id.endswith(f"#{n}"):
-        return doc.id[:-len(f"#{n}")]
+    found = chunk_of(doc.metadata, doc.id)
+    if found is not None:
+        return found[1]
     source = doc.metadata.get("source_id")
     if "haystack" in (record.payload or {}) and isinstance(source, str) and source:
         return source

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Container
 from pathlib import Path
 
+from recallrank.documents import chunk_of
 from recallrank.index.base import VectorStore
 from recallrank.loaders.chunks import BOOKKEEPING
 from recallrank.loaders.files import under
@@ -24,14 +25,13 @@ def stale_ids(store: VectorStore, found: Sources, current: Container[str], prune
     skipped = [Path(path) for path, _ in found.skipped]
     stale = []
     for pid, payload in store.scroll(["metadata.source", "metadata.chunk", f"metadata.{BOOKKEEPING}", "doc_id"]):
-        meta, doc_id = payload.get("metadata") or {}, payload.get("doc_id")
-        book = meta.get(BOOKKEEPING)
-        book = book if isinstance(book, Mapping) else meta  # chunks written before the bookkeeping key
-        source, chunk = book.get("source"), book.get("chunk")
+        doc_id = payload.get("doc_id")
+        found_chunk = chunk_of(payload.get("metadata") or {}, doc_id)
+        if found_chunk is None:
+            continue  # not a chunk `recallrank index` wrote (e.g. added through the API): never ours to remove
+        source = found_chunk[0].get("source")
         if not isinstance(source, str) or doc_id in current:
             continue
-        if not (isinstance(chunk, int) and isinstance(doc_id, str) and doc_id.endswith(f"#{chunk}")):
-            continue  # not a chunk `recallrank index` wrote (e.g. added through the API): never ours to remove
         if source in found.files or (prune and under(Path(source), found.roots)
                                      and not under(Path(source), skipped)):
             stale.append(pid)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from recallrank.documents import BOOKKEEPING, Document, Passage, Result, parent_of
+from recallrank.documents import BOOKKEEPING, Document, Passage, Result
 from recallrank.errors import InvalidInputError
-from recallrank.index.base import Hit
+from recallrank.index.base import Hit, parent_key
 from recallrank.retrieval.evidence import (
     MAX_SNIPPETS,
     check_evidence,
@@ -86,7 +86,7 @@ class Grouped:
             if hasattr(self.store, "parents") else {}
         by_parent: dict[str, list[Result]] = {}
         for r in results:
-            by_parent.setdefault(stored.get(str(r.point_id)) or _parent(r), []).append(r)
+            by_parent.setdefault(stored.get(str(r.point_id)) or parent_key(r.document), []).append(r)
         scored = []
         for parent, chunks in by_parent.items():
             best = chunks[:plan.passages]
@@ -143,13 +143,6 @@ def _with_passage_evidence(result: Result, found: Sequence[Result]) -> Result:
                 evidence.append(replace(e, start=e.start + at[i], end=e.end + at[i],
                                         highlights=tuple((a + at[i], b + at[i]) for a, b in e.highlights)))
     return replace(result, passages=passages, evidence=tuple(evidence[:MAX_SNIPPETS]))
-
-
-def _parent(result: Result) -> str:
-    found = parent_of(result.document)
-    if found is not None:
-        return found
-    return result.document.id if result.document.id is not None else str(result.point_id)
 
 
 def _document(parent: str, score: float, best: Sequence[Result]) -> Result:
